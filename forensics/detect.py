@@ -1,0 +1,166 @@
+"""``forensics detect`` and ``forensics train-detector`` as library functions."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from forensics import metrics
+from forensics.data import builtin_patches, data_dir
+from forensics.errors import UserError
+from forensics.images import Policy, Prefetcher, load_folder, scan_nonempty
+from forensics.io import write_config, write_csv, write_json
+from forensics.progress import bar
+
+COLUMNS = ["path", "score", "label", "threshold", "detector", "width", "height", "error"]
+CHUNK = 512
+
+
+def default_model_dir() -> Path:
+    return data_dir() / "models" / "default"
+
+
+def load_model(model_dir=None):
+    """The model in ``model_dir``, or the default model shipped in ``data/models/default``."""
+    from detectors import Detector
+
+    return Detector.load(model_dir if model_dir is not None else default_model_dir())
+
+
+def _stored_policy(model_dir) -> str:
+    """The preprocessing policy recorded in a model folder, read without loading it (so
+    decoding can start while the detector's libraries import); "none" if unreadable."""
+    import json
+
+    try:
+        meta = json.loads((Path(model_dir or default_model_dir()) / "model.json").read_text(encoding="utf-8"))
+        return str(meta["params"].get("preprocess", "none"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "none"
+
+
+def detect(paths, model_dir=None, out=None, policy: str | None = None, progress: bool = True) -> list[dict]:
+    """Score every image under ``paths``; returns one row per file (see ``COLUMNS``).
+
+    Files that cannot be decoded, or are too small for the detector's features, get
+    ``label = "error"`` and the reason; the rest are scored. With ``out`` (``.csv`` or
+    ``.json``) the rows are written there atomically.
+    """
+    if out is not None and Path(out).suffix.lower() not in (".csv", ".json"):
+        raise UserError(f"{out}: output must end in .csv or .json")
+    files = scan_nonempty(paths)
+    pol = Policy.parse(policy if policy is not None else _stored_policy(model_dir))
+    loader = iter(Prefetcher(files, pol, ahead=2 * CHUNK))  # decodes while the model loads and scores
+    det = load_model(model_dir)
+    rows = []
+    thr = float(det.threshold_)
+    min_side = getattr(det, "min_size", 1)
+    with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb:
+        for i in range(0, len(files), CHUNK):
+            loaded = [next(loader) for _ in files[i:i + CHUNK]]
+            good = []
+            for r in loaded:
+                if r.ok and min(r.image.shape[:2]) < min_side:
+                    r.error = (f"image is {r.image.shape[1]}x{r.image.shape[0]}; {det.name} needs at least "
+                               f"{min_side}x{min_side}")
+                if r.ok:
+                    good.append(r)
+            scores = det.score([r.image for r in good]) if good else np.array([])
+            sc = dict(zip((id(r) for r in good), scores))
+            for r in loaded:
+                row = {"path": str(r.path), "threshold": thr, "detector": det.name,
+                       "width": r.width, "height": r.height, "error": r.error}
+                s = sc.get(id(r))
+                if r.ok and s is not None and np.isfinite(s):
+                    row.update(score=round(float(s), 6), label="generated" if s > thr else "real")
+                else:
+                    row.update(score=None, label="error",
+                               error=r.error or f"{det.name} features are undefined for this image")
+                rows.append(row)
+            pb.update(len(loaded))
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() == ".json":
+            write_json(out, {"detector": det.name, "threshold": thr, "preprocess": str(pol),
+                             "model": str(model_dir or default_model_dir()), "rows": rows})
+        else:
+            write_csv(out, rows, COLUMNS)
+    return rows
+
+
+def summary_line(rows: list[dict], out=None) -> str:
+    counts = {k: sum(r["label"] == k for r in rows) for k in ("real", "generated", "error")}
+    s = f"{len(rows)} files: {counts['real']} real, {counts['generated']} generated, {counts['error']} error"
+    return s + (f" -> {out}" if out else "")
+
+
+def _load_images(src: str, patch_size: int, policy, what: str) -> tuple[list[np.ndarray], list[str]]:
+    if src == "builtin":
+        d = builtin_patches(patch_size)
+        return list(d.images), d.names
+    good, bad = load_folder(src, policy, progress=True, desc=f"loading {what}")
+    for r in bad:
+        print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
+    if not good:
+        raise UserError(f"{src}: none of its images could be decoded")
+    return [r.image for r in good], [str(r.path) for r in good]
+
+
+def fit_and_evaluate(det, real_X: np.ndarray, fake_X: np.ndarray, test_fraction: float, seed: int,
+                     target_fpr: float | None = None) -> dict:
+    """Stratified split of precomputed features, fit, optional threshold calibration on a
+    quarter of the training reals (held out from the fit), held-out metrics."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        perm = rng.permutation(n)
+        k = max(1, int(round(test_fraction * n)))
+        return perm[k:], perm[:k]
+
+    rtr, rte = split(len(real_X))
+    ftr, fte = split(len(fake_X))
+    cal = None
+    if target_fpr is not None:
+        k = max(1, len(rtr) // 4)
+        cal, rtr = rtr[:k], rtr[k:]
+    det.fit(real_X[rtr], fake_X[ftr])
+    if cal is not None:
+        det.calibrate(real_X[cal], target_fpr)
+    sr, sf = det.score(real_X[rte]), det.score(fake_X[fte])
+    thr = det.threshold_
+    return {
+        "real_accuracy": metrics.real_accuracy(sr, thr),
+        "generated_accuracy": metrics.detection_rate(sf, thr),
+        "roc_auc": metrics.roc_auc(sr, sf),
+        "threshold": float(thr),
+        "n_train": {"real": int(len(rtr)), "generated": int(len(ftr))},
+        "n_test": {"real": int(len(rte)), "generated": int(len(fte))},
+        "n_calibration_real": 0 if cal is None else int(len(cal)),
+        "target_fpr": target_fpr,
+    }
+
+
+def train_detector(real: str, fake: str, name: str, out, policy: str | None = None, seed: int = 0,
+                   test_fraction: float = 0.2, target_fpr: float | None = None, patch_size: int = 64) -> dict:
+    """Train detector ``name`` on real vs generated folders; save the model and metrics.json."""
+    from detectors import make_detector
+
+    det = make_detector(name, seed=seed, preprocess=str(Policy.parse(policy)))
+    if not 0 < test_fraction < 1:
+        raise UserError("--test-fraction must be between 0 and 1")
+    real_imgs, _ = _load_images(real, patch_size, policy, "real")
+    fake_imgs, _ = _load_images(fake, patch_size, policy, "generated")
+    for what, imgs in (("real", real_imgs), ("generated", fake_imgs)):
+        small = sum(min(im.shape[:2]) < det.min_size for im in imgs)
+        if small:
+            raise UserError(f"{small} {what} images are smaller than {det.min_size} px, the minimum for {name}")
+    Xr, Xf = det.transform(real_imgs), det.transform(fake_imgs)
+    m = fit_and_evaluate(det, Xr, Xf, test_fraction, seed, target_fpr)
+    config = {"command": "train-detector", "detector": name, "real": real, "fake": fake,
+              "preprocess": str(Policy.parse(policy)), "seed": seed, "test_fraction": test_fraction,
+              "target_fpr": target_fpr, "n_images": {"real": len(real_imgs), "generated": len(fake_imgs)}}
+    det.save(out, extra={"training": {**config, "metrics": m}})
+    write_json(Path(out) / "metrics.json", {"detector": name, **m})
+    write_config(out, config)
+    return m

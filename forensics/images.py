@@ -1,0 +1,291 @@
+"""Image discovery, decoding and the preprocessing policy.
+
+Every image that enters the toolkit goes through :func:`load_image`: it is decoded with
+Pillow, EXIF orientation is applied, and whatever the file holds (grey, grey+alpha, RGBA,
+palette, 16-bit, CMYK, float TIFF) comes out as an ``(H, W, 3)`` uint8 RGB array. A file
+that cannot be decoded never raises: the caller gets a :class:`Loaded` whose ``error`` is a
+one-line reason, so one bad file never stops a scan.
+
+Preprocessing policy (one of, recorded as its string in every output):
+
+``none``
+    native size (default).
+``crop:S``
+    centre crop to ``S x S``; images smaller than ``S`` on a side are an error.
+``resize:S[:FILTER]``
+    centre crop to the largest square, then resize to ``S x S`` with ``FILTER`` (one of
+    ``area`` (default), ``bilinear``, ``bicubic``, ``lanczos``, ``nearest``; OpenCV
+    filters, so ``bilinear`` does *not* anti-alias when shrinking).
+
+The filter matters for forensics: it sets how fast the spectrum of a resized real image
+decays at high frequencies, so real and generated images must go through the same policy.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from forensics.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+#: Default guard against decompression bombs (pixels, read from the header before decoding).
+MAX_PIXELS = 100_000_000
+
+_FILTERS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "lanczos": 4}  # cv2 INTER_*
+
+
+def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
+    """All image files under ``paths`` (files or folders, searched recursively).
+
+    The result is sorted within each given path and de-duplicated, so a scan is
+    deterministic. A path that does not exist raises :class:`UserError`.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in map(Path, paths):
+        if not p.exists():
+            raise UserError(f"{p}: no such file or folder")
+        if p.is_file():
+            found = [p]
+        else:
+            found = sorted(
+                f for f in p.rglob("*")
+                if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+        for f in found:
+            if f not in seen:
+                seen.add(f)
+                out.append(f)
+    return out
+
+
+def scan_nonempty(paths) -> list[Path]:
+    """:func:`scan`, raising :class:`UserError` when a given folder holds no image."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files, seen = [], set()
+    for p in paths:
+        found = scan(p)
+        if not found:
+            raise UserError(f"{p}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        files.extend(f for f in found if not (f in seen or seen.add(f)))
+    return files
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A preprocessing policy; ``str(policy)`` is its canonical, parseable spelling."""
+
+    mode: str = "none"  # none | crop | resize
+    size: int | None = None
+    filter: str = "area"
+
+    @classmethod
+    def parse(cls, text: "str | Policy | None") -> "Policy":
+        if isinstance(text, Policy):
+            return text
+        if text is None or text == "" or text == "none":
+            return cls()
+        parts = text.split(":")
+        try:
+            mode, size = parts[0], int(parts[1])
+        except (IndexError, ValueError):
+            raise UserError(f"bad preprocessing policy {text!r}: use none, crop:S or resize:S[:FILTER]")
+        if mode not in ("crop", "resize") or size < 8:
+            raise UserError(f"bad preprocessing policy {text!r}: use none, crop:S or resize:S[:FILTER] with S >= 8")
+        filt = parts[2] if len(parts) > 2 else "area"
+        if mode == "crop" and len(parts) > 2:
+            raise UserError(f"bad preprocessing policy {text!r}: crop takes no filter")
+        if filt not in _FILTERS:
+            raise UserError(f"unknown resize filter {filt!r}; choose from {', '.join(_FILTERS)}")
+        return cls(mode, size, filt)
+
+    def __str__(self) -> str:
+        if self.mode == "none":
+            return "none"
+        if self.mode == "crop":
+            return f"crop:{self.size}"
+        return f"resize:{self.size}:{self.filter}"
+
+    def apply(self, img: np.ndarray) -> np.ndarray:
+        """Apply the policy to one ``(H, W, 3)`` uint8 image; raises ``ValueError`` if too small."""
+        if self.mode == "none":
+            return img
+        h, w = img.shape[:2]
+        s = self.size
+        if self.mode == "crop":
+            if h < s or w < s:
+                raise ValueError(f"image is {w}x{h}, smaller than the {s}x{s} crop")
+            return center_crop(img, s, s)
+        side = min(h, w)
+        sq = center_crop(img, side, side)
+        if side == s:
+            return sq
+        import cv2
+
+        return np.ascontiguousarray(cv2.resize(sq, (s, s), interpolation=_FILTERS[self.filter]))
+
+
+def center_crop(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The central ``h x w`` window of ``img`` (top-left biased when the margin is odd)."""
+    y0 = (img.shape[0] - h) // 2
+    x0 = (img.shape[1] - w) // 2
+    return np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w])
+
+
+@dataclass
+class Loaded:
+    """Outcome of loading one file: an image, or an error string naming the reason."""
+
+    path: Path
+    image: np.ndarray | None = None  # (H, W, 3) uint8 after the policy
+    width: int | None = None  # original size, before the policy
+    height: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to (H, W, 3) uint8 RGB, scaling high bit depths (not clipping)."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        if mode == "F":
+            hi = 1.0 if np.nanmax(a) <= 1.0 else 255.0 if np.nanmax(a) <= 255.0 else 65535.0
+        else:
+            hi = 65535.0 if (mode.startswith("I;16") or np.max(a) > 255) else 255.0
+        g = np.clip(np.rint(np.nan_to_num(a) * (255.0 / hi)), 0, 255).astype(np.uint8)
+        return np.repeat(g[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+        # Composite on black: the pixels, not their alpha, are what a generator produced.
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (0, 0, 0, 255))
+        im = Image.alpha_composite(bg, im)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def decode(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode one image file to ``(H, W, 3)`` uint8 RGB; raises ``ValueError`` with a reason."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise ValueError(f"cannot read file ({e.strerror})")
+    if size == 0:
+        raise ValueError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: we check ourselves
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ValueError(
+                        f"image is {w}x{h} = {w * h:,} pixels, over the {max_pixels:,}-pixel limit "
+                        "(possible decompression bomb)")
+                if w == 0 or h == 0:
+                    raise ValueError(f"image has no pixels ({w}x{h})")
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                return _to_uint8_rgb(im)
+    except UnidentifiedImageError:
+        raise ValueError("not a recognised image format (wrong extension or not an image)")
+    except Image.DecompressionBombError:
+        raise ValueError("image dimensions exceed Pillow's safety limit (possible decompression bomb)")
+    except (OSError, SyntaxError, EOFError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"truncated or corrupt image data ({msg})")
+    except ValueError:
+        raise
+    except Exception as e:  # any other decoder failure is still one file's problem
+        raise ValueError(f"cannot decode ({type(e).__name__}: {e})")
+
+
+def load_image(path, policy: Policy | str | None = None, max_pixels: int = MAX_PIXELS) -> Loaded:
+    """Decode ``path`` and apply ``policy``; errors come back as values, never raised."""
+    policy = Policy.parse(policy)
+    try:
+        img = decode(path, max_pixels)
+    except ValueError as e:
+        return Loaded(Path(path), error=str(e))
+    h, w = img.shape[:2]
+    try:
+        out = policy.apply(img)
+    except ValueError as e:
+        return Loaded(Path(path), width=w, height=h, error=str(e))
+    return Loaded(Path(path), out, w, h)
+
+
+class Prefetcher:
+    """Decode files on a thread pool ahead of the consumer, yielding :class:`Loaded` in
+    order. Decoding starts when the object is created, so the caller can do other work
+    (load a model, compute features of the previous chunk) while files are decoded."""
+
+    def __init__(self, paths: Iterable[Path], policy=None, workers: int | None = None, ahead: int = 256):
+        from collections import deque
+
+        self.policy = Policy.parse(policy)
+        self.paths = iter(list(paths))
+        self.workers = workers or min(4, os.cpu_count() or 1)
+        self.ahead = ahead
+        self.pending = deque()
+        self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+        self._fill()
+
+    def _fill(self):
+        while len(self.pending) < self.ahead:
+            p = next(self.paths, None)
+            if p is None:
+                return
+            self.pending.append(self.pool.submit(load_image, p, self.policy) if self.pool
+                                else p)
+
+    def __iter__(self) -> Iterator[Loaded]:
+        try:
+            while self.pending:
+                item = self.pending.popleft()
+                self._fill()
+                yield item.result() if self.pool else load_image(item, self.policy)
+        finally:
+            if self.pool:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def iter_loaded(paths: Iterable[Path], policy=None, workers: int | None = None) -> Iterator[Loaded]:
+    """Load files in order, decoding ahead on a small thread pool (decoders release the GIL)."""
+    return iter(Prefetcher(paths, policy, workers))
+
+
+def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading"):
+    """Load every image under ``paths``: returns ``(good, bad)`` lists of :class:`Loaded`."""
+    from forensics.progress import bar
+
+    files = scan_nonempty(paths)
+    good, bad = [], []
+    for r in bar(iter_loaded(files, policy), total=len(files), desc=desc, enabled=progress):
+        (good if r.ok else bad).append(r)
+    return good, bad
+
+
+def stack_same_size(images: Sequence[np.ndarray], what: str = "images") -> np.ndarray:
+    """Stack equally sized images into ``(N, H, W, 3)``; explain when the sizes differ."""
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise UserError(
+            f"{what} have {len(shapes)} different sizes ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(shapes)[:4])}"
+            f"{', ...' if len(shapes) > 4 else ''}); pass a policy such as --preprocess resize:64")
+    return np.stack(images)

@@ -1,0 +1,533 @@
+"""The toolkit's only Fourier code: grey conversion, batched spectra, azimuthal profiles,
+and the spectral features every detector, plot and benchmark uses.
+
+All functions take a batch: ``(N, H, W, 3)`` uint8 RGB, ``(N, H, W)`` grey, or a list of
+such images of mixed sizes (grouped by size internally, results returned in input order).
+
+Geometry
+--------
+Spectra are ``fftshift``-ed, so the DC term sits at ``(H // 2, W // 2)``. The *azimuthal
+profile* bins every frequency by its radius in cycles/pixel, ``f = sqrt(fy**2 + fx**2)``
+with ``fy = ky / H`` and ``fx = kx / W``, into integer bins ``k = round(f * S)`` where
+``S = min(H, W)``. For a square ``N x N`` image this is the usual integer-radius ring
+around the true DC (Durall et al. use floor of the distance from a point half a pixel off
+DC); for non-square images the rings stay circles in frequency. Bin 0 holds DC alone,
+bin ``S / 2`` is the axis Nyquist frequency (0.5 cycles/pixel) and bins beyond it, up to
+``round(S / sqrt(2))``, come only from the spectrum's corners and are partial rings.
+
+Features
+--------
+``dzanic-faithful``
+    port of Dzanic et al.'s MATLAB feature extractor (see :func:`dzanic_faithful`).
+``dzanic``
+    the *fixed* variant: same fit, band defined against the axis Nyquist radius
+    (see :func:`dzanic_fixed`).
+``durall``
+    Durall et al.'s azimuthal average of the log magnitude, resampled to 80 points.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import numpy as np
+import scipy.fft
+import scipy.sparse
+
+BT601 = (0.299, 0.587, 0.114)
+#: MATLAB ``rgb2gray`` coefficients (what Dzanic's script used).
+MATLAB_GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+
+
+# ----------------------------------------------------------------------------- batching
+#: Pixels per chunk: batches are processed in chunks of about this many pixels, which
+#: bounds memory (a float32 chunk is 16 MB) and keeps the working set in cache.
+CHUNK_PIXELS = 1 << 22
+
+
+def _groups(images) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Split a batch into ``(indices, stacked array)`` groups of equal image size."""
+    if isinstance(images, np.ndarray):
+        if images.ndim == 2:
+            images = images[None]
+        if images.ndim not in (3, 4):
+            raise ValueError(f"expected (N, H, W[, 3]) images, got shape {images.shape}")
+        return [(np.arange(len(images)), images)]
+    by: dict[tuple, list[int]] = {}
+    for i, im in enumerate(images):
+        by.setdefault(np.shape(im), []).append(i)
+    return [(np.array(ix), np.stack([np.asarray(images[i]) for i in ix])) for ix in by.values()]
+
+
+def threads() -> int:
+    """Worker threads for chunks (``FORENSICS_THREADS``, default: all cores)."""
+    return max(1, int(os.environ.get("FORENSICS_THREADS", 0)) or os.cpu_count() or 1)
+
+
+def _per_group(images, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply ``fn`` to equal-size chunks of ``images`` and reassemble in input order.
+
+    Chunks run on a thread pool (NumPy, SciPy's FFT and sparse products release the GIL);
+    each FFT is single-threaded, so the cores go to different chunks."""
+    groups = _groups(images)
+    n = sum(len(ix) for ix, _ in groups)
+    tasks = []
+    for ix, batch in groups:
+        step = max(1, CHUNK_PIXELS // (batch.shape[1] * batch.shape[2]))
+        tasks += [(ix[i:i + step], batch[i:i + step]) for i in range(0, len(batch), step)]
+    k = min(threads(), len(tasks))
+    if k > 1:
+        with ThreadPoolExecutor(k) as pool:
+            results = list(pool.map(lambda t: fn(t[1]), tasks))
+    else:
+        results = [fn(b) for _, b in tasks]
+    out = np.empty((n,) + results[0].shape[1:], dtype=results[0].dtype)
+    for (ix, _), r in zip(tasks, results):
+        out[ix] = r
+    return out
+
+
+def to_gray(images: np.ndarray, weights=BT601, round_uint8: bool = False,
+            dtype=np.float64) -> np.ndarray:
+    """``(N, H, W, 3)`` RGB (or ``(N, H, W)`` grey) to grey ``(N, H, W)``.
+
+    ``weights`` default to ITU-R BT.601 luma. ``round_uint8`` rounds and clips to 0..255
+    as MATLAB's ``rgb2gray`` does on uint8 input.
+    """
+    a = np.asarray(images)
+    if a.ndim == 4:
+        if a.shape[-1] != 3:
+            raise ValueError(f"expected 3 colour channels, got shape {a.shape}")
+        g = a.astype(dtype) @ np.asarray(weights, dtype=dtype)
+    elif a.ndim == 3:
+        g = a.astype(dtype)
+    else:
+        raise ValueError(f"expected (N, H, W[, 3]) images, got shape {a.shape}")
+    if round_uint8:
+        r = np.rint(g)
+        if a.ndim == 4 and np.dtype(dtype) != np.float64:
+            # values within 1e-3 of a .5 tie are redone in float64, so rounding is exact
+            tie = np.abs(g - r) > 0.499
+            if tie.any():
+                r[tie] = np.rint(a[tie].astype(np.float64) @ np.asarray(weights, dtype=np.float64))
+        g = np.clip(r, 0, 255)
+    return g
+
+
+def fft_magnitude(gray: np.ndarray, norm: str | None = "ortho") -> np.ndarray:
+    """Centred magnitude spectrum ``|fftshift(fft2(x))|`` of a ``(N, H, W)`` batch.
+
+    ``norm="ortho"`` divides by ``sqrt(H * W)`` so magnitudes of different image sizes are
+    comparable; ``None`` is the unnormalised transform (MATLAB's ``fft2``).
+    """
+    F = scipy.fft.fft2(gray, axes=(-2, -1), norm=norm, workers=1)
+    return np.abs(scipy.fft.fftshift(F, axes=(-2, -1)))
+
+
+def half_magnitude(gray: np.ndarray, norm: str | None = "ortho") -> np.ndarray:
+    """``|rfft2(x)|``: the non-redundant half of the (unshifted) magnitude spectrum, in the
+    input's precision. The features use this; :func:`half_geometry` maps it to rings."""
+    return np.abs(scipy.fft.rfft2(gray, axes=(-2, -1), norm=norm, workers=1))
+
+
+def spectrum(images, kind: str = "log", norm: str | None = "ortho", eps: float = 1e-8) -> np.ndarray:
+    """Centred 2-D spectrum of the grey images: ``kind`` is ``magnitude`` (|F|), ``power``
+    (|F|^2) or ``log`` (20*log10(|F| + eps), in dB)."""
+    def one(batch):
+        return _apply_kind(fft_magnitude(to_gray(batch), norm), kind, eps)
+    return _per_group(images, one)
+
+
+def _apply_kind(mag, kind, eps=1e-8):
+    if kind == "magnitude":
+        return mag
+    if kind == "power":
+        return mag ** 2
+    if kind == "log":
+        return 20.0 * np.log10(mag + eps)
+    raise ValueError(f"unknown spectrum kind {kind!r}: magnitude, power or log")
+
+
+# ----------------------------------------------------------------------- azimuthal profile
+@lru_cache(maxsize=32)
+def radial_index(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer radius bin of every position of a centred ``h x w`` spectrum, and bin counts."""
+    s = min(h, w)
+    fy = (np.arange(h) - h // 2) / h
+    fx = (np.arange(w) - w // 2) / w
+    r = np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) * s
+    idx = np.rint(r).astype(np.int64).ravel()
+    counts = np.bincount(idx)
+    idx.setflags(write=False)
+    counts.setflags(write=False)
+    return idx, counts
+
+
+@lru_cache(maxsize=32)
+def half_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ring index and Hermitian weight of every ``rfft2`` position of an ``h x w`` image,
+    and the ring counts of the full plane. A column with a distinct mirror weighs 2."""
+    s = min(h, w)
+    fy = np.fft.fftfreq(h)
+    fx = np.arange(w // 2 + 1) / w
+    idx = np.rint(np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) * s).astype(np.int64).ravel()
+    wcol = np.full(w // 2 + 1, 2.0)
+    wcol[0] = 1.0
+    if w % 2 == 0:
+        wcol[-1] = 1.0
+    weight = np.broadcast_to(wcol, (h, w // 2 + 1)).ravel().copy()
+    counts = np.bincount(idx, weights=weight)
+    for a in (idx, weight, counts):
+        a.setflags(write=False)
+    return idx, weight, counts
+
+
+def ring_matrix(positions: np.ndarray, bins: np.ndarray, weights: np.ndarray | None,
+                n_positions: int, n_bins: int) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+    """Sparse ``(n_positions, n_bins)`` matrix ``M`` with ``values @ M`` = the weighted mean
+    of ``values`` over each bin, and the bins' total weights (0 marks an empty bin).
+    One sparse product ring-averages a whole batch; repeated positions add up."""
+    weights = np.ones(len(bins)) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = np.bincount(bins, weights=weights, minlength=n_bins)
+    m = scipy.sparse.csr_matrix((weights / total[bins], (positions, bins)), shape=(n_positions, n_bins))
+    m.sum_duplicates()
+    return m, total
+
+
+@lru_cache(maxsize=32)
+def _half_ring_matrix(h: int, w: int):
+    idx, weight, _ = half_geometry(h, w)
+    return ring_matrix(np.arange(len(idx)), idx, weight, len(idx), int(idx.max()) + 1)
+
+
+def profile_frequencies(h: int, w: int) -> np.ndarray:
+    """Frequency (cycles/pixel) of each azimuthal-profile bin for an ``h x w`` image."""
+    return np.arange(len(radial_index(h, w)[1])) / min(h, w)
+
+
+def _apply_rings(values: np.ndarray, matrix, total: np.ndarray) -> np.ndarray:
+    """``(N, P)`` values to ``(N, n_bins)`` ring means; NaN for empty rings."""
+    out = np.asarray(values.reshape(len(values), -1) @ matrix, dtype=np.float64)
+    if (total == 0).any():
+        out[:, total == 0] = np.nan
+    return out
+
+
+def azimuthal_average(spec: np.ndarray) -> np.ndarray:
+    """Mean of each integer-radius ring of a centred ``(N, H, W)`` spectrum: ``(N, n_bins)``."""
+    n, h, w = spec.shape
+    idx, counts = radial_index(h, w)
+    return _apply_rings(spec, *_full_ring_matrix(h, w))
+
+
+@lru_cache(maxsize=8)
+def _full_ring_matrix(h: int, w: int):
+    idx, counts = radial_index(h, w)
+    return ring_matrix(np.arange(len(idx)), idx, None, len(idx), len(counts))
+
+
+def _half_rings(batch: np.ndarray, transform=None, norm="ortho") -> np.ndarray:
+    """Azimuthal profile of ``transform(|F|)`` computed from the half-plane spectrum."""
+    h, w = batch.shape[1:3]
+    mag = half_magnitude(to_gray(batch, dtype=np.float32), norm)
+    if transform is not None:
+        mag = transform(mag)
+    return _apply_rings(mag, *_half_ring_matrix(h, w))
+
+
+def azimuthal_profile(images, kind: str = "log", norm: str | None = "ortho") -> np.ndarray:
+    """Azimuthal profile of each image's spectrum (see module docs): ``(N, n_bins)`` for
+    a same-size batch; resample mixed sizes with :func:`resample_profiles`."""
+    return _per_group(images, lambda b: _half_rings(b, lambda m: _apply_kind(m, kind), norm))
+
+
+def resample_profiles(profiles: Sequence[np.ndarray], freqs: Sequence[np.ndarray],
+                      grid: np.ndarray) -> np.ndarray:
+    """Linear interpolation of profiles onto a common frequency grid (cycles/pixel)."""
+    return np.stack([np.interp(grid, f, p) for p, f in zip(profiles, freqs)])
+
+
+# --------------------------------------------------------------------------- decay fit
+def _fminsearch_1d(fun, x0: np.ndarray, tolx=1e-4, tolf=1e-4, maxiter=200, maxfev=200):
+    """Nelder–Mead on N independent one-parameter problems at once.
+
+    Follows MATLAB's ``fminsearch`` (Lagarias et al.; also SciPy's ``fmin``) step for
+    step: initial simplex ``{x0, 1.05 * x0}``, reflection 1, expansion 2, contraction 0.5,
+    shrink 0.5, stop when both the simplex width and the value spread are within
+    tolerance. ``fun`` maps an ``(M,)`` array of parameters and the indices of the
+    problems they belong to to ``(M,)`` values.
+    """
+    n = len(x0)
+    x0 = np.asarray(x0, dtype=np.float64)
+    sim = np.stack([x0, np.where(x0 != 0, 1.05 * x0, 0.00025)], axis=1)  # (n, 2)
+    all_ix = np.arange(n)
+    fs = np.stack([fun(sim[:, 0], all_ix), fun(sim[:, 1], all_ix)], axis=1)
+    fev = np.full(n, 2)
+    it = np.zeros(n, dtype=int)
+
+    def order(ix):
+        swap = fs[ix, 1] < fs[ix, 0]
+        s = ix[swap]
+        sim[s] = sim[s][:, ::-1]
+        fs[s] = fs[s][:, ::-1]
+
+    order(all_ix)
+    active = np.ones(n, dtype=bool)
+    while True:
+        ix = np.flatnonzero(active)
+        if ix.size == 0:
+            break
+        done = ((np.abs(sim[ix, 1] - sim[ix, 0]) <= tolx) & (np.abs(fs[ix, 0] - fs[ix, 1]) <= tolf)) \
+            | (it[ix] >= maxiter) | (fev[ix] >= maxfev)
+        active[ix[done]] = False
+        ix = ix[~done]
+        if ix.size == 0:
+            break
+        best, worst = sim[ix, 0], sim[ix, 1]
+        fbest, fworst = fs[ix, 0], fs[ix, 1]
+        xr = 2.0 * best - worst
+        fr = fun(xr, ix)
+        fev[ix] += 1
+        new_x, new_f = worst.copy(), fworst.copy()
+        shrink = np.zeros(ix.size, dtype=bool)
+
+        exp_m = fr < fbest
+        if exp_m.any():
+            xe = 3.0 * best[exp_m] - 2.0 * worst[exp_m]
+            fe = fun(xe, ix[exp_m])
+            fev[ix[exp_m]] += 1
+            take_e = fe < fr[exp_m]
+            new_x[exp_m] = np.where(take_e, xe, xr[exp_m])
+            new_f[exp_m] = np.where(take_e, fe, fr[exp_m])
+        # with one parameter, "fr < second worst" is "fr < best": nothing else is accepted
+        out_m = ~exp_m & (fr < fworst)
+        if out_m.any():
+            xc = 1.5 * best[out_m] - 0.5 * worst[out_m]
+            fc = fun(xc, ix[out_m])
+            fev[ix[out_m]] += 1
+            ok = fc <= fr[out_m]
+            new_x[out_m] = np.where(ok, xc, new_x[out_m])
+            new_f[out_m] = np.where(ok, fc, new_f[out_m])
+            shrink[np.flatnonzero(out_m)[~ok]] = True
+        in_m = ~exp_m & ~out_m
+        if in_m.any():
+            xcc = 0.5 * best[in_m] + 0.5 * worst[in_m]
+            fcc = fun(xcc, ix[in_m])
+            fev[ix[in_m]] += 1
+            ok = fcc < fworst[in_m]
+            new_x[in_m] = np.where(ok, xcc, new_x[in_m])
+            new_f[in_m] = np.where(ok, fcc, new_f[in_m])
+            shrink[np.flatnonzero(in_m)[~ok]] = True
+        if shrink.any():
+            s = np.flatnonzero(shrink)
+            new_x[s] = best[s] + 0.5 * (worst[s] - best[s])
+            new_f[s] = fun(new_x[s], ix[s])
+            fev[ix[s]] += 1
+        sim[ix, 1] = new_x
+        fs[ix, 1] = new_f
+        it[ix] += 1
+        order(ix)
+    return sim[:, 0]
+
+
+def fit_decay(x: np.ndarray, y: np.ndarray, b0: float = -2.0) -> np.ndarray:
+    """Fit ``y ≈ y[:, 0] * (x / x[0]) ** b`` for every row of ``y`` (one ``x`` for all rows).
+
+    The objective is the L2 norm of the residuals in linear magnitude (Dzanic et al.),
+    minimised by Nelder–Mead from ``b0``; NaN entries of ``y`` are left out of the norm.
+    Returns ``b`` per row (NaN where the first value is NaN).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    ratio = np.asarray(x, dtype=np.float64) / x[0]
+    lr = np.log(ratio)
+    yi = y[:, 0]
+    valid = ~np.isnan(y)
+    y0 = np.where(valid, y, 0.0)
+
+    def fun(b, ix):
+        pred = yi[ix, None] * np.exp(b[:, None] * lr[None, :])
+        r = np.where(valid[ix], pred - y0[ix], 0.0)
+        return np.sqrt(np.einsum("ij,ij->i", r, r))
+
+    b = np.full(len(y), np.nan)
+    ok = ~np.isnan(yi)
+    if ok.any():
+        sub = np.flatnonzero(ok)
+        b[sub] = _fminsearch_1d(lambda bb, ix: fun(bb, sub[ix]), np.full(sub.size, b0))
+    return b
+
+
+# ------------------------------------------------------------------------ Dzanic (faithful)
+@lru_cache(maxsize=16)
+def _dzanic_geometry(h: int, w: int, n_bins: int, keep: float):
+    """Faithful geometry as a ring matrix over the ``rfft2`` half plane: every kept position
+    of the centred spectrum is read from its half-plane source (its Hermitian mirror where
+    needed) into its bin. Returns the matrix, bin counts, bin centres and ``r_max``."""
+    cy, cx = h / 2 - 1, w / 2 - 1  # MATLAB's 1-based (N/2, N/2): one bin off the true DC
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2).ravel()
+    r_max = np.sqrt((h / 2) ** 2 + (w / 2) ** 2)  # half-diagonal, N / sqrt(2) for square
+    kept = np.flatnonzero(r > keep * r_max)
+    rk = r[kept]
+    lo, hi = rk.min(), rk.max()
+    edges = np.linspace(lo, hi, n_bins + 1)
+    b = np.clip(np.searchsorted(edges, rk, side="right") - 1, 0, n_bins - 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    ky = yy.ravel()[kept] - h // 2  # unshifted frequency of each kept position
+    kx = xx.ravel()[kept] - w // 2
+    mirror = kx < 0
+    ky = np.where(mirror, -ky, ky) % h
+    kx = np.abs(kx)
+    src = ky * (w // 2 + 1) + kx
+    matrix, total = ring_matrix(src, b, None, h * (w // 2 + 1), n_bins)
+    return matrix, total, centres, r_max
+
+
+def matlab_smooth(y: np.ndarray, span: int = 5) -> np.ndarray:
+    """MATLAB ``smooth(y, span)`` (moving average) along the last axis, NaN-aware.
+
+    Windows shrink symmetrically at the ends (spans 1, 3, ..., span); NaNs inside a window
+    are left out of its mean; a window of NaNs only stays NaN.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = y.shape[-1]
+    half = (span - 1) // 2
+    i = np.arange(n)
+    hw = np.minimum(half, np.minimum(i, n - 1 - i))  # per-position half width
+    offs = np.arange(-half, half + 1)
+    cols = i[:, None] + offs[None, :]
+    inwin = np.abs(offs)[None, :] <= hw[:, None]
+    cols = np.clip(cols, 0, n - 1)
+    win = y[..., cols]  # (..., n, span)
+    good = inwin & ~np.isnan(win)
+    s = np.where(good, win, 0.0).sum(-1)
+    c = good.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(c > 0, s / np.maximum(c, 1), np.nan)
+
+
+def dzanic_faithful_profile(images, n_bins: int = 200, keep: float = 0.5):
+    """Binned, smoothed high-frequency magnitude profile of Dzanic's script: returns
+    ``(smoothed (N, n_bins), raw (N, n_bins) with NaN for empty bins, bin centres, r_max)``."""
+    def one(batch):
+        n, h, w = batch.shape[:3]
+        # uint8 grey is exact in float32, and so is its FFT to ~1e-6 relative
+        gray = to_gray(batch, MATLAB_GRAY, round_uint8=True, dtype=np.float32)
+        matrix, total, _, _ = _dzanic_geometry(h, w, n_bins, keep)
+        raw = _apply_rings(half_magnitude(gray, norm=None), matrix, total)
+        return np.concatenate([matlab_smooth(raw), raw], axis=1)
+
+    both = _per_group(images, one)
+    return both[:, :n_bins], both[:, n_bins:]
+
+
+def dzanic_faithful(images, n_bins: int = 200, keep: float = 0.5, band: float = 0.85) -> np.ndarray:
+    """Dzanic et al.'s features ``[b, y_i, y_f]``, ported from their MATLAB script.
+
+    MATLAB ``rgb2gray`` rounded to uint8; unnormalised ``|fftshift(fft2)|`` with no log;
+    radii from the 1-based centre ``(N/2, N/2)`` (one bin off DC); positions with
+    ``r > keep * r_max`` (``r_max`` the half-diagonal) in ``n_bins`` equal-width bins of
+    mean magnitude; empty bins are NaN; ``smooth(y, 5)`` NaN-aware with MATLAB's end
+    windows; the band is the bins from ``band * r_max`` on (bins 141–200 for the defaults),
+    with ``x`` divided by the last bin centre; ``b`` from the linear-magnitude Nelder–Mead
+    fit of ``y_i * (x / x_1) ** b`` started at -2 (NaN bins left out of the residual norm,
+    the one point where MATLAB would return NaN instead); ``y_i``/``y_f`` are the smoothed
+    values at the first and last band bins.
+
+    This band lies only in the spectrum's corners (0.85 r_max ≈ 1.2 × the axis Nyquist
+    radius): at 128 x 128 it holds about 800 positions and 17 of its 60 bins are empty.
+    """
+    start = int(round((band - keep) / (1.0 - keep) * n_bins))
+
+    def one(batch):
+        sm, _ = dzanic_faithful_profile(batch, n_bins, keep)
+        h, w = batch.shape[1:3]
+        centres = _dzanic_geometry(h, w, n_bins, keep)[2]
+        x = centres[start:] / centres[-1]
+        yb = sm[:, start:]
+        b = fit_decay(x, yb)
+        return np.stack([b, yb[:, 0], yb[:, -1]], axis=1)
+
+    return _per_group(images, one)
+
+
+# --------------------------------------------------------------------------- Dzanic (fixed)
+def dzanic_fixed(images, band: float = 0.5) -> np.ndarray:
+    """The documented fixed variant of Dzanic's features ``[b, y_i, y_f]``.
+
+    What changes against :func:`dzanic_faithful`: the profile is the azimuthal average of
+    the ortho-normalised magnitude over integer rings around the *true* DC (this module's
+    geometry), so no bin is ever empty and no smoothing is needed; the band runs from
+    ``band`` × the axis Nyquist radius to the axis Nyquist radius (``S/2`` rings, where
+    transposed-convolution artefacts peak) instead of the corner-only region; ``x`` is the
+    ring radius divided by the Nyquist radius. The fit is the same linear-magnitude
+    Nelder–Mead fit from b = -2. Works from 16 x 16 up, for any aspect ratio.
+    """
+    def one(batch):
+        h, w = batch.shape[1:3]
+        s = min(h, w)
+        nyq = s // 2
+        lo = max(1, int(np.ceil(band * nyq)))
+        prof = _half_rings(batch)
+        yb = prof[:, lo:nyq + 1]
+        x = np.arange(lo, nyq + 1) / nyq
+        b = fit_decay(x, yb)
+        return np.stack([b, yb[:, 0], yb[:, -1]], axis=1)
+
+    return _per_group(images, one)
+
+
+# ---------------------------------------------------------------------------------- Durall
+@lru_cache(maxsize=32)
+def cubic_resample_matrix(n_in: int, n_out: int, a: float = -0.5) -> np.ndarray:
+    """``(n_in, n_out)`` matrix resampling a sequence onto ``n_out`` equally spaced points
+    spanning the same range (first and last samples kept), by cubic convolution (Keys
+    1981, a = -0.5: the kernel of bicubic image resizing), ends replicated."""
+    t = np.linspace(0.0, n_in - 1.0, n_out)
+    base = np.floor(t).astype(int)
+    m = np.zeros((n_in, n_out))
+    for k in range(-1, 3):
+        d = np.abs(t - (base + k))
+        wk = np.where(d <= 1, (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1,
+                      np.where(d < 2, a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a, 0.0))
+        np.add.at(m, (np.clip(base + k, 0, n_in - 1), np.arange(n_out)), wk)
+    return m
+
+
+def durall(images, n_points: int = 80) -> np.ndarray:
+    """Durall et al.'s spectrum feature: the azimuthal average of ``20 ln(|F| + 1e-8)``,
+    without the DC bin and the last (partial corner) bin, resampled by cubic interpolation
+    (:func:`cubic_resample_matrix`) to ``n_points`` equally spaced frequencies, and
+    expressed relative to its first value.
+
+    Durall divides by the first value; we subtract it (the same normalisation in the log
+    domain, a ratio of magnitudes), which stays finite when that value nears zero. The
+    frequency axis is normalised, so images of different sizes give comparable vectors.
+    """
+    def one(batch):
+        prof = _half_rings(batch, lambda m: 20.0 * np.log(m + 1e-8))[:, 1:-1]
+        v = prof @ cubic_resample_matrix(prof.shape[1], n_points)
+        return v - v[:, :1]
+
+    return _per_group(images, one)
+
+
+FEATURES: dict[str, Callable[..., np.ndarray]] = {
+    "dzanic": dzanic_fixed,
+    "dzanic-faithful": dzanic_faithful,
+    "durall": durall,
+}
+
+#: Smallest image side each feature set supports.
+MIN_SIZE = {"dzanic": 16, "dzanic-faithful": 64, "durall": 16}
+
+
+def features(images, name: str = "dzanic", **kw) -> np.ndarray:
+    """Feature matrix ``(N, D)`` of the named feature set (see :data:`FEATURES`)."""
+    try:
+        fn = FEATURES[name]
+    except KeyError:
+        raise ValueError(f"unknown feature set {name!r}; choose from {', '.join(FEATURES)}")
+    return fn(images, **kw)

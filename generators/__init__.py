@@ -1,0 +1,1 @@
+"""GAN generators with a swappable last upsampling layer."""

@@ -1,0 +1,59 @@
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("FORENSICS_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def patches64():
+    from forensics.data import builtin_patches
+
+    return builtin_patches(64).images
+
+
+@pytest.fixture(scope="session")
+def sim_pair(patches64):
+    """Real 64x64 patches and simulated transposed-conv versions of *other* patches
+    (even / odd indices, so both classes cover every source photograph)."""
+    from generators.simulate import simulate_upsampling
+
+    n = len(patches64) // 2
+    return patches64[0:2 * n:2], simulate_upsampling(patches64[1:2 * n:2], seed=3)
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def write_bad_files(folder):
+    """Files no decoder should accept, each with the reason we expect in the output."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("not an image\n")
+    good = folder / "_good.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(good)
+    raw = good.read_bytes()
+    good.unlink()
+    (folder / "truncated.png").write_bytes(raw[: len(raw) // 2])
+    bomb = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
+            + _png_chunk(b"IDAT", zlib.compress(b"\0" * 100)) + _png_chunk(b"IEND", b""))
+    (folder / "bomb.png").write_bytes(bomb)
+    return {"empty.png": "empty file", "text.jpg": "not a recognised image", "truncated.png": "truncated",
+            "bomb.png": "decompression bomb"}
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, sim_pair):
+    """real/ (12 PNG), fake/ (12 PNG), bad/ (4 undecodable files)."""
+    real, fake = sim_pair
+    for sub, imgs in (("real", real[:12]), ("fake", fake[:12])):
+        (tmp_path / sub).mkdir()
+        for i, im in enumerate(imgs):
+            Image.fromarray(im).save(tmp_path / sub / f"{sub}{i:02d}.png")
+    reasons = write_bad_files(tmp_path / "bad")
+    return tmp_path, reasons

@@ -1,0 +1,98 @@
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from forensics.cli import main
+
+COLUMNS = ["path", "score", "label", "threshold", "detector", "width", "height", "error"]
+
+
+def run_cli(*args):
+    """The installed command as a user runs it: exit status, stdout, stderr."""
+    p = subprocess.run([sys.executable, "-m", "forensics", *map(str, args)], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        r = csv.DictReader(f)
+        return r.fieldnames, list(r)
+
+
+def test_detect_mixed_folder_with_default_model(mixed_folder):
+    root, reasons = mixed_folder
+    rc, _, err = run_cli("detect", root, "--out", root / "v.csv")
+    assert rc == 0, err
+    assert "Traceback" not in err
+    cols, rows = read_csv(root / "v.csv")
+    assert cols == COLUMNS
+    assert len(rows) == 12 + 12 + len(reasons)
+    by = {r["path"].split("/")[-1]: r for r in rows}
+    for name, why in reasons.items():
+        assert by[name]["label"] == "error" and why in by[name]["error"] and by[name]["score"] == ""
+    real = [r for r in rows if "/real/" in r["path"]]
+    fake = [r for r in rows if "/fake/" in r["path"]]
+    assert all(r["width"] == "64" and r["error"] == "" for r in real + fake)
+    assert sum(r["label"] == "generated" for r in fake) >= 10  # the default model's own kind of fake
+    assert sum(r["label"] == "real" for r in real) >= 10
+    assert "24 files" not in err and f"{len(rows)} files:" in err and "4 error" in err
+
+
+def test_detect_json_and_trained_model(mixed_folder, tmp_path):
+    root, _ = mixed_folder
+    assert main(["train-detector", "--real", str(root / "real"), "--fake", str(root / "fake"),
+                 "--detector", "dzanic-knn", "--out", str(tmp_path / "model"), "--test-fraction", "0.25"]) == 0
+    m = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert {"real_accuracy", "generated_accuracy", "roc_auc"} <= set(m)
+    assert m["n_test"] == {"real": 3, "generated": 3}
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["seed"] == 0
+    assert main(["detect", str(root / "fake"), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "v.json")]) == 0
+    out = json.loads((tmp_path / "v.json").read_text())
+    assert out["detector"] == "dzanic-knn" and len(out["rows"]) == 12
+    assert set(out["rows"][0]) == set(COLUMNS)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "model", "ext"])
+def test_user_errors_are_one_line(case, tmp_path, mixed_folder):
+    root, _ = mixed_folder
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notamodel").mkdir()
+    args = {"missing": ["detect", tmp_path / "nope", "--out", tmp_path / "o.csv"],
+            "empty": ["detect", tmp_path / "empty", "--out", tmp_path / "o.csv"],
+            "model": ["detect", root / "real", "--model", tmp_path / "notamodel", "--out", tmp_path / "o.csv"],
+            "ext": ["detect", root / "real", "--out", tmp_path / "o.txt"]}[case]
+    rc, out, err = run_cli(*args)
+    assert rc == 2
+    assert err.startswith("forensics: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_spectrum_outputs(mixed_folder, tmp_path):
+    root, reasons = mixed_folder
+    assert main(["spectrum", str(root / "real"), str(root / "fake"), str(root / "bad"), "--out", str(tmp_path / "s")]) == 0
+    cols, prof = read_csv(tmp_path / "s" / "profiles.csv")
+    assert cols == ["group", "n_images", "bin", "frequency", "mean_db", "std_db"]
+    groups = {r["group"] for r in prof}
+    assert groups == {str(root / "real"), str(root / "fake")}  # bad/ has no usable image
+    real_rows = [r for r in prof if r["group"] == str(root / "real")]
+    assert len(real_rows) == round(64 / 2 ** 0.5) + 1 and real_rows[0]["n_images"] == "12"
+    _, feats = read_csv(tmp_path / "s" / "features.csv")
+    assert len(feats) == 24 + len(reasons)
+    assert sum(bool(r["error"]) for r in feats) == len(reasons)
+    assert all(r["dzanic_b"] and r["faithful_b"] for r in feats if not r["error"])
+    png = (tmp_path / "s" / "spectrum.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["preprocess"] == "none"
+
+
+def test_help_shows_an_example_per_verb():
+    from forensics.cli import VERBS, build_parser
+
+    p = build_parser()
+    text = p.format_help()
+    for name, v in VERBS.items():
+        assert v["example"].startswith("forensics " + name)
+        assert ("forensics " + name) in text

@@ -1,0 +1,163 @@
+import numpy as np
+import pytest
+from scipy.optimize import fmin
+
+from forensics import reference, spectrum as S
+
+
+def power_law_images(n: int, alpha: float, count: int = 2, seed: int = 0) -> np.ndarray:
+    """Real images whose magnitude spectrum is exactly f^(-alpha/2) (power ∝ f^-alpha)."""
+    rng = np.random.default_rng(seed)
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.fftfreq(n)[None, :]
+    f = np.sqrt(fx ** 2 + fy ** 2)
+    f[0, 0] = 1.0
+    amp = f ** (-alpha / 2)
+    amp[0, 0] = 0.0
+    out = []
+    for _ in range(count):
+        phase = np.angle(np.fft.fft2(rng.standard_normal((n, n))))  # Hermitian phase of real noise
+        out.append(np.real(np.fft.ifft2(amp * np.exp(1j * phase))))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.0, 3.0])
+def test_power_law_exponent_is_recovered_fixed(alpha):
+    b = S.dzanic_fixed(power_law_images(128, alpha))[:, 0]
+    assert np.allclose(-2 * b, alpha, rtol=0.05), -2 * b
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.5, 2.0])
+def test_power_law_exponent_is_recovered_faithful(alpha):
+    # (steeper spectra sink below the uint8 rounding floor the faithful port inherits)
+    b = S.dzanic_faithful(_to_rgb_uint8_free(power_law_images(256, alpha, count=1)))[:, 0]
+    assert np.allclose(-2 * b, alpha, rtol=0.05), -2 * b
+
+
+def _to_rgb_uint8_free(gray):
+    """Faithful features round grey to uint8: scale so the high frequencies survive it."""
+    g = gray - gray.min(axis=(1, 2), keepdims=True)
+    return np.repeat((g / g.max(axis=(1, 2), keepdims=True) * 255.0)[..., None], 3, axis=-1)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.0])
+def test_power_law_on_uint8_images(alpha):
+    g = power_law_images(128, alpha, count=3, seed=1)
+    g = (g - g.min()) / (g.max() - g.min()) * 255
+    rgb = np.clip(np.rint(np.repeat(g[..., None], 3, -1)), 0, 255).astype(np.uint8)
+    b = S.dzanic_fixed(rgb)[:, 0]
+    assert np.allclose(-2 * b, alpha, rtol=0.05), -2 * b
+
+
+def test_gaussian_blob_profile_matches_analytic():
+    n, sigma = 128, 3.0
+    yy, xx = np.mgrid[0:n, 0:n]
+    g = np.exp(-((yy - n // 2) ** 2 + (xx - n // 2) ** 2) / (2 * sigma ** 2))
+    prof = S.azimuthal_profile(g[None], kind="magnitude")[0]
+    # continuous Fourier transform of the blob (ortho-scaled), averaged over each ring
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n)))
+    analytic = 2 * np.pi * sigma ** 2 * np.exp(-2 * np.pi ** 2 * sigma ** 2 * f ** 2) / n
+    ring = np.rint(f * n).astype(int)
+    expect = np.array([analytic[ring == k].mean() for k in range(len(prof))])
+    sel = expect > 1e-3 * expect[0]
+    assert sel.sum() > 10
+    assert np.allclose(prof[sel], expect[sel], rtol=0.01)
+    assert np.all(np.diff(prof[sel]) < 0)  # monotone decay, as a Gaussian's spectrum
+
+
+def test_ring_pattern_peaks_at_its_frequency():
+    n, f0 = 128, 0.2
+    yy, xx = np.mgrid[0:n, 0:n] - n // 2
+    r = np.hypot(yy, xx)
+    img = np.cos(2 * np.pi * f0 * r) * np.exp(-(r / 40) ** 2)
+    prof = S.azimuthal_profile(img[None], kind="magnitude")[0]
+    assert np.argmax(prof[2:]) + 2 == round(f0 * n)
+
+
+def test_non_square_rings_are_circles_in_frequency():
+    h, w = 48, 80
+    yy, xx = np.mgrid[0:h, 0:w]
+    horiz = np.cos(2 * np.pi * 8 / w * xx)  # f = 0.100
+    vert = np.cos(2 * np.pi * 5 / h * yy)  # f = 0.104
+    p = S.azimuthal_profile(np.stack([horiz, vert]), kind="magnitude")
+    assert np.argmax(p[0][1:]) + 1 == np.argmax(p[1][1:]) + 1 == 5
+    rgb = np.random.default_rng(0).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
+    ref = np.stack([reference.azimuthal_profile_one(im) for im in rgb])
+    assert np.allclose(S.azimuthal_profile(rgb), ref, atol=1e-3)
+    assert np.isfinite(S.dzanic_fixed(rgb)).all() and np.isfinite(S.durall(rgb)).all()
+
+
+def test_half_plane_rings_equal_full_plane():
+    for h, w in [(64, 64), (33, 50), (50, 33)]:
+        x = np.random.default_rng(h).standard_normal((2, h, w))
+        full = S.azimuthal_average(S.spectrum(x, "magnitude"))
+        assert np.allclose(S.azimuthal_profile(x, "magnitude"), full, rtol=1e-5)
+
+
+def test_mixed_sizes_keep_input_order():
+    rng = np.random.default_rng(0)
+    imgs = [rng.integers(0, 256, (s, s, 3), dtype=np.uint8) for s in (32, 64, 32, 48)]
+    batch = S.dzanic_fixed(imgs)
+    for i, im in enumerate(imgs):
+        assert np.allclose(batch[i], S.dzanic_fixed(im[None])[0])
+
+
+def test_faithful_matches_per_image_port():
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 128, 128, 3), dtype=np.uint8)
+    batched = S.dzanic_faithful(rgb)
+    ref = np.stack([reference.dzanic_faithful_one(im) for im in rgb])
+    assert np.allclose(batched[:, 0], ref[:, 0], atol=1e-3)  # b: within Nelder–Mead's tolerance
+    assert np.allclose(batched[:, 1:], ref[:, 1:], rtol=1e-4)
+
+
+@pytest.mark.parametrize("n,empty", [(128, 17), (256, 4)])
+def test_faithful_empty_bins_as_documented(n, empty):
+    rgb = np.random.default_rng(1).integers(0, 256, (2, n, n, 3), dtype=np.uint8)
+    smoothed, raw = S.dzanic_faithful_profile(rgb)
+    assert raw.shape == (2, 200)
+    assert np.isnan(raw[0]).sum() == empty  # empty bins are NaN ...
+    assert np.isnan(raw[0, :140]).sum() == 0  # ... and all of them lie in the 0.85 band
+    assert not np.isnan(smoothed).any()  # the NaN-aware smoothing fills them from neighbours
+    assert np.isfinite(S.dzanic_faithful(rgb)).all()
+
+
+def test_matlab_smooth_end_windows_and_nans():
+    y = np.array([1.0, np.nan, 3.0, 4.0, 10.0, np.nan, np.nan])
+    got = S.matlab_smooth(y, 5)
+    expect = [1.0, (1 + 3) / 2, (1 + 3 + 4 + 10) / 4, (3 + 4 + 10) / 3, (3 + 4 + 10) / 3, 10.0, np.nan]
+    assert np.allclose(got, expect, equal_nan=True)
+
+
+def test_batched_nelder_mead_equals_scipy():
+    rng = np.random.default_rng(2)
+    x = np.linspace(0.8, 1.0, 30)
+    ys = np.stack([(2 + rng.random()) * (x / x[0]) ** rng.uniform(-6, 3) + rng.normal(0, 0.05, 30) for _ in range(20)])
+    b = S.fit_decay(x, ys)
+    for y, bb in zip(ys, b):
+        ref = fmin(lambda p: np.sqrt(np.sum((y[0] * (x / x[0]) ** p[0] - y) ** 2)), [-2.0],
+                   xtol=1e-4, ftol=1e-4, disp=False)[0]
+        assert bb == pytest.approx(ref, abs=1e-9)
+
+
+def test_durall_is_contrast_invariant_and_fixed_length():
+    rgb = np.random.default_rng(3).integers(0, 128, (2, 64, 64, 3)).astype(np.float64)
+    a, b = S.durall(rgb), S.durall(rgb * 2)
+    assert a.shape == (2, 80) and np.allclose(a, b, atol=1e-4) and np.allclose(a[:, 0], 0)
+    assert S.durall(np.random.default_rng(4).integers(0, 256, (1, 100, 100, 3), dtype=np.uint8)).shape == (1, 80)
+
+
+def test_unknown_feature_name():
+    with pytest.raises(ValueError, match="unknown feature set"):
+        S.features(np.zeros((1, 32, 32)), "nope")
+
+
+def test_cubic_resampling_is_exact_on_quadratics_and_keeps_ends():
+    x = np.linspace(0, 1, 86)
+    y = 3 * x ** 2 - x + 2
+    m = S.cubic_resample_matrix(86, 80)
+    t = np.linspace(0, 1, 80)
+    got = y @ m
+    assert got[0] == pytest.approx(y[0]) and got[-1] == pytest.approx(y[-1])
+    inner = slice(2, -2)  # Keys' kernel reproduces quadratics away from the replicated ends
+    assert np.allclose(got[inner], (3 * t ** 2 - t + 2)[inner], atol=1e-9)
+    assert np.allclose(m.sum(0), 1.0)
