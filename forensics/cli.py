@@ -83,6 +83,64 @@ def cmd_detect(a):
     print(f"forensics detect: {summary_line(rows, a.out)}", file=sys.stderr)
 
 
+@verb("train-gan", "train a GAN whose last upsampling layer is a spec string",
+      """forensics train-gan --gan dcgan --last-layer N.1.5 --data builtin --size 32 --steps 2000 --preset tiny --out runs/n15
+      forensics train-gan --gan wgan-gp --last-layer baseline --data celeba/ --size 128 --steps 100000 --out runs/wgan
+      forensics train-gan --gan stargan --last-layer B.1.5 --data celeba/ --attrs Black_Hair,Blond_Hair,Male --size 128 --steps 200000 --out runs/star
+      forensics train-gan ... --out runs/n15 --steps 4000 --resume      # continue a run""")
+@arg("--gan", required=True, choices=["dcgan", "lsgan", "wgan-gp", "stargan"])
+@arg("--last-layer", default="baseline", metavar="SPEC",
+     help="baseline, or X.Y.Z: X in N (nearest) B (bilinear) Z (zero insertion), Y convs of kernel Z, e.g. N.1.5")
+@arg("--data", required=True, metavar="SRC",
+     help="builtin, a folder (recursive; CelebA layout recognised), an .npz file, or an IDX file")
+@arg("--size", type=int, default=32, help="image size, a power of two >= 16 (default 32)")
+@arg("--steps", type=int, required=True, help="generator steps to train to (in total, when resuming)")
+@arg("--out", required=True, metavar="RUN_DIR")
+@arg("--preset", default="paper", help="paper (the paper's hyper-parameters) or tiny (CPU-sized nets)")
+@arg("--seed", type=int, default=None, help="default: the preset's seed")
+@arg("--device", default="auto", help="auto, cpu or cuda")
+@arg("--resume", action="store_true", help="continue the run in RUN_DIR")
+@arg("--n-images", type=int, default=None, help="use a seeded subset of this many images")
+@arg("--attrs", default=None, help="StarGAN: comma-separated attribute names to condition on")
+@arg("--attributes", default=None, metavar="FILE",
+     help="attribute table (list_attr_celeba.txt layout or CSV filename,attr1,...); CelebA's is found itself")
+@arg("--batch", type=int, default=None, help="override the preset's batch size")
+@arg("--sample-every", type=int, default=500, help="write a sample grid every N steps")
+def cmd_train_gan(a):
+    from generators.trainer import train_gan
+
+    attrs = [t.strip() for t in a.attrs.split(",")] if a.attrs else None
+    r = train_gan(a.gan, a.last_layer, a.data, a.size, a.steps, a.out, a.preset, a.seed, a.device, a.resume,
+                  a.n_images, attrs, a.attributes, a.sample_every, overrides={"batch": a.batch})
+    sps = r["steps_per_second"]
+    print(f"forensics train-gan: {a.gan} {a.last_layer} at step {r['steps']}"
+          + (f" ({sps:.2f} steps/s)" if sps else "") + f" -> {a.out}", file=sys.stderr)
+
+
+@verb("generate", "sample a trained GAN (or translate images with a StarGAN run) to PNG files",
+      """forensics generate runs/n15 --n 1000 --out fakes/n15 --seed 1
+      forensics generate runs/star --input faces/ --set Blond_Hair=1,Male=0 --out translated/""")
+@arg("run", metavar="RUN_DIR")
+@arg("--out", required=True, metavar="DIR")
+@arg("--n", type=int, default=None, help="number of images (unconditional GANs)")
+@arg("--seed", type=int, default=0, help="seed of the latent codes")
+@arg("--input", default=None, metavar="DIR", help="StarGAN: images to translate")
+@arg("--set", default="", metavar="ATTR=0|1,...", help="StarGAN: target attributes")
+@arg("--attributes", default=None, metavar="FILE", help="StarGAN: the inputs' own attributes (else 0)")
+@arg("--device", default="auto")
+def cmd_generate(a):
+    from generators.trainer import generate, translate_folder
+
+    if a.input:
+        r = translate_folder(a.run, a.input, a.out, a.set, a.attributes, a.device)
+        print(f"forensics generate: translated {r['n']} images ({r['failed']} unreadable) -> {a.out}", file=sys.stderr)
+        return
+    if not a.n or a.n < 1:
+        raise UserError("give --n N (number of images), or --input DIR for a StarGAN run")
+    r = generate(a.run, a.n, a.out, a.seed, a.device)
+    print(f"forensics generate: {r['n']} PNG images -> {a.out}", file=sys.stderr)
+
+
 # ----------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(

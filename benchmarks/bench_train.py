@@ -1,0 +1,126 @@
+"""GAN training speed on this machine.
+
+    python benchmarks/bench_train.py [--quick] [--device cpu|cuda]
+
+1. Trainer overhead: one step of our trainer (Trainer.one_step: batch sampling, the
+   task's critic and generator updates, loss logging) vs a bare PyTorch loop with the
+   same networks, optimisers, losses and batch. Median of timed steps after warm-up,
+   the two interleaved in rounds. Target: ratio <= 1.1.
+2. Steps per second of every GAN and preset at 32, 64 and 128 px (synthetic data, so
+   decoding is not measured). Each configuration runs until 3 timed steps or 20 s.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from forensics.data import ImageSet  # noqa: E402
+from generators.presets import preset  # noqa: E402
+from generators.trainer import Trainer, build_task, to_unit  # noqa: E402
+
+
+def make_trainer(gan, preset_name, size, device, tmp, n=512):
+    params = preset(preset_name, gan)
+    cfg = {"gan": gan, "last_layer": "baseline", "size": size, "params": params, "seed": 0,
+           "attrs": ["a", "b", "c"] if gan == "stargan" else None}
+    rng = np.random.default_rng(0)
+    data = ImageSet(rng.integers(0, 256, (max(n, params["batch"] * 6), size, size, 3), dtype=np.uint8), [], {},
+                    rng.integers(0, 2, (max(n, params["batch"] * 6), 3)) if gan == "stargan" else None)
+    task = build_task(cfg, device)
+    tr = Trainer(task, data, tmp, cfg, device, progress=False)
+    task.init_fixed(tr.next_batch)
+    return tr
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def overhead(device, size=32, preset_name="tiny", rounds=5, steps=20):
+    with tempfile.TemporaryDirectory() as tmp:
+        tr = make_trainer("dcgan", preset_name, size, device, tmp)
+        task = tr.task
+        G, D = task.G, task.D
+        opt_g, opt_d = task.optimizers["G"], task.optimizers["D"]
+        data = tr.images
+        B, zd = task.batch, task.z_dim
+        bce = torch.nn.functional.softplus
+
+        def bare_step():
+            ix = torch.randint(0, len(data), (B,), device=device)
+            real = to_unit(data[ix])
+            with torch.no_grad():
+                fake = G(torch.randn(B, zd, device=device))
+            loss_d = bce(-D(real)).mean() + bce(D(fake)).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            D.requires_grad_(False)
+            loss_g = bce(-D(G(torch.randn(B, zd, device=device)))).mean()
+            D.requires_grad_(True)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+
+        ours, bare = [], []
+        for fn in (tr.one_step, bare_step):  # warm-up
+            for _ in range(5):
+                fn()
+        for _ in range(rounds):
+            for fn, acc in ((tr.one_step, ours), (bare_step, bare)):
+                for _ in range(steps):
+                    sync(device)
+                    t0 = time.perf_counter()
+                    fn()
+                    sync(device)
+                    acc.append(time.perf_counter() - t0)
+        return float(np.median(ours)), float(np.median(bare))
+
+
+def speed(gan, preset_name, size, device, budget=20.0, steps=3):
+    with tempfile.TemporaryDirectory() as tmp:
+        tr = make_trainer(gan, preset_name, size, device, tmp)
+        tr.one_step()  # warm-up
+        sync(device)
+        t0 = time.perf_counter()
+        k = 0
+        while k < steps or (time.perf_counter() - t0 < budget and k < 200):
+            tr.one_step()
+            k += 1
+            if time.perf_counter() - t0 > budget:
+                break
+        sync(device)
+        return k / (time.perf_counter() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true", help="only the overhead and the 32 px rows")
+    ap.add_argument("--budget", type=float, default=20.0)
+    a = ap.parse_args()
+    device = torch.device(a.device)
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; torch {torch.__version__}")
+    ours, bare = overhead(device)
+    print(f"trainer step {1e3 * ours:.2f} ms vs bare loop {1e3 * bare:.2f} ms: ratio {ours / bare:.3f} (target <= 1.1)"
+          " [DCGAN tiny, 32 px, batch 64, median]")
+    print("steps/s (one step = the critic steps + one generator step, batch of the preset):")
+    print(f"{'gan':9s} {'preset':6s} " + " ".join(f"{s:>8d}px" for s in (32, 64, 128)))
+    for gan in ("dcgan", "lsgan", "wgan-gp", "stargan"):
+        for pn in ("tiny", "paper"):
+            row = []
+            for size in ((32,) if a.quick else (32, 64, 128)):
+                row.append(f"{speed(gan, pn, size, device, a.budget):10.2f}")
+            print(f"{gan:9s} {pn:6s} " + " ".join(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""The training loop: batches, steps, progress, sample grids, checkpoints, resume.
+
+A *task* owns the networks, optimisers and losses of one kind of GAN and exposes
+``train_step(next_batch) -> logs``, ``modules``, ``optimizers`` and ``sample_grid()``;
+the :class:`Trainer` owns everything else and does not know which GAN it trains.
+Every random draw (batch order, latent codes, penalty interpolation, target labels)
+comes from one seeded ``torch.Generator`` whose state is checkpointed, so a resumed run
+continues bit for bit as if it had never stopped (on the same device and library build).
+
+A run folder holds ``config.json`` (everything needed to rebuild the run), ``data.json``
+(the data manifest), ``checkpoint.safetensors`` (latest state), ``log.csv`` (losses per
+step) and ``samples/step_NNNNNNN.png`` grids.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from forensics.data import ImageSet
+from forensics.errors import UserError
+from forensics.io import read_json, write_config, write_csv, write_json
+from forensics.progress import bar
+from forensics.report import image_grid, write_png
+from generators.checkpoint import load_checkpoint, save_checkpoint
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available to this torch build")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {name!r}: auto, cpu or cuda")
+    return torch.device(name)
+
+
+def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(N, H, W, 3)`` to float ``(N, 3, H, W)`` in [-1, 1]."""
+    return images_uint8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Float ``(N, 3, H, W)`` in [-1, 1] to uint8 ``(N, H, W, 3)``, correctly rounded
+    (``round((x + 1) * 127.5)``, clipped), not truncated."""
+    u = ((x.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return u.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+class BatchSampler:
+    """Shuffled epochs of batch indices from a seeded generator; checkpointable."""
+
+    def __init__(self, n: int, batch: int, gen: torch.Generator):
+        if n < batch:
+            raise UserError(f"the data has {n} images, fewer than one batch of {batch}")
+        self.n, self.batch, self.gen = n, batch, gen
+        self.perm, self.pos, self.epoch = torch.randperm(n, generator=gen), 0, 0
+
+    def next(self) -> torch.Tensor:
+        if self.pos + self.batch > self.n:
+            self.perm, self.pos, self.epoch = torch.randperm(self.n, generator=self.gen), 0, self.epoch + 1
+        ix = self.perm[self.pos:self.pos + self.batch]
+        self.pos += self.batch
+        return ix
+
+    def state(self) -> dict:
+        return {"perm": self.perm, "pos": self.pos, "epoch": self.epoch}
+
+    def load(self, s: dict) -> None:
+        self.perm, self.pos, self.epoch = s["perm"], int(s["pos"]), int(s["epoch"])
+
+
+class Trainer:
+    def __init__(self, task, data: ImageSet, run_dir, config: dict, device: torch.device,
+                 sample_every: int = 500, checkpoint_every: int = 500, progress: bool = True):
+        self.task, self.run_dir, self.config, self.device = task, Path(run_dir), config, device
+        self.sample_every, self.checkpoint_every, self.progress = sample_every, checkpoint_every, progress
+        self.images = torch.from_numpy(np.ascontiguousarray(data.images)).to(device)
+        self.labels = None if data.attrs is None else torch.from_numpy(data.attrs).float().to(device)
+        self.gen = task.gen
+        self.sampler = BatchSampler(len(self.images), config["params"]["batch"], self.gen)
+        self.step = 0
+        self.log: list[dict] = []
+
+    def next_batch(self) -> dict:
+        ix = self.sampler.next().to(self.device)
+        b = {"images": to_unit(self.images[ix])}
+        if self.labels is not None:
+            b["labels"] = self.labels[ix]
+        return b
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict:
+        return {"step": self.step, "gen": self.gen.get_state(), "sampler": self.sampler.state(),
+                "modules": {k: m.state_dict() for k, m in self.task.modules.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
+                "fixed": self.task.fixed}
+
+    def save(self) -> None:
+        save_checkpoint(self.run_dir / CHECKPOINT, self.state())
+        cols = ["step"] + sorted({k for r in self.log for k in r} - {"step"})
+        write_csv(self.run_dir / "log.csv", self.log, cols)
+
+    def restore(self) -> None:
+        s = load_checkpoint(self.run_dir / CHECKPOINT)
+        for k, m in self.task.modules.items():
+            m.load_state_dict(s["modules"][k])
+        for k, o in self.task.optimizers.items():
+            o.load_state_dict(s["optimizers"][k])
+        self.gen.set_state(s["gen"])
+        self.sampler.load(s["sampler"])
+        self.task.fixed = {k: v.to(self.device) for k, v in s["fixed"].items()}
+        self.step = int(s["step"])
+        log = self.run_dir / "log.csv"
+        if log.is_file():
+            import csv
+
+            with open(log, newline="") as f:
+                self.log = [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()}
+                            for r in csv.DictReader(f) if int(float(r["step"])) <= self.step]
+            for r in self.log:
+                r["step"] = int(r["step"])
+
+    def write_samples(self) -> None:
+        grid = self.task.sample_grid()
+        write_png(self.run_dir / "samples" / f"step_{self.step:07d}.png", grid)
+        write_png(self.run_dir / "samples" / "latest.png", grid)
+
+    # ------------------------------------------------------------------------ loop
+    def one_step(self) -> dict:
+        """One generator step (with its critic steps) and its bookkeeping."""
+        logs = self.task.train_step(self.next_batch)
+        self.step += 1
+        self.log.append({"step": self.step, **{k: round(v, 6) for k, v in logs.items()}})
+        return logs
+
+    def train(self, steps: int) -> dict:
+        t0 = time.perf_counter()
+        start = self.step
+        try:
+            with bar(total=steps, initial=self.step, desc=f"train {self.config['gan']} {self.config['last_layer']}",
+                     enabled=self.progress) as pb:
+                while self.step < steps:
+                    logs = self.one_step()
+                    pb.update(1)
+                    if self.step % 10 == 0:
+                        pb.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+                    if self.step % self.sample_every == 0:
+                        self.write_samples()
+                    if self.step % self.checkpoint_every == 0 and self.step < steps:
+                        self.save()
+        except KeyboardInterrupt:
+            self.save()
+            print(f"forensics: interrupted at step {self.step}; checkpoint saved, continue with --resume",
+                  file=sys.stderr)
+            raise
+        if self.step % self.sample_every:
+            self.write_samples()
+        self.save()
+        dt = time.perf_counter() - t0
+        return {"steps": self.step, "seconds": dt, "steps_per_second": (self.step - start) / dt if dt else None}
+
+
+# --------------------------------------------------------------------------- entry points
+def build_task(config: dict, device: torch.device):
+    gen = torch.Generator().manual_seed(int(config["seed"]))
+    if config["gan"] == "stargan":
+        from generators.stargan import StarGANTask
+
+        return StarGANTask(config, device, gen)
+    from generators.unconditional import UnconditionalTask
+
+    return UnconditionalTask(config, device, gen)
+
+
+RESUME_KEYS = ("gan", "last_layer", "size", "data", "preset", "params", "seed", "attrs")
+
+
+def train_gan(gan: str, last_layer: str, data: str, size: int, steps: int, out, preset_name: str = "paper",
+              seed: int | None = None, device: str = "auto", resume: bool = False, n_images: int | None = None,
+              attrs: list[str] | None = None, attributes: str | None = None, sample_every: int = 500,
+              checkpoint_every: int = 500, progress: bool = True, overrides: dict | None = None) -> dict:
+    """Train (or with ``resume`` continue) one GAN run in folder ``out``."""
+    from forensics.data import load_source
+    from generators.layers import LastLayerSpec
+    from generators.presets import preset
+
+    out = Path(out)
+    try:
+        spec = str(LastLayerSpec.parse(last_layer))
+    except ValueError as e:
+        raise UserError(str(e))
+    params = preset(preset_name, gan, **(overrides or {}))
+    seed = params["seed"] if seed is None else seed
+    config = {"gan": gan, "last_layer": spec, "data": data, "size": size, "preset": preset_name, "params": params,
+              "seed": seed, "n_images": n_images, "attrs": attrs if gan == "stargan" else None,
+              "attributes": attributes, "steps": steps}
+    has_ckpt = (out / CHECKPOINT).is_file()
+    if has_ckpt and not resume:
+        raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose another folder")
+    if resume:
+        if not has_ckpt:
+            raise UserError(f"{out}: nothing to resume (no {CHECKPOINT})")
+        old = read_json(out / "config.json")
+        diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k) and not (k == "attrs" and config.get(k) is None)]
+        if diff:
+            raise UserError(f"{out}: --resume with different settings ({', '.join(diff)}) than the saved run")
+        config = {**old, "steps": steps}
+    dev = resolve_device(device)
+    if gan == "stargan" and not (attrs or config.get("attrs")):
+        raise UserError("StarGAN needs --attrs (attribute names to condition on)")
+    ds = load_source(data, size, n=n_images, seed=seed, attributes=attributes,
+                     select_attrs=(config.get("attrs") if gan == "stargan" else None), progress=progress)
+    if gan == "stargan" and ds.attrs is None:
+        raise UserError(f"{data}: StarGAN needs an attribute table (CelebA layout or --attributes FILE)")
+    task = build_task(config, dev)
+    tr = Trainer(task, ds, out, config, dev, sample_every, checkpoint_every, progress)
+    if resume:
+        tr.restore()
+    else:
+        task.init_fixed(tr.next_batch)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "data.json", ds.manifest)
+    write_config(out, {**config, "device": str(dev), "layers": task.describe()})
+    return tr.train(steps)
+
+
+def load_run(run_dir, device: str = "auto"):
+    """``(task, config)`` of a trained run with its latest weights, for sampling."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file() or not (run_dir / CHECKPOINT).is_file():
+        raise UserError(f"{run_dir}: not a finished or checkpointed training run (needs config.json and {CHECKPOINT})")
+    config = read_json(run_dir / "config.json")
+    dev = resolve_device(device)
+    task = build_task(config, dev)
+    s = load_checkpoint(run_dir / CHECKPOINT)
+    try:
+        for k, m in task.modules.items():
+            m.load_state_dict(s["modules"][k])
+    except (KeyError, RuntimeError) as e:
+        raise UserError(f"{run_dir}: checkpoint does not match config.json ({str(e).splitlines()[0]})")
+    task.step = int(s["step"])
+    return task, config
+
+
+def sample_images(task, n: int, seed: int = 0, batch: int = 256):
+    """``n`` generated uint8 images of an unconditional run, in batches; latent codes
+    from ``seed`` (the same seed gives the same images)."""
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(0, n, batch):
+        z = torch.randn(min(batch, n - i), task.z_dim, generator=gen)
+        yield to_uint8(task.sample(z))
+
+
+def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
+    """Write ``n`` lossless PNGs ``000000.png ...`` of an unconditional run into ``out``."""
+    task, config = load_run(run_dir, device)
+    if config["gan"] == "stargan":
+        raise UserError(f"{run_dir} is a StarGAN run: translate images with --input DIR --set ATTR=0/1")
+    out = Path(out)
+    k = 0
+    with bar(total=n, desc="generate", enabled=progress) as pb:
+        for imgs in sample_images(task, n, seed):
+            for im in imgs:
+                write_png(out / f"{k:06d}.png", im)
+                k += 1
+            pb.update(len(imgs))
+    write_config(out, {"command": "generate", "run": str(run_dir), "n": n, "seed": seed, "step": task.step,
+                       "gan": config["gan"], "last_layer": config["last_layer"],
+                       "encoding": "PNG, round((x + 1) * 127.5) clipped to 0..255"})
+    return {"n": k, "out": str(out)}
+
+
+def parse_assignments(text: str, names: list[str]) -> dict[str, int]:
+    """``"Blond_Hair=1,Male=0"`` -> ``{"Blond_Hair": 1, "Male": 0}``, checked against ``names``."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        k, sep, v = part.partition("=")
+        if not sep or v.strip() not in ("0", "1"):
+            raise UserError(f"bad attribute setting {part!r}: use NAME=0 or NAME=1")
+        if k.strip() not in names:
+            raise UserError(f"unknown attribute {k.strip()!r}; this run knows {', '.join(names)}")
+        out[k.strip()] = int(v)
+    return out
+
+
+def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str | None = None,
+                     device: str = "auto", progress: bool = True) -> dict:
+    """StarGAN: translate every image under ``input_dir`` to the attributes in
+    ``assignments``; attributes not named keep the image's own value when ``attributes``
+    (a table) lists it, else 0. Writes PNGs with the input's relative names."""
+    from forensics.data import read_attributes
+    from forensics.images import Policy, iter_loaded, scan_nonempty
+
+    task, config = load_run(run_dir, device)
+    if config["gan"] != "stargan":
+        raise UserError(f"{run_dir} is not a StarGAN run: use --n to sample it")
+    names = list(config["attrs"])
+    setting = parse_assignments(assignments, names)
+    table, tnames = read_attributes(attributes) if attributes else ({}, [])
+    root = Path(input_dir)
+    files = scan_nonempty(root)
+    pol = Policy("resize", int(config["size"]), "area")
+    out = Path(out)
+    done, failed = 0, []
+    with bar(total=len(files), desc="translate", enabled=progress) as pb:
+        for r in iter_loaded(files, pol):
+            pb.update(1)
+            if not r.ok:
+                failed.append({"path": str(r.path), "error": r.error})
+                print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
+                continue
+            own = table.get(r.path.name)
+            c = np.array([setting.get(a, own[tnames.index(a)] if own is not None and a in tnames else 0)
+                          for a in names], dtype=np.float32)
+            x = to_unit(torch.from_numpy(r.image[None]))
+            y = to_uint8(task.translate(x, torch.from_numpy(c[None])))[0]
+            rel = r.path.relative_to(root) if r.path != root else Path(r.path.name)
+            write_png(out / rel.with_suffix(".png"), y)
+            done += 1
+    write_config(out, {"command": "generate", "run": str(run_dir), "input": str(input_dir), "set": setting,
+                       "policy": str(pol), "step": task.step, "failed": failed})
+    return {"n": done, "failed": len(failed), "out": str(out)}

@@ -1,0 +1,75 @@
+"""Unconditional GANs (DCGAN, LSGAN, WGAN-GP): backbone + last-layer spec + objective."""
+from __future__ import annotations
+
+import torch
+
+from forensics.report import image_grid
+from generators.dcgan import Discriminator, Generator
+from generators.objectives import OBJECTIVES
+
+
+class UnconditionalTask:
+    def __init__(self, config: dict, device: torch.device, gen: torch.Generator):
+        p = config["params"]
+        self.config, self.device, self.gen = config, device, gen
+        self.objective = OBJECTIVES[config["gan"]]()
+        self.objective.generator = gen
+        torch.manual_seed(int(config["seed"]))  # weight initialisation
+        size = int(config["size"])
+        self.G = Generator(size, p["z_dim"], p["ngf"], config["last_layer"]).to(device)
+        self.D = Discriminator(size, p["ndf"], norm=self.objective.d_norm).to(device)
+        self.D.heads = self.objective.heads(self.D.feature_channels).to(device)
+        betas = (p["beta1"], p["beta2"])
+        self.optimizers = {"G": torch.optim.Adam(self.G.parameters(), p["lr_g"], betas),
+                           "D": torch.optim.Adam(self.D.parameters(), p["lr_d"], betas)}
+        self.modules = {"G": self.G, "D": self.D}
+        self.z_dim, self.batch = p["z_dim"], p["batch"]
+        self.fixed = {}
+
+    def init_fixed(self, next_batch) -> None:
+        self.fixed = {"z": self.noise(64)}
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, generator=self.gen).to(self.device)
+
+    def train_step(self, next_batch) -> dict:
+        obj, G, D = self.objective, self.G, self.D
+        opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
+        for _ in range(obj.n_critic):
+            real = next_batch()["images"]
+            with torch.no_grad():
+                fake = G(self.noise(len(real)))
+            loss_d, logs = obj.d_loss(D, real, fake)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+        D.requires_grad_(False)
+        loss_g, logs_g = obj.g_loss(D, G(self.noise(self.batch)), real)
+        D.requires_grad_(True)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        return {**logs, **logs_g}
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor) -> torch.Tensor:
+        """Images for latent codes ``z`` (generator in eval mode: each image depends only
+        on its own code, BatchNorm uses its running statistics)."""
+        was = self.G.training
+        self.G.eval()
+        try:
+            return self.G(z.to(self.device))
+        finally:
+            self.G.train(was)
+
+    def sample_grid(self):
+        from generators.trainer import to_uint8
+
+        return image_grid(to_uint8(self.sample(self.fixed["z"])), cols=8)
+
+    def describe(self) -> dict:
+        return {"generator_last_layer": self.G.last_layer.describe(self.G.last_in_channels, 3),
+                "G_parameters": sum(p.numel() for p in self.G.parameters()),
+                "D_parameters": sum(p.numel() for p in self.D.parameters()),
+                "objective": self.objective.name, "n_critic": self.objective.n_critic,
+                "d_norm": self.objective.d_norm}
