@@ -141,6 +141,124 @@ def cmd_generate(a):
     print(f"forensics generate: {r['n']} PNG images -> {a.out}", file=sys.stderr)
 
 
+def _names(text):
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+@verb("counterexample", "train GANs that differ only in the last upsampling layer and test spectral detectors on them",
+      """forensics counterexample --real builtin --gan dcgan --setups baseline,N.1.5,B.1.5,Z.1.5 --size 32 --steps 1500 --n-fake 1000 --out study/
+      forensics counterexample --real celeba/ --preset paper --out paper/ --device cuda   # 3 GANs x 13 setups at 128 px
+      forensics counterexample --real celeba/ --preset paper --out paper/ --dry-run       # print the plan only""")
+@arg("--real", required=True, metavar="SRC", help="builtin, a folder (CelebA layout recognised), .npz or IDX")
+@arg("--gan", default=None, help="dcgan, lsgan or wgan-gp (default dcgan; --preset paper: all three)")
+@arg("--setups", default=None, help="comma-separated last-layer specs, must include baseline "
+                                     "(default baseline,N.1.5,B.1.5,Z.1.5; --preset paper: all 13)")
+@arg("--size", type=int, default=None, help="image size (default 32; --preset paper: 128)")
+@arg("--steps", type=int, default=None, help="generator steps per run (default 1500; paper: its epochs)")
+@arg("--n-fake", type=int, default=1000, help="fakes sampled per setup (default 1000)")
+@arg("--out", required=True, metavar="DIR")
+@arg("--seed", type=int, default=None, help="default 0 (paper: 2021)")
+@arg("--detectors", default=None, help="comma-separated detector names (default: "
+                                        "dzanic-knn,dzanic-svm,dzanic-mlp,durall-lr,durall-svm)")
+@arg("--preset", default="tiny", choices=["tiny", "paper"],
+     help="tiny: CPU-sized nets (default); paper: the paper's nets and settings")
+@arg("--reps", type=int, default=10, help="seeded repetitions of the detector protocol (default 10)")
+@arg("--n-train", type=int, default=100, help="training images per class (default 100)")
+@arg("--n-real", type=int, default=None, help="use a seeded subset of this many real images")
+@arg("--device", default="auto")
+@arg("--dry-run", action="store_true", help="print the configurations and stop")
+def cmd_counterexample(a):
+    import json as _json
+
+    from forensics.experiment import DEFAULT_DETECTORS, Experiment, paper_plan
+    from forensics.report import results_text
+
+    if a.preset == "paper":
+        n_real = a.n_real
+        if n_real is None and a.steps is None and a.real != "builtin":
+            from forensics.images import scan_nonempty
+            from pathlib import Path as _P
+
+            root = _P(a.real) / "img_align_celeba" if (_P(a.real) / "img_align_celeba").is_dir() else _P(a.real)
+            n_real = len(scan_nonempty(root))
+        plans = paper_plan(a.real, a.out, _names(a.setups), a.steps, n_real, 2021 if a.seed is None else a.seed)
+        if a.gan:
+            plans = [p for p in plans if p["gan"] in _names(a.gan)]
+        if a.size:
+            for p in plans:
+                p["size"] = a.size
+        if a.detectors:
+            for p in plans:
+                p["detectors"] = _names(a.detectors)
+    else:
+        plans = [{"real": a.real, "gan": a.gan or "dcgan", "setups": _names(a.setups) or ["baseline", "N.1.5", "B.1.5", "Z.1.5"],
+                  "size": a.size or 32, "steps": a.steps or 1500, "n_fake": a.n_fake, "gan_preset": "tiny",
+                  "detectors": _names(a.detectors) or list(DEFAULT_DETECTORS), "seed": 0 if a.seed is None else a.seed,
+                  "policy": None, "out": a.out}]
+    if a.dry_run:
+        print(_json.dumps(plans, indent=2))
+        return
+    for p in plans:
+        exp = Experiment(p["real"], p["gan"], p["setups"], p["size"], p["steps"], a.n_fake if a.preset == "tiny" else p["n_fake"],
+                         p["out"], p["seed"], p["detectors"], p["gan_preset"], a.n_train, a.reps, a.n_real,
+                         p["policy"], a.device)
+        r = exp.run()
+        print(results_text(r["results"]))
+        print(f"report: {r['report'][1]}")
+
+
+@verb("demo", "the counterexample study at toy scale on the built-in real images (about 10 minutes on 2 cores)",
+      """forensics demo --out demo/""")
+@arg("--out", default="forensics-demo", metavar="DIR", help="output folder (default forensics-demo)")
+@arg("--steps", type=int, default=None, help="generator steps per setup (default 1500)")
+@arg("--seed", type=int, default=0)
+@arg("--device", default="auto")
+def cmd_demo(a):
+    from forensics.experiment import DEMO, Experiment
+    from forensics.report import results_text
+
+    exp = Experiment(DEMO["real"], DEMO["gan"], DEMO["setups"], DEMO["size"], a.steps or DEMO["steps"], DEMO["n_fake"],
+                     a.out, a.seed, gan_preset=DEMO["gan_preset"], device=a.device)
+    r = exp.run()
+    print(results_text(r["results"]))
+    print(f"report: {r['report'][1]}")
+
+
+@verb("attack", "post-hoc spectral attack: make generated images look spectrally real, and measure it",
+      """forensics attack --fake fakes/baseline --real builtin --method equalize --out attacked/
+      forensics attack --fake fakes/ --real real/ --method match2d --max-gain 1 --model model/ --out notched/""")
+@arg("--fake", required=True, metavar="DIR", help="folder of generated images")
+@arg("--real", required=True, metavar="DIR", help="folder of real reference images, or 'builtin'")
+@arg("--method", required=True, choices=["equalize", "match2d"],
+     help="equalize: per-image ring gains toward the real mean spectrum; match2d: the set's 2-D spectrum "
+          "scaled toward the real one (with --max-gain 1 a pure notch of its excess peaks)")
+@arg("--out", required=True, metavar="DIR", help="attacked PNGs in DIR/images, measurements in DIR/attack.json")
+@arg("--strength", type=float, default=1.0, help="0 (no change) to 1 (full, default)")
+@arg("--from-freq", type=float, default=0.1, help="equalize: lowest frequency changed (cycles/pixel, default 0.1)")
+@arg("--max-gain", type=float, default=8.0, help="match2d: cap of the per-frequency gain (default 8; 1 = notch)")
+@arg("--detectors", default=None, help="fresh detectors to measure with (default dzanic-knn,dzanic-svm,durall-lr,durall-svm)")
+@arg("--model", default=None, metavar="MODEL_DIR", help="also score with this saved model")
+@arg("--seed", type=int, default=0)
+def cmd_attack(a):
+    from forensics.attack import DEFAULT_DETECTORS, run_attack
+
+    kw = {"from_freq": a.from_freq} if a.method == "equalize" else {"max_gain": a.max_gain}
+    r = run_attack(a.fake, a.real, a.method, a.out, a.strength, _names(a.detectors) or DEFAULT_DETECTORS,
+                   a.model, a.seed, **kw)
+    ch = r["image_change"]
+    p_db = ch["psnr_db"]["mean"]
+    print(f"image change: PSNR {'inf' if p_db is None else f'{p_db:.1f}'} dB "
+          f"({ch['psnr_db']['n_unchanged']} unchanged), SSIM {ch['ssim']['mean']:.3f}")
+    for name, d in r["detectors"].items():
+        print(f"{name:14s} detection rate {100 * d['before']['detection_rate']:5.1f}% -> "
+              f"{100 * d['after']['detection_rate']:5.1f}%  (real accuracy {100 * d['real_accuracy']:.1f}%)")
+    if r["model"]:
+        m = r["model"]
+        print(f"{'model ' + m['detector']:14s} detection rate {100 * m['before']['detection_rate']:5.1f}% -> "
+              f"{100 * m['after']['detection_rate']:5.1f}%")
+    print(f"-> {a.out}/attack.json", file=sys.stderr)
+
+
 # ----------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(

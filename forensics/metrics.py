@@ -32,17 +32,20 @@ def mean_std(values) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std())}
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """PSNR in dB of uint8 image pairs ``(N, H, W, 3)`` (inf for identical images)."""
+def psnr(a, b) -> np.ndarray:
+    """PSNR in dB of uint8 image pairs (sequences of ``(H, W, 3)``; inf where identical)."""
     from skimage.metrics import peak_signal_noise_ratio
 
     return np.array([peak_signal_noise_ratio(x, y, data_range=255) for x, y in zip(a, b)])
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean SSIM (Wang et al. 2004, 7x7 window, over colour channels) of uint8 image pairs."""
+def ssim(a, b) -> np.ndarray:
+    """Mean SSIM (Wang et al. 2004, 7x7 window or the largest odd one that fits, over
+    colour channels) of uint8 image pairs (sequences of ``(H, W, 3)``)."""
     from skimage.metrics import structural_similarity
 
-    win = min(7, a.shape[1] - (1 - a.shape[1] % 2), a.shape[2] - (1 - a.shape[2] % 2))
-    return np.array([structural_similarity(x, y, channel_axis=-1, data_range=255, win_size=win)
+    def win(x):
+        return min(7, *(d if d % 2 else d - 1 for d in x.shape[:2]))
+
+    return np.array([structural_similarity(x, y, channel_axis=-1, data_range=255, win_size=win(x))
                      for x, y in zip(a, b)])

@@ -24,9 +24,9 @@ PRESETS: dict[str, dict[str, dict]] = {
                     "n_res": 6, "lambda_cls": 1.0, "lambda_rec": 10.0, "lambda_gp": 10.0, "seed": 2021},
     },
     "tiny": {
-        "dcgan": {**_GAN, "lr_g": 2e-4, "lr_d": 2e-4, "z_dim": 64, "ngf": 8, "ndf": 8, "seed": 0},
-        "lsgan": {**_GAN, "lr_g": 2e-4, "lr_d": 2e-4, "z_dim": 64, "ngf": 8, "ndf": 8, "seed": 0},
-        "wgan-gp": {**_GAN, "lr_g": 2e-4, "lr_d": 2e-4, "z_dim": 64, "ngf": 8, "ndf": 8, "seed": 0},
+        "dcgan": {**_GAN, "lr_g": 2e-4, "lr_d": 2e-4, "z_dim": 64, "ngf": 16, "ndf": 16, "seed": 0},
+        "lsgan": {**_GAN, "lr_g": 2e-4, "lr_d": 2e-4, "z_dim": 64, "ngf": 16, "ndf": 16, "seed": 0},
+        "wgan-gp": {**_GAN, "lr_g": 2e-4, "lr_d": 2e-4, "z_dim": 64, "ngf": 16, "ndf": 16, "seed": 0},
         "stargan": {"beta1": 0.5, "beta2": 0.999, "batch": 16, "lr_g": 1e-4, "lr_d": 1e-4, "conv_dim": 16,
                     "n_res": 2, "lambda_cls": 1.0, "lambda_rec": 10.0, "lambda_gp": 10.0, "seed": 0},
     },
