@@ -49,9 +49,11 @@ def write_bad_files(folder):
 
 @pytest.fixture
 def mixed_folder(tmp_path, sim_pair):
-    """real/ (12 PNG), fake/ (12 PNG), bad/ (4 undecodable files)."""
+    """real/ (12 PNG), fake/ (12 PNG), bad/ (4 undecodable files); the 12 are spread over
+    the whole patch set, so they come from different photographs."""
     real, fake = sim_pair
-    for sub, imgs in (("real", real[:12]), ("fake", fake[:12])):
+    pick = lambda a: a[:: len(a) // 12][:12]  # noqa: E731
+    for sub, imgs in (("real", pick(real)), ("fake", pick(fake))):
         (tmp_path / sub).mkdir()
         for i, im in enumerate(imgs):
             Image.fromarray(im).save(tmp_path / sub / f"{sub}{i:02d}.png")
