@@ -29,8 +29,8 @@ def profile_curve(profiles_by_size: dict[tuple[int, int], list[np.ndarray]], lab
     stacked = []
     for hw in sizes:
         p = np.concatenate(profiles_by_size[hw])
-        f = spectrum.profile_frequencies(*hw)
-        stacked.append(p if hw == sizes[0] else np.stack([np.interp(grid, f, row) for row in p]))
+        stacked.append(p if hw == sizes[0] else
+                       spectrum.resample_profiles(p, [spectrum.profile_frequencies(*hw)] * len(p), grid))
     allp = np.concatenate(stacked)
     return Curve(label, grid, allp.mean(0), allp.std(0), len(allp))
 

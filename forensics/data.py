@@ -62,11 +62,6 @@ class ImageSet:
     def __len__(self):
         return len(self.images)
 
-    def subset(self, idx) -> "ImageSet":
-        idx = np.asarray(idx)
-        return ImageSet(self.images[idx], [self.names[i] for i in idx], self.manifest,
-                        None if self.attrs is None else self.attrs[idx], self.attr_names)
-
 
 # ------------------------------------------------------------------------------ built-in
 @lru_cache(maxsize=1)

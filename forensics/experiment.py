@@ -38,7 +38,7 @@ DEMO = {"real": "builtin", "gan": "dcgan", "setups": ["baseline", "N.1.5", "B.1.
         "steps": 1500, "n_fake": 1000, "gan_preset": "tiny"}
 #: ``--preset paper``: the paper's 128 px GANs, all 13 setups, epochs as in the paper
 PAPER = {"gans": ["dcgan", "lsgan", "wgan-gp"], "size": 128, "n_fake": 1000, "gan_preset": "paper",
-         "epochs": {"dcgan": 50, "lsgan": 50, "wgan-gp": 100}, "n_real": None,
+         "epochs": {"dcgan": 50, "lsgan": 50, "wgan-gp": 100},
          "detectors": ["dzanic-faithful-knn", "dzanic-faithful-svm", "dzanic-faithful-mlp", "durall-lr", "durall-svm"],
          "policy": "resize:128:area"}
 
@@ -89,7 +89,10 @@ class Experiment:
         from detectors import make_detector
         from generators.layers import LastLayerSpec
 
-        setups = [str(LastLayerSpec.parse(s)) if s != "baseline" else s for s in setups]
+        try:
+            setups = [str(LastLayerSpec.parse(s)) for s in setups]
+        except ValueError as e:
+            raise UserError(str(e))
         if "baseline" not in setups:
             raise UserError("--setups must include baseline: the detectors are trained on real vs baseline")
         if n_fake <= n_train:

@@ -96,3 +96,18 @@ def test_help_shows_an_example_per_verb():
     for name, v in VERBS.items():
         assert v["example"].startswith("forensics " + name)
         assert ("forensics " + name) in text
+
+
+def test_spectrum_mixes_image_sizes(tmp_path):
+    from PIL import Image
+
+    from forensics.data import builtin_patches
+
+    (tmp_path / "m").mkdir()
+    for i, im in enumerate(builtin_patches(64, n=4).images):
+        Image.fromarray(im).save(tmp_path / "m" / f"a{i}.png")
+    for i, im in enumerate(builtin_patches(32, n=4).images):
+        Image.fromarray(im).save(tmp_path / "m" / f"b{i}.png")
+    assert main(["spectrum", str(tmp_path / "m"), "--out", str(tmp_path / "s")]) == 0
+    _, prof = read_csv(tmp_path / "s" / "profiles.csv")
+    assert len(prof) == round(32 / 2 ** 0.5) + 1 and prof[0]["n_images"] == "8"  # on the 32 px grid
