@@ -26,7 +26,8 @@ from forensics.data import builtin_patches  # noqa: E402
 from forensics.detect import fit_and_evaluate  # noqa: E402
 from forensics.io import write_config, write_json  # noqa: E402
 from generators.simulate import simulate_upsampling  # noqa: E402
-from generators.trainer import load_run, sample_images, train_gan  # noqa: E402
+from generators.sampling import sample_images  # noqa: E402
+from generators.trainer import load_run, train_gan  # noqa: E402
 
 
 def main():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import inspect
 import sys
 import textwrap
@@ -41,7 +42,7 @@ def cmd_spectrum(a):
 
     r = spectrum_report(a.paths, a.out, a.preprocess)
     groups = ", ".join(f"{g} (n={n})" for g, n in r["groups"])
-    print(f"forensics spectrum: {groups}; {r['errors']} unreadable -> {a.out}/spectrum.png", file=sys.stderr)
+    print(f"forensics spectrum: {groups}; {r['errors']} unreadable -> {Path(a.out) / 'spectrum.png'}", file=sys.stderr)
 
 
 @verb("train-detector", "train a spectral detector on real vs generated images",
@@ -129,7 +130,7 @@ def cmd_train_gan(a):
 @arg("--attributes", default=None, metavar="FILE", help="StarGAN: the inputs' own attributes (else 0)")
 @arg("--device", default="auto")
 def cmd_generate(a):
-    from generators.trainer import generate, translate_folder
+    from generators.sampling import generate, translate_folder
 
     if a.input:
         r = translate_folder(a.run, a.input, a.out, a.set, a.attributes, a.device)
@@ -175,12 +176,15 @@ def cmd_counterexample(a):
 
     if a.preset == "paper":
         n_real = a.n_real
-        if n_real is None and a.steps is None and a.real != "builtin":
-            from forensics.images import scan_nonempty
+        if n_real is None and a.steps is None:
             from pathlib import Path as _P
 
-            root = _P(a.real) / "img_align_celeba" if (_P(a.real) / "img_align_celeba").is_dir() else _P(a.real)
-            n_real = len(scan_nonempty(root))
+            from forensics.data import folder_files
+
+            if not _P(a.real).is_dir():
+                raise UserError("--preset paper derives its training length from a folder of real images; "
+                                "give --steps for other sources")
+            n_real = len(folder_files(_P(a.real))[1])
         plans = paper_plan(a.real, a.out, _names(a.setups), a.steps, n_real, 2021 if a.seed is None else a.seed)
         if a.gan:
             plans = [p for p in plans if p["gan"] in _names(a.gan)]
@@ -256,7 +260,7 @@ def cmd_attack(a):
         m = r["model"]
         print(f"{'model ' + m['detector']:14s} detection rate {100 * m['before']['detection_rate']:5.1f}% -> "
               f"{100 * m['after']['detection_rate']:5.1f}%")
-    print(f"-> {a.out}/attack.json", file=sys.stderr)
+    print(f"-> {Path(a.out) / 'attack.json'}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------- main

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from forensics.errors import UserError
-from forensics.images import Policy, decode, load_image, scan_nonempty, iter_loaded
+from forensics.images import Policy, decode, scan_nonempty, iter_loaded
 
 
 def data_dir() -> Path:
@@ -193,6 +193,26 @@ def read_attributes(path) -> tuple[dict[str, np.ndarray], list[str]]:
 
 
 # ---------------------------------------------------------------------------------- entry
+def folder_files(p: Path, attributes: str | None = None):
+    """Image files of a folder source: ``(root, files, kind, split, attribute file)``.
+
+    A folder holding ``img_align_celeba/`` is CelebA: its images, restricted to the
+    official train split when ``list_eval_partition.txt`` is present, and its
+    ``list_attr_celeba.txt`` unless ``attributes`` names another table."""
+    kind, root, split = "folder", p, None
+    if (p / "img_align_celeba").is_dir():
+        kind, root = "celeba", p / "img_align_celeba"
+        attributes = attributes or next((str(c) for c in (p / "list_attr_celeba.txt", p / "Anno" / "list_attr_celeba.txt")
+                                         if c.is_file()), None)
+        part = next((c for c in (p / "list_eval_partition.txt", p / "Eval" / "list_eval_partition.txt") if c.is_file()), None)
+        if part is not None:
+            split = {ln.split()[0] for ln in part.read_text().splitlines() if ln.strip() and ln.split()[-1] == "0"}
+    files = scan_nonempty(root)
+    if split is not None:
+        files = [f for f in files if f.name in split]
+    return root, files, kind, split, attributes
+
+
 def load_source(source: str, size: int, n: int | None = None, seed: int = 0, policy: str | None = None,
                 attributes: str | None = None, select_attrs: list[str] | None = None,
                 progress: bool = False) -> ImageSet:
@@ -242,18 +262,8 @@ def load_source(source: str, size: int, n: int | None = None, seed: int = 0, pol
         return ImageSet(np.ascontiguousarray(imgs), [f"{p.name}[{i}]" for i in idx],
                         {**base, "kind": kind, "n_available": int(len(arr)), "n": int(len(idx))})
 
-    table, attr_names, kind, split = None, [], "folder", None
-    root = p
-    if (p / "img_align_celeba").is_dir():
-        kind, root = "celeba", p / "img_align_celeba"
-        attributes = attributes or next((str(c) for c in (p / "list_attr_celeba.txt", p / "Anno" / "list_attr_celeba.txt")
-                                         if c.is_file()), None)
-        part = next((c for c in (p / "list_eval_partition.txt", p / "Eval" / "list_eval_partition.txt") if c.is_file()), None)
-        if part is not None:
-            split = {ln.split()[0] for ln in part.read_text().splitlines() if ln.strip() and ln.split()[-1] == "0"}
-    files = scan_nonempty(root)
-    if split is not None:
-        files = [f for f in files if f.name in split]
+    root, files, kind, split, attributes = folder_files(p, attributes)
+    table, attr_names = (None, [])
     if attributes:
         table, attr_names = read_attributes(attributes)
         files = [f for f in files if f.name in table]

@@ -160,7 +160,8 @@ class Experiment:
     def stage_fakes(self, setup: str, run: Path) -> np.ndarray:
         from forensics.images import iter_loaded, scan
         from forensics.report import write_png
-        from generators.trainer import load_run, sample_images
+        from generators.sampling import sample_images
+        from generators.trainer import load_run
 
         folder = self.out / "fakes" / setup
         key = {"run": str(run), "step": self.steps, "n": self.n_fake, "seed": self.seed + 1}

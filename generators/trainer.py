@@ -24,7 +24,7 @@ from forensics.data import ImageSet
 from forensics.errors import UserError
 from forensics.io import read_json, write_config, write_csv, write_json
 from forensics.progress import bar
-from forensics.report import image_grid, write_png
+from forensics.report import write_png
 from generators.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -246,83 +246,3 @@ def load_run(run_dir, device: str = "auto"):
         raise UserError(f"{run_dir}: checkpoint does not match config.json ({str(e).splitlines()[0]})")
     task.step = int(s["step"])
     return task, config
-
-
-def sample_images(task, n: int, seed: int = 0, batch: int = 256):
-    """``n`` generated uint8 images of an unconditional run, in batches; latent codes
-    from ``seed`` (the same seed gives the same images)."""
-    gen = torch.Generator().manual_seed(seed)
-    for i in range(0, n, batch):
-        z = torch.randn(min(batch, n - i), task.z_dim, generator=gen)
-        yield to_uint8(task.sample(z))
-
-
-def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
-    """Write ``n`` lossless PNGs ``000000.png ...`` of an unconditional run into ``out``."""
-    task, config = load_run(run_dir, device)
-    if config["gan"] == "stargan":
-        raise UserError(f"{run_dir} is a StarGAN run: translate images with --input DIR --set ATTR=0/1")
-    out = Path(out)
-    k = 0
-    with bar(total=n, desc="generate", enabled=progress) as pb:
-        for imgs in sample_images(task, n, seed):
-            for im in imgs:
-                write_png(out / f"{k:06d}.png", im)
-                k += 1
-            pb.update(len(imgs))
-    write_config(out, {"command": "generate", "run": str(run_dir), "n": n, "seed": seed, "step": task.step,
-                       "gan": config["gan"], "last_layer": config["last_layer"],
-                       "encoding": "PNG, round((x + 1) * 127.5) clipped to 0..255"})
-    return {"n": k, "out": str(out)}
-
-
-def parse_assignments(text: str, names: list[str]) -> dict[str, int]:
-    """``"Blond_Hair=1,Male=0"`` -> ``{"Blond_Hair": 1, "Male": 0}``, checked against ``names``."""
-    out = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        k, sep, v = part.partition("=")
-        if not sep or v.strip() not in ("0", "1"):
-            raise UserError(f"bad attribute setting {part!r}: use NAME=0 or NAME=1")
-        if k.strip() not in names:
-            raise UserError(f"unknown attribute {k.strip()!r}; this run knows {', '.join(names)}")
-        out[k.strip()] = int(v)
-    return out
-
-
-def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str | None = None,
-                     device: str = "auto", progress: bool = True) -> dict:
-    """StarGAN: translate every image under ``input_dir`` to the attributes in
-    ``assignments``; attributes not named keep the image's own value when ``attributes``
-    (a table) lists it, else 0. Writes PNGs with the input's relative names."""
-    from forensics.data import read_attributes
-    from forensics.images import Policy, iter_loaded, scan_nonempty
-
-    task, config = load_run(run_dir, device)
-    if config["gan"] != "stargan":
-        raise UserError(f"{run_dir} is not a StarGAN run: use --n to sample it")
-    names = list(config["attrs"])
-    setting = parse_assignments(assignments, names)
-    table, tnames = read_attributes(attributes) if attributes else ({}, [])
-    root = Path(input_dir)
-    files = scan_nonempty(root)
-    pol = Policy("resize", int(config["size"]), "area")
-    out = Path(out)
-    done, failed = 0, []
-    with bar(total=len(files), desc="translate", enabled=progress) as pb:
-        for r in iter_loaded(files, pol):
-            pb.update(1)
-            if not r.ok:
-                failed.append({"path": str(r.path), "error": r.error})
-                print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
-                continue
-            own = table.get(r.path.name)
-            c = np.array([setting.get(a, own[tnames.index(a)] if own is not None and a in tnames else 0)
-                          for a in names], dtype=np.float32)
-            x = to_unit(torch.from_numpy(r.image[None]))
-            y = to_uint8(task.translate(x, torch.from_numpy(c[None])))[0]
-            rel = r.path.relative_to(root) if r.path != root else Path(r.path.name)
-            write_png(out / rel.with_suffix(".png"), y)
-            done += 1
-    write_config(out, {"command": "generate", "run": str(run_dir), "input": str(input_dir), "set": setting,
-                       "policy": str(pol), "step": task.step, "failed": failed})
-    return {"n": done, "failed": len(failed), "out": str(out)}

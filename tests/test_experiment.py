@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from forensics.experiment import PAPER, Experiment, paper_plan
+from forensics.experiment import Experiment, paper_plan
 from generators.layers import PAPER_SETUPS
 
 
@@ -87,3 +87,18 @@ def test_rerun_skips_finished_stages(small_study):
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())
     assert "train baseline" not in exp.timings
     assert r2["results"]["detectors"] == first["results"]["detectors"]  # same seeds, same numbers
+
+
+def test_paper_plan_counts_the_celeba_train_split(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "celeba"
+    (root / "img_align_celeba").mkdir(parents=True)
+    for i in range(5):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "img_align_celeba" / f"{i:06d}.jpg")
+    (root / "list_eval_partition.txt").write_text("".join(f"{i:06d}.jpg {0 if i < 3 else 1}\n" for i in range(5)))
+    p = subprocess.run([sys.executable, "-m", "forensics", "counterexample", "--real", str(root), "--preset", "paper",
+                        "--out", str(tmp_path / "o"), "--dry-run"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    steps = {x["gan"]: x["steps"] for x in json.loads(p.stdout)}
+    assert steps == {"dcgan": 3, "lsgan": 3, "wgan-gp": 1}  # ceil(50*3/64), ceil(100*3/(64*5))

@@ -6,7 +6,8 @@ from forensics.errors import UserError
 from generators.checkpoint import load_checkpoint, save_checkpoint
 from generators.dcgan import Discriminator, Generator
 from generators.layers import PAPER_SETUPS, LastLayerSpec, ZeroInsertion, zero_insertion_reference
-from generators.trainer import CHECKPOINT, load_run, sample_images, to_uint8, train_gan
+from generators.sampling import sample_images
+from generators.trainer import CHECKPOINT, load_run, to_uint8, train_gan
 
 
 def test_thirteen_setups_round_trip():
