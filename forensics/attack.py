@@ -9,14 +9,12 @@ attacked image against its original.
 """
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from forensics import metrics
-from forensics.errors import UserError
 from forensics.io import write_config, write_json
 from forensics.progress import bar
 
@@ -39,11 +37,7 @@ def _load_reals(real: str) -> list[np.ndarray]:
         return [p[1] for p in builtin_photos()]
     from forensics.images import load_folder
 
-    good, bad = load_folder(real, desc="loading real")
-    for r in bad:
-        print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
-    if not good:
-        raise UserError(f"{real}: none of its images could be decoded")
+    good, _ = load_folder(real, desc="loading real")
     return [r.image for r in good]
 
 
@@ -56,11 +50,7 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
 
     out = Path(out)
     dets = [make_detector(d, seed=seed) for d in detectors]
-    good, bad = load_folder(fake, progress=progress, desc="loading generated")
-    for r in bad:
-        print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
-    if len(good) < 4:
-        raise UserError(f"{fake}: need at least 4 readable generated images, found {len(good)}")
+    good, bad = load_folder(fake, progress=progress, desc="loading generated", min_good=4)
     root = Path(fake)
     fakes = [r.image for r in good]
     reals = _load_reals(real)

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import struct
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from forensics.errors import UserError
-from forensics.images import Policy, decode, scan_nonempty, iter_loaded
+from forensics.images import Policy, decode, load_folder, scan_nonempty
 
 
 def data_dir() -> Path:
@@ -272,16 +271,8 @@ def load_source(source: str, size: int, n: int | None = None, seed: int = 0, pol
     if n is not None and n < len(files):
         pick = np.sort(np.random.default_rng(seed).choice(len(files), n, replace=False))
         files = [files[i] for i in pick]
-    good, skipped = [], []
-    from forensics.progress import bar
-    for r in bar(iter_loaded(files, pol), total=len(files), desc=f"loading {p.name}", enabled=progress):
-        if r.ok:
-            good.append(r)
-        else:
-            skipped.append({"path": str(r.path), "error": r.error})
-            print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
-    if not good:
-        raise UserError(f"{source}: none of the {len(files)} images could be used")
+    good, bad = load_folder(files, pol, progress, desc=f"loading {p.name}", name=str(source))
+    skipped = [{"path": str(r.path), "error": r.error} for r in bad]
     imgs = [r.image for r in good]
     if pol.mode == "none":
         from forensics.images import stack_same_size

@@ -1,7 +1,6 @@
 """``forensics detect`` and ``forensics train-detector`` as library functions."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +98,7 @@ def _load_images(src: str, patch_size: int, policy, what: str) -> tuple[list[np.
     if src == "builtin":
         d = builtin_patches(patch_size)
         return list(d.images), d.names
-    good, bad = load_folder(src, policy, progress=True, desc=f"loading {what}")
-    for r in bad:
-        print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
-    if not good:
-        raise UserError(f"{src}: none of its images could be decoded")
+    good, _ = load_folder(src, policy, progress=True, desc=f"loading {what}")
     return [r.image for r in good], [str(r.path) for r in good]
 
 

@@ -141,14 +141,14 @@ class Experiment:
         key = {"gan": self.gan, "setup": setup, "data": self.real, "size": self.size, "preset": self.gan_preset,
                "overrides": self.gan_overrides, "seed": self.seed, "n_real": self.n_real}
         ckpt = run / CHECKPOINT
-        if ckpt.is_file() and _stage_done(run, key):
-            step = read_json(run / "stage.json").get("step", 0)
-            if step >= self.steps:
-                return run
         resume = ckpt.is_file() and _stage_done(run, key)
+        if resume and read_json(run / "stage.json").get("step", 0) >= self.steps:
+            return run
         if ckpt.is_file() and not resume:
             raise UserError(f"{run} holds a run with other settings; remove it or use another --out")
         self.log(f"training {self.gan} {setup} to step {self.steps}" + (" (resuming)" if resume else ""))
+        if not resume:
+            _mark_done(run, key, step=0)  # an interrupted run is then recognised and resumed
         t0 = time.perf_counter()
         train_gan(self.gan, setup, self.real, self.size, self.steps, run, self.gan_preset, self.seed, self.device,
                   resume, self.n_real, progress=self.progress, overrides=self.gan_overrides,
@@ -165,13 +165,15 @@ class Experiment:
 
         folder = self.out / "fakes" / setup
         key = {"run": str(run), "step": self.steps, "n": self.n_fake, "seed": self.seed + 1}
+        files = [folder / f"{i:06d}.png" for i in range(self.n_fake)]
         if _stage_done(folder, key):
-            files = scan(folder)
             return np.stack([r.image for r in iter_loaded(files)])
+        for f in scan(folder) if folder.is_dir() else []:
+            f.unlink()  # samples of other settings
         task, _ = load_run(run, self.device)
         imgs = np.concatenate(list(sample_images(task, self.n_fake, seed=self.seed + 1)))
-        for i, im in enumerate(imgs):
-            write_png(folder / f"{i:06d}.png", im)
+        for f, im in zip(files, imgs):
+            write_png(f, im)
         _mark_done(folder, key)
         return imgs
 

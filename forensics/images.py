@@ -23,6 +23,7 @@ decays at high frequencies, so real and generated images must go through the sam
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -270,14 +271,31 @@ def iter_loaded(paths: Iterable[Path], policy=None, workers: int | None = None) 
     return iter(Prefetcher(paths, policy, workers))
 
 
-def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading"):
-    """Load every image under ``paths``: returns ``(good, bad)`` lists of :class:`Loaded`."""
+def warn_skipped(r: Loaded) -> None:
+    """The one-line stderr notice for a file that a run skips."""
+    print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
+
+
+def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading", min_good: int = 1,
+                name: str | None = None):
+    """Load every image under ``paths`` (or the given ``files``): returns ``(good, bad)``
+    lists of :class:`Loaded`. Each bad file is reported on stderr; fewer than
+    ``min_good`` readable images raise :class:`UserError` naming ``name`` (default: the
+    paths)."""
     from forensics.progress import bar
 
-    files = scan_nonempty(paths)
+    files = paths if isinstance(paths, list) and all(isinstance(f, Path) for f in paths) else scan_nonempty(paths)
     good, bad = [], []
     for r in bar(iter_loaded(files, policy), total=len(files), desc=desc, enabled=progress):
-        (good if r.ok else bad).append(r)
+        if r.ok:
+            good.append(r)
+        else:
+            bad.append(r)
+            warn_skipped(r)
+    if len(good) < min_good:
+        where = name or (paths if not isinstance(paths, list) else ", ".join(map(str, paths[:3])))
+        raise UserError(f"{where}: none of the {len(files)} images could be used" if not good else
+                        f"{where}: only {len(good)} of the {len(files)} images could be used, need {min_good}")
     return good, bad
 
 

@@ -1,7 +1,6 @@
 """Sampling trained runs: latent samples of unconditional GANs, StarGAN translations."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +60,7 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
     ``assignments``; attributes not named keep the image's own value when ``attributes``
     (a table) lists it, else 0. Writes PNGs with the input's relative names."""
     from forensics.data import read_attributes
-    from forensics.images import Policy, iter_loaded, scan_nonempty
+    from forensics.images import Policy, iter_loaded, scan_nonempty, warn_skipped
 
     task, config = load_run(run_dir, device)
     if config["gan"] != "stargan":
@@ -79,7 +78,7 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
             pb.update(1)
             if not r.ok:
                 failed.append({"path": str(r.path), "error": r.error})
-                print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)
+                warn_skipped(r)
                 continue
             own = table.get(r.path.name)
             c = np.array([setting.get(a, own[tnames.index(a)] if own is not None and a in tnames else 0)

@@ -102,3 +102,29 @@ def test_paper_plan_counts_the_celeba_train_split(tmp_path):
     assert p.returncode == 0, p.stderr
     steps = {x["gan"]: x["steps"] for x in json.loads(p.stdout)}
     assert steps == {"dcgan": 3, "lsgan": 3, "wgan-gp": 1}  # ceil(50*3/64), ceil(100*3/(64*5))
+
+
+def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
+    from generators.trainer import CHECKPOINT
+
+    kw = dict(detectors=["durall-lr"], n_train=20, reps=1, n_real=100, progress=False,
+              gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
+    exp = Experiment("builtin", "dcgan", ["baseline"], 16, 6, 40, tmp_path, seed=1, **kw)
+    real = exp.stage_real()
+    assert len(real) == 100
+    run = tmp_path / "runs" / "baseline"
+    exp.stage_train("baseline")
+    (run / "stage.json").unlink()  # as if the first training had been interrupted before its end ...
+    from forensics.experiment import _mark_done
+
+    _mark_done(run, {"gan": "dcgan", "setup": "baseline", "data": "builtin", "size": 16, "preset": "tiny",
+                     "overrides": kw["gan_overrides"], "seed": 1, "n_real": 100}, step=0)
+    longer = Experiment("builtin", "dcgan", ["baseline"], 16, 9, 30, tmp_path, seed=1, **kw)
+    longer.stage_train("baseline")  # ... it resumes instead of refusing
+    from generators.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run / CHECKPOINT)["step"] == 9
+    exp.stage_fakes("baseline", run)
+    assert len(list((tmp_path / "fakes" / "baseline").glob("*.png"))) == 40
+    assert len(longer.stage_fakes("baseline", run)) == 30
+    assert len(list((tmp_path / "fakes" / "baseline").glob("*.png"))) == 30  # no stale samples left
