@@ -108,7 +108,7 @@ def test_short_run_trains_and_samples(gan, tmp_path):
     assert len(log) == 31 and log[0].startswith("step,")
 
 
-@pytest.mark.parametrize("gan", ["dcgan", "wgan-gp"])
+@pytest.mark.parametrize("gan", ["dcgan", "lsgan", "wgan-gp"])
 def test_resume_is_bit_identical(gan, tmp_path):
     _tiny(tmp_path, gan, 12, "straight")
     _tiny(tmp_path, gan, 6, "split")
@@ -182,3 +182,17 @@ def test_generate_cli_writes_lossless_pngs(tmp_path):
     task, _ = load_run(tmp_path / "g")
     expect = next(sample_images(task, 5, seed=3))
     assert all(np.array_equal(np.asarray(Image.open(f).convert("RGB")), e) for f, e in zip(files, expect))
+
+
+def test_stargan_resume_is_bit_identical(attr_folder, tmp_path):
+    def run(name, steps, resume=False):
+        train_gan("stargan", "N.1.3", str(attr_folder / "imgs"), 16, steps, tmp_path / name, preset_name="tiny",
+                  progress=False, resume=resume, attrs=["Bright", "Warm"], attributes=str(attr_folder / "attrs.csv"),
+                  overrides={"conv_dim": 4, "n_res": 1, "batch": 8})
+
+    run("straight", 4)
+    run("split", 2)
+    run("split", 4, resume=True)
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT)["modules"]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT)["modules"]
+    assert all(torch.equal(v, b[net][k]) for net in ("G", "D") for k, v in a[net].items())
