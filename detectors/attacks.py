@@ -9,8 +9,8 @@ keeping every phase.
     ``from_freq``). What ring-averaged detectors (Durall, Dzanic) measure then looks real.
 ``match2d`` (per set)
     Every frequency of the full 2-D spectrum is scaled by ``sqrt(P_real / P_fake)``, the
-    ratio of the real and generated sets' mean power there, capped to
-    ``[1 / max_gain, max_gain]``. This removes the periodic peaks transposed convolutions
+    ratio of the real and generated sets' mean power there, kept within
+    ``[1/16, max_gain]``. This removes the periodic peaks transposed convolutions
     leave (at the Nyquist frequency and in the corners) and restores high-frequency
     energy the generator lacks. ``max_gain = 1`` only attenuates: a pure *notch* of the
     artefact peaks, which leaves a too-smooth generator's spectrum too smooth.

@@ -171,41 +171,40 @@ def _names(text):
 def cmd_counterexample(a):
     import json as _json
 
-    from forensics.experiment import DEFAULT_DETECTORS, Experiment, paper_plan
+    from forensics.experiment import DEFAULT_DETECTORS, DEMO, Experiment, paper_plan
     from forensics.report import results_text
 
     if a.preset == "paper":
         n_real = a.n_real
         if n_real is None and a.steps is None:
-            from pathlib import Path as _P
-
             from forensics.data import folder_files
 
-            if not _P(a.real).is_dir():
+            if not Path(a.real).is_dir():
                 raise UserError("--preset paper derives its training length from a folder of real images; "
                                 "give --steps for other sources")
-            n_real = len(folder_files(_P(a.real))[1])
+            n_real = len(folder_files(Path(a.real))[1])
         plans = paper_plan(a.real, a.out, _names(a.setups), a.steps, n_real, 2021 if a.seed is None else a.seed)
         if a.gan:
             plans = [p for p in plans if p["gan"] in _names(a.gan)]
         if a.size:
             for p in plans:
                 p["size"] = a.size
-        if a.detectors:
-            for p in plans:
+        for p in plans:
+            p["n_fake"] = a.n_fake
+            if a.detectors:
                 p["detectors"] = _names(a.detectors)
     else:
-        plans = [{"real": a.real, "gan": a.gan or "dcgan", "setups": _names(a.setups) or ["baseline", "N.1.5", "B.1.5", "Z.1.5"],
-                  "size": a.size or 32, "steps": a.steps or 1500, "n_fake": a.n_fake, "gan_preset": "tiny",
+        plans = [{"real": a.real, "gan": a.gan or DEMO["gan"], "setups": _names(a.setups) or DEMO["setups"],
+                  "size": a.size or DEMO["size"], "steps": a.steps or DEMO["steps"], "n_fake": a.n_fake,
+                  "gan_preset": DEMO["gan_preset"],
                   "detectors": _names(a.detectors) or list(DEFAULT_DETECTORS), "seed": 0 if a.seed is None else a.seed,
                   "policy": None, "out": a.out}]
     if a.dry_run:
         print(_json.dumps(plans, indent=2))
         return
     for p in plans:
-        exp = Experiment(p["real"], p["gan"], p["setups"], p["size"], p["steps"], a.n_fake if a.preset == "tiny" else p["n_fake"],
-                         p["out"], p["seed"], p["detectors"], p["gan_preset"], a.n_train, a.reps, a.n_real,
-                         p["policy"], a.device)
+        exp = Experiment(p["real"], p["gan"], p["setups"], p["size"], p["steps"], p["n_fake"], p["out"], p["seed"],
+                         p["detectors"], p["gan_preset"], a.n_train, a.reps, a.n_real, p["policy"], a.device)
         r = exp.run()
         print(results_text(r["results"]))
         print(f"report: {r['report'][1]}")

@@ -271,7 +271,7 @@ def load_source(source: str, size: int, n: int | None = None, seed: int = 0, pol
     if n is not None and n < len(files):
         pick = np.sort(np.random.default_rng(seed).choice(len(files), n, replace=False))
         files = [files[i] for i in pick]
-    good, bad = load_folder(files, pol, progress, desc=f"loading {p.name}", name=str(source))
+    good, bad = load_folder(source, pol, progress, desc=f"loading {p.name}", files=files)
     skipped = [{"path": str(r.path), "error": r.error} for r in bad]
     imgs = [r.image for r in good]
     if pol.mode == "none":

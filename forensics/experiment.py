@@ -118,11 +118,16 @@ class Experiment:
                 "n_real": self.n_real, "policy": self.policy}
 
     # ---------------------------------------------------------------------------- stages
+    @property
+    def real_key(self) -> dict:
+        """What the real set depends on (its stage's and its features' cache key)."""
+        return {"real": self.real, "size": self.size, "n_real": self.n_real, "seed": self.seed, "policy": self.policy}
+
     def stage_real(self) -> np.ndarray:
         from forensics.data import load_source
 
         folder = self.out / "real"
-        key = {"real": self.real, "size": self.size, "n_real": self.n_real, "seed": self.seed, "policy": self.policy}
+        key = self.real_key
         if _stage_done(folder, key):
             return read_npz(folder / "images.npz")["images"]
         self.log(f"loading real images from {self.real}")
@@ -238,13 +243,12 @@ class Experiment:
         self.out.mkdir(parents=True, exist_ok=True)
         write_config(self.out, {"command": "counterexample", **self.config})
         real = self.stage_real()
-        real_key = {"real": self.real, "size": self.size, "n_real": self.n_real, "seed": self.seed, "policy": self.policy}
         fakes = {}
         for s in self.setups:
             run = self.stage_train(s)
             fakes[s] = self.stage_fakes(s, run)
         fsets = sorted({make_detector(d).features for d in self.detectors})
-        feats = {fs: {"real": self.stage_features(fs, "real", real, real_key)} for fs in fsets}
+        feats = {fs: {"real": self.stage_features(fs, "real", real, self.real_key)} for fs in fsets}
         for fs in fsets:
             for s in self.setups:
                 feats[fs][s] = self.stage_features(fs, s, fakes[s], {"setup": s, "steps": self.steps,

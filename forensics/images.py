@@ -277,14 +277,13 @@ def warn_skipped(r: Loaded) -> None:
 
 
 def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading", min_good: int = 1,
-                name: str | None = None):
-    """Load every image under ``paths`` (or the given ``files``): returns ``(good, bad)``
-    lists of :class:`Loaded`. Each bad file is reported on stderr; fewer than
-    ``min_good`` readable images raise :class:`UserError` naming ``name`` (default: the
-    paths)."""
+                files: list[Path] | None = None):
+    """Load every image under ``paths`` (or exactly the given ``files``): returns
+    ``(good, bad)`` lists of :class:`Loaded`. Each bad file is reported on stderr; fewer
+    than ``min_good`` readable images raise :class:`UserError` naming ``paths``."""
     from forensics.progress import bar
 
-    files = paths if isinstance(paths, list) and all(isinstance(f, Path) for f in paths) else scan_nonempty(paths)
+    files = scan_nonempty(paths) if files is None else files
     good, bad = [], []
     for r in bar(iter_loaded(files, policy), total=len(files), desc=desc, enabled=progress):
         if r.ok:
@@ -293,7 +292,7 @@ def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading
             bad.append(r)
             warn_skipped(r)
     if len(good) < min_good:
-        where = name or (paths if not isinstance(paths, list) else ", ".join(map(str, paths[:3])))
+        where = paths if isinstance(paths, (str, os.PathLike)) else ", ".join(map(str, paths))
         raise UserError(f"{where}: none of the {len(files)} images could be used" if not good else
                         f"{where}: only {len(good)} of the {len(files)} images could be used, need {min_good}")
     return good, bad
