@@ -295,6 +295,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("forensics: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except MemoryError:
         print("forensics: error: out of memory (try fewer or smaller images)", file=sys.stderr)
         return 1

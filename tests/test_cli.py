@@ -111,3 +111,13 @@ def test_spectrum_mixes_image_sizes(tmp_path):
     assert main(["spectrum", str(tmp_path / "m"), "--out", str(tmp_path / "s")]) == 0
     _, prof = read_csv(tmp_path / "s" / "profiles.csv")
     assert len(prof) == round(32 / 2 ** 0.5) + 1 and prof[0]["n_images"] == "8"  # on the 32 px grid
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback(monkeypatch, tmp_path):
+    import os
+
+    r, w = os.pipe()
+    os.close(r)  # like `forensics ... | head` after head has exited
+    out = os.fdopen(w, "w", buffering=1)
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["counterexample", "--real", "builtin", "--out", str(tmp_path), "--dry-run"]) == 0
