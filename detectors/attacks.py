@@ -21,7 +21,6 @@ the DC term (mean colour) and the phase spectrum, and round back to uint8.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 from forensics import spectrum
 from forensics.errors import UserError
@@ -44,9 +43,9 @@ def reference_crops(reals, h: int, w: int, n: int = 512, seed: int = 0) -> np.nd
 def _apply_gain(images: np.ndarray, gain: np.ndarray) -> np.ndarray:
     """Multiply every channel's half-plane spectrum by ``gain`` ``(N or 1, H, W//2+1)``."""
     n, h, w, _ = images.shape
-    F = scipy.fft.rfft2(images.astype(np.float64), axes=(1, 2), norm="ortho", workers=-1)
-    F *= gain[..., None]
-    x = scipy.fft.irfft2(F, s=(h, w), axes=(1, 2), norm="ortho", workers=-1)
+    F = spectrum.rfft2(images.transpose(0, 3, 1, 2).astype(np.float64))  # (N, 3, H, W//2+1)
+    F *= gain[:, None]
+    x = spectrum.irfft2(F, (h, w)).transpose(0, 2, 3, 1)
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
@@ -82,7 +81,7 @@ def match2d(fakes: np.ndarray, reals, strength: float = 1.0, seed: int = 0, max_
 
     def power(imgs):
         g = spectrum.to_gray(imgs)
-        return (np.abs(scipy.fft.rfft2(g, axes=(1, 2), norm="ortho", workers=-1)) ** 2).mean(0)
+        return (spectrum.half_magnitude(g) ** 2).mean(0)
 
     ratio = np.sqrt(power(ref) / np.maximum(power(fakes), 1e-12))
     gain = np.clip(ratio, 1.0 / 16.0, max_gain) ** strength

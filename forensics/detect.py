@@ -1,11 +1,12 @@
 """``forensics detect`` and ``forensics train-detector`` as library functions."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
-from forensics import metrics
+from forensics import metrics, spectrum
 from forensics.data import builtin_patches, data_dir
 from forensics.errors import UserError
 from forensics.images import Policy, Prefetcher, load_folder, scan_nonempty
@@ -50,7 +51,8 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
         raise UserError(f"{out}: output must end in .csv or .json")
     files = scan_nonempty(paths)
     pol = Policy.parse(policy if policy is not None else _stored_policy(model_dir))
-    loader = iter(Prefetcher(files, pol, ahead=2 * CHUNK))  # decodes while the model loads and scores
+    prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)  # decodes while the model loads and scores
+    loader = iter(prefetch)
     det = load_model(model_dir)
     rows = []
     thr = float(det.threshold_)
@@ -65,7 +67,9 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
                                f"{min_side}x{min_side}")
                 if r.ok:
                     good.append(r)
-            scores = det.score([r.image for r in good]) if good else np.array([])
+            # while the pool decodes, its threads already fill the cores: features on this one
+            with spectrum.limit_threads(1) if prefetch.decoding else nullcontext():
+                scores = det.score([r.image for r in good]) if good else np.array([])
             sc = dict(zip((id(r) for r in good), scores))
             for r in loaded:
                 row = {"path": str(r.path), "threshold": thr, "detector": det.name,

@@ -39,6 +39,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: Default guard against decompression bombs (pixels, read from the header before decoding).
 MAX_PIXELS = 100_000_000
 
+# Pillow warns about images over its own pixel limit; we check ours (above) ourselves. One
+# filter for that warning alone, set once: ``warnings.catch_warnings`` in the decoding
+# threads would race on the process-wide filter list (and once left "ignore everything"
+# installed behind it).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.Image")
+
 _FILTERS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "lanczos": 4}  # cv2 INTER_*
 
 
@@ -190,19 +196,17 @@ def decode(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if size == 0:
         raise ValueError("empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: we check ourselves
-            with Image.open(path) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise ValueError(
-                        f"image is {w}x{h} = {w * h:,} pixels, over the {max_pixels:,}-pixel limit "
-                        "(possible decompression bomb)")
-                if w == 0 or h == 0:
-                    raise ValueError(f"image has no pixels ({w}x{h})")
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                return _to_uint8_rgb(im)
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ValueError(
+                    f"image is {w}x{h} = {w * h:,} pixels, over the {max_pixels:,}-pixel limit "
+                    "(possible decompression bomb)")
+            if w == 0 or h == 0:
+                raise ValueError(f"image has no pixels ({w}x{h})")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return _to_uint8_rgb(im)
     except UnidentifiedImageError:
         raise ValueError("not a recognised image format (wrong extension or not an image)")
     except Image.DecompressionBombError:
@@ -245,12 +249,19 @@ class Prefetcher:
         self.ahead = ahead
         self.pending = deque()
         self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+        self._queued_all = False
         self._fill()
+
+    @property
+    def decoding(self) -> bool:
+        """Whether files are still being decoded in the background."""
+        return self.pool is not None and not (self._queued_all and all(f.done() for f in self.pending))
 
     def _fill(self):
         while len(self.pending) < self.ahead:
             p = next(self.paths, None)
             if p is None:
+                self._queued_all = True
                 return
             self.pending.append(self.pool.submit(load_image, p, self.policy) if self.pool
                                 else p)

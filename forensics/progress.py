@@ -5,13 +5,39 @@ import os
 import sys
 
 
+class _Silent:
+    """What :func:`bar` returns when no bar is shown: the same calls, doing nothing (so
+    a run that shows no bar does not pay for importing tqdm)."""
+
+    def __init__(self, iterable=None):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, *a, **kw):
+        pass
+
+    def close(self):
+        pass
+
+
 def bar(iterable=None, total=None, desc: str = "", enabled: bool = True, **kw):
-    """A tqdm bar; ``enabled=False`` or ``FORENSICS_PROGRESS=0`` turns it off."""
+    """A tqdm bar on stderr when it is a terminal; ``enabled=False`` or
+    ``FORENSICS_PROGRESS=0`` turns it off, ``FORENSICS_PROGRESS=1`` forces it on."""
+    env = os.environ.get("FORENSICS_PROGRESS")
+    show = enabled and env != "0" and (env == "1" or sys.stderr.isatty())
+    if not show:
+        return _Silent(iterable)
     from tqdm.auto import tqdm
 
-    env = os.environ.get("FORENSICS_PROGRESS")
-    disable = (not enabled) or env == "0"
-    if not disable and env != "1" and not sys.stderr.isatty():
-        disable = None  # tqdm: off when not a terminal
-    return tqdm(iterable, total=total, desc=desc, disable=disable, file=sys.stderr,
-                dynamic_ncols=True, leave=False, **kw)
+    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False, **kw)

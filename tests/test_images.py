@@ -97,3 +97,20 @@ def test_policy_error_is_per_file(tmp_path):
     p = _save(Image.fromarray(np.zeros((20, 20, 3), np.uint8)), tmp_path, "s.png")
     r = load_image(p, "crop:32")
     assert not r.ok and r.width == 20 and "smaller than the 32x32 crop" in r.error
+
+
+def test_threaded_loading_leaves_warning_filters_alone(tmp_path):
+    # Regression: each decoding thread used warnings.catch_warnings(), which races on the
+    # process-wide filter list and left an "ignore every warning" filter installed.
+    import warnings
+
+    from forensics.images import iter_loaded
+
+    for i in range(300):
+        _save(Image.fromarray(np.full((8, 8, 3), i % 256, np.uint8)), tmp_path, f"{i:03d}.png")
+    before = list(warnings.filters)
+    for _ in range(3):
+        assert sum(r.ok for r in iter_loaded(scan(tmp_path), workers=4)) == 300
+    assert warnings.filters == before
+    with pytest.warns(UserWarning, match="still shown"):
+        warnings.warn("still shown", UserWarning)

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from scipy.optimize import fmin
@@ -161,3 +163,46 @@ def test_cubic_resampling_is_exact_on_quadratics_and_keeps_ends():
     inner = slice(2, -2)  # Keys' kernel reproduces quadratics away from the replicated ends
     assert np.allclose(got[inner], (3 * t ** 2 - t + 2)[inner], atol=1e-9)
     assert np.allclose(m.sum(0), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rings_equal_per_row_bincount(dtype):
+    rng = np.random.default_rng(0)
+    n_pos, n_bins = 50, 7
+    positions = np.r_[np.arange(n_pos), rng.integers(0, n_pos, 20)]  # some positions twice
+    bins = rng.choice([0, 1, 2, 4, 5, 6], len(positions))  # bin 3 stays empty
+    weights = rng.uniform(0.5, 2.0, len(positions))
+    values = rng.standard_normal((4, 5, 10)).astype(dtype)  # (N, ...) flattened per row
+    got = S.Rings(positions, bins, weights, n_bins)(values)
+    flat = values.reshape(4, -1).astype(np.float64)
+    total = np.bincount(bins, weights, minlength=n_bins)
+    for row, want in zip(got, flat):
+        sums = np.bincount(bins, weights * want[positions], minlength=n_bins)
+        assert np.isnan(row[3]) and total[3] == 0
+        keep = total > 0
+        assert np.allclose(row[keep], sums[keep] / total[keep], rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rfft2_matches_numpy_and_inverts(norm, dtype):
+    x = np.random.default_rng(1).standard_normal((3, 33, 50)).astype(dtype)
+    F = S.rfft2(x, norm)
+    assert F.dtype == (np.complex64 if dtype == np.float32 else np.complex128)
+    want = np.fft.rfft2(x.astype(np.float64), norm=norm)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    assert np.allclose(F, want, rtol=tol, atol=tol * np.abs(want).max())
+    assert np.allclose(S.irfft2(F, x.shape[1:], norm), x, atol=tol * 10)
+
+
+def test_chunks_and_threads_do_not_change_features(monkeypatch):
+    rng = np.random.default_rng(2)
+    imgs = [rng.integers(0, 256, (s, s, 3), dtype=np.uint8) for s in (64, 32, 64, 64, 32) * 4]
+    want = S.durall(imgs)
+    monkeypatch.setattr(S, "CHUNK_PIXELS", 64 * 64 * 3)  # 3-image chunks
+    with S.limit_threads(1):
+        assert S.threads() == 1
+        assert np.allclose(S.durall(imgs), want, rtol=1e-6, atol=1e-6)
+        big = [i for i, im in enumerate(imgs) if len(im) == 64]
+        assert np.allclose(S.durall(np.stack([imgs[i] for i in big])), want[big], rtol=1e-6, atol=1e-6)
+    assert S.threads() == (int(os.environ.get("FORENSICS_THREADS", 0)) or os.cpu_count())
