@@ -1,7 +1,7 @@
 """``forensics detect`` and ``forensics train-detector`` as library functions."""
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from forensics.io import write_config, write_csv, write_json
 from forensics.progress import bar
 
 COLUMNS = ["path", "score", "label", "threshold", "detector", "width", "height", "error"]
-CHUNK = 512
+CHUNK = 128
 
 
 def default_model_dir() -> Path:
@@ -51,12 +51,34 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
         raise UserError(f"{out}: output must end in .csv or .json")
     files = scan_nonempty(paths)
     pol = Policy.parse(policy if policy is not None else _stored_policy(model_dir))
-    prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)  # decodes while the model loads and scores
+    prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)  # decodes while the model loads
     loader = iter(prefetch)
     det = load_model(model_dir)
-    rows = []
     thr = float(det.threshold_)
     min_side = getattr(det, "min_size", 1)
+
+    def score(images):
+        # runs on the decoding pool, whose threads already fill the cores: no threads of its own
+        with spectrum.limit_threads(1):
+            return det.score(images)
+
+    rows = []
+    in_flight: deque = deque()  # (loaded, good, future scores) per chunk, in file order
+
+    def emit(loaded, good, scores):
+        sc = dict(zip((id(r) for r in good), scores.result() if scores is not None else ()))
+        for r in loaded:
+            row = {"path": str(r.path), "threshold": thr, "detector": det.name,
+                   "width": r.width, "height": r.height, "error": r.error}
+            s = sc.get(id(r))
+            if r.ok and s is not None and np.isfinite(s):
+                row.update(score=round(float(s), 6), label="generated" if s > thr else "real")
+            else:
+                row.update(score=None, label="error",
+                           error=r.error or f"{det.name} features are undefined for this image")
+            rows.append(row)
+        pb.update(len(loaded))
+
     with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb:
         for i in range(0, len(files), CHUNK):
             loaded = [next(loader) for _ in files[i:i + CHUNK]]
@@ -67,21 +89,12 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
                                f"{min_side}x{min_side}")
                 if r.ok:
                     good.append(r)
-            # while the pool decodes, its threads already fill the cores: features on this one
-            with spectrum.limit_threads(1) if prefetch.decoding else nullcontext():
-                scores = det.score([r.image for r in good]) if good else np.array([])
-            sc = dict(zip((id(r) for r in good), scores))
-            for r in loaded:
-                row = {"path": str(r.path), "threshold": thr, "detector": det.name,
-                       "width": r.width, "height": r.height, "error": r.error}
-                s = sc.get(id(r))
-                if r.ok and s is not None and np.isfinite(s):
-                    row.update(score=round(float(s), 6), label="generated" if s > thr else "real")
-                else:
-                    row.update(score=None, label="error",
-                               error=r.error or f"{det.name} features are undefined for this image")
-                rows.append(row)
-            pb.update(len(loaded))
+            in_flight.append((loaded, good, prefetch.submit(score, [r.image for r in good]) if good else None))
+            while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
+                emit(*in_flight.popleft())
+        while in_flight:
+            emit(*in_flight.popleft())
+    loader.close()  # shuts the pool down
     if out is not None:
         out = Path(out)
         if out.suffix.lower() == ".json":

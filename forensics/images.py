@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -249,19 +249,25 @@ class Prefetcher:
         self.ahead = ahead
         self.pending = deque()
         self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
-        self._queued_all = False
         self._fill()
 
-    @property
-    def decoding(self) -> bool:
-        """Whether files are still being decoded in the background."""
-        return self.pool is not None and not (self._queued_all and all(f.done() for f in self.pending))
+    def submit(self, fn, *args) -> Future:
+        """Run ``fn(*args)`` on the decoding threads, after the files queued so far (a
+        consumer's work on decoded images joins the same pool instead of adding threads
+        that compete with it); runs at once where there is no pool."""
+        if self.pool is not None:
+            return self.pool.submit(fn, *args)
+        f = Future()
+        try:
+            f.set_result(fn(*args))
+        except BaseException as e:  # handed to whoever asks for the result, as a pool would
+            f.set_exception(e)
+        return f
 
     def _fill(self):
         while len(self.pending) < self.ahead:
             p = next(self.paths, None)
             if p is None:
-                self._queued_all = True
                 return
             self.pending.append(self.pool.submit(load_image, p, self.policy) if self.pool
                                 else p)

@@ -121,3 +121,25 @@ def test_output_into_a_closed_pipe_is_not_a_traceback(monkeypatch, tmp_path):
     out = os.fdopen(w, "w", buffering=1)
     monkeypatch.setattr(sys, "stdout", out)
     assert main(["counterexample", "--real", "builtin", "--out", str(tmp_path), "--dry-run"]) == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_detect_rows_in_file_order_with_direct_scores(mixed_folder, monkeypatch, workers):
+    # scoring runs chunk by chunk on the decoding pool (or inline without one): rows must
+    # still come out in file order, each with the score of its own image
+    from forensics import detect as D
+    from forensics import images as I
+
+    root, reasons = mixed_folder
+    monkeypatch.setattr(D, "CHUNK", 5)
+    monkeypatch.setattr(I.os, "cpu_count", lambda: workers)
+    rows = D.detect([root], progress=False)
+    files = I.scan_nonempty([root])
+    assert [r["path"] for r in rows] == [str(f) for f in files]
+    det = D.load_model()
+    for f, row in zip(files, rows):
+        r = I.load_image(f)
+        if r.ok:
+            assert row["score"] == round(float(det.score([r.image])[0]), 6)
+        else:
+            assert row["label"] == "error" and f.name in reasons

@@ -114,3 +114,19 @@ def test_threaded_loading_leaves_warning_filters_alone(tmp_path):
     assert warnings.filters == before
     with pytest.warns(UserWarning, match="still shown"):
         warnings.warn("still shown", UserWarning)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_prefetcher_submit_runs_after_queued_files_and_reports_errors(tmp_path, workers):
+    from forensics.images import Prefetcher
+
+    for i in range(4):
+        _save(Image.fromarray(np.full((8, 8, 3), i, np.uint8)), tmp_path, f"{i}.png")
+    pf = Prefetcher(scan(tmp_path), workers=workers)
+    it = iter(pf)
+    first = [next(it) for _ in range(2)]
+    assert pf.submit(lambda ims: sum(int(im.image[0, 0, 0]) for im in ims), first).result() == 0 + 1
+    bad = pf.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        bad.result()
+    assert [int(r.image[0, 0, 0]) for r in it] == [2, 3]
