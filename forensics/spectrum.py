@@ -36,6 +36,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from forensics.errors import UserError
+
 BT601 = (0.299, 0.587, 0.114)
 #: MATLAB ``rgb2gray`` coefficients (what Dzanic's script used).
 MATLAB_GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
@@ -80,7 +82,12 @@ _local = threading.local()
 def threads() -> int:
     """Worker threads for chunks: ``FORENSICS_THREADS`` (default: all cores), or the limit
     of an enclosing :func:`limit_threads` in this thread."""
-    n = max(1, int(os.environ.get("FORENSICS_THREADS", 0)) or os.cpu_count() or 1)
+    raw = os.environ.get("FORENSICS_THREADS", "").strip()
+    try:
+        n = int(raw) if raw else 0
+    except ValueError:
+        raise UserError(f"FORENSICS_THREADS={raw!r}: expected a whole number of threads (0: all cores)")
+    n = max(1, n or os.cpu_count() or 1)
     return min(n, getattr(_local, "limit", n))
 
 

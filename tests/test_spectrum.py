@@ -206,3 +206,15 @@ def test_chunks_and_threads_do_not_change_features(monkeypatch):
         big = [i for i, im in enumerate(imgs) if len(im) == 64]
         assert np.allclose(S.durall(np.stack([imgs[i] for i in big])), want[big], rtol=1e-6, atol=1e-6)
     assert S.threads() == (int(os.environ.get("FORENSICS_THREADS", 0)) or os.cpu_count())
+
+
+def test_threads_setting_is_validated(monkeypatch):
+    from forensics.errors import UserError
+
+    monkeypatch.setenv("FORENSICS_THREADS", "3")
+    assert S.threads() == 3
+    monkeypatch.setenv("FORENSICS_THREADS", "0")
+    assert S.threads() == os.cpu_count()
+    monkeypatch.setenv("FORENSICS_THREADS", "many")
+    with pytest.raises(UserError, match="FORENSICS_THREADS"):
+        S.threads()
