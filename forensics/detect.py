@@ -9,7 +9,7 @@ import numpy as np
 from forensics import metrics, spectrum
 from forensics.data import builtin_patches, data_dir
 from forensics.errors import UserError
-from forensics.images import Policy, Prefetcher, load_folder, scan_nonempty
+from forensics.images import Policy, Prefetcher, scan_nonempty, warn_skipped
 from forensics.io import write_config, write_csv, write_json
 from forensics.progress import bar
 
@@ -40,6 +40,36 @@ def _stored_policy(model_dir) -> str:
         return "none"
 
 
+def map_chunks(prefetch: Prefetcher, n_files: int, fn, keep):
+    """Run ``fn`` on the decoded images of ``prefetch`` chunk by chunk, on its own decoding
+    threads (which already fill the cores, so ``fn``'s spectrum work gets no threads of
+    its own), while later files decode. ``keep(loaded) -> bool`` picks the images ``fn``
+    sees (it may set ``loaded.error``). Yields ``(loaded, kept, fn(kept images) or None)``
+    per chunk, in file order; the pool is shut down at the end."""
+    def run(images):
+        with spectrum.limit_threads(1):
+            return fn(images)
+
+    loader = iter(prefetch)
+    in_flight: deque = deque()
+
+    def done(chunk):
+        loaded, kept, result = chunk
+        return loaded, kept, None if result is None else result.result()
+
+    try:
+        for i in range(0, n_files, CHUNK):
+            loaded = [next(loader) for _ in range(min(CHUNK, n_files - i))]
+            kept = [r for r in loaded if keep(r)]
+            in_flight.append((loaded, kept, prefetch.submit(run, [r.image for r in kept]) if kept else None))
+            while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
+                yield done(in_flight.popleft())
+        while in_flight:
+            yield done(in_flight.popleft())
+    finally:
+        loader.close()  # shuts the pool down
+
+
 def detect(paths, model_dir=None, out=None, policy: str | None = None, progress: bool = True) -> list[dict]:
     """Score every image under ``paths``; returns one row per file (see ``COLUMNS``).
 
@@ -52,49 +82,30 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
     files = scan_nonempty(paths)
     pol = Policy.parse(policy if policy is not None else _stored_policy(model_dir))
     prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)  # decodes while the model loads
-    loader = iter(prefetch)
     det = load_model(model_dir)
     thr = float(det.threshold_)
     min_side = getattr(det, "min_size", 1)
 
-    def score(images):
-        # runs on the decoding pool, whose threads already fill the cores: no threads of its own
-        with spectrum.limit_threads(1):
-            return det.score(images)
+    def keep(r) -> bool:
+        if r.ok and min(r.image.shape[:2]) < min_side:
+            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}; {det.name} needs at least {min_side}x{min_side}"
+        return r.ok
 
     rows = []
-    in_flight: deque = deque()  # (loaded, good, future scores) per chunk, in file order
-
-    def emit(loaded, good, scores):
-        sc = dict(zip((id(r) for r in good), scores.result() if scores is not None else ()))
-        for r in loaded:
-            row = {"path": str(r.path), "threshold": thr, "detector": det.name,
-                   "width": r.width, "height": r.height, "error": r.error}
-            s = sc.get(id(r))
-            if r.ok and s is not None and np.isfinite(s):
-                row.update(score=round(float(s), 6), label="generated" if s > thr else "real")
-            else:
-                row.update(score=None, label="error",
-                           error=r.error or f"{det.name} features are undefined for this image")
-            rows.append(row)
-        pb.update(len(loaded))
-
     with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb:
-        for i in range(0, len(files), CHUNK):
-            loaded = [next(loader) for _ in files[i:i + CHUNK]]
-            good = []
+        for loaded, kept, scores in map_chunks(prefetch, len(files), det.score, keep):
+            sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
             for r in loaded:
-                if r.ok and min(r.image.shape[:2]) < min_side:
-                    r.error = (f"image is {r.image.shape[1]}x{r.image.shape[0]}; {det.name} needs at least "
-                               f"{min_side}x{min_side}")
-                if r.ok:
-                    good.append(r)
-            in_flight.append((loaded, good, prefetch.submit(score, [r.image for r in good]) if good else None))
-            while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
-                emit(*in_flight.popleft())
-        while in_flight:
-            emit(*in_flight.popleft())
-    loader.close()  # shuts the pool down
+                row = {"path": str(r.path), "threshold": thr, "detector": det.name,
+                       "width": r.width, "height": r.height, "error": r.error}
+                s = sc.get(id(r))
+                if r.ok and s is not None and np.isfinite(s):
+                    row.update(score=round(float(s), 6), label="generated" if s > thr else "real")
+                else:
+                    row.update(score=None, label="error",
+                               error=r.error or f"{det.name} features are undefined for this image")
+                rows.append(row)
+            pb.update(len(loaded))
     if out is not None:
         out = Path(out)
         if out.suffix.lower() == ".json":
@@ -111,12 +122,40 @@ def summary_line(rows: list[dict], out=None) -> str:
     return s + (f" -> {out}" if out else "")
 
 
-def _load_images(src: str, patch_size: int, policy, what: str) -> tuple[list[np.ndarray], list[str]]:
+def source_features(det, src: str, patch_size: int, policy, what: str) -> np.ndarray:
+    """``det``'s features of every usable image of ``src`` (``builtin``: the built-in
+    patches of ``patch_size``; else a folder), streamed chunk by chunk so that only the
+    features are ever held, never the whole folder's images. Unreadable files are
+    reported and skipped; images below ``det.min_size`` are an error."""
     if src == "builtin":
-        d = builtin_patches(patch_size)
-        return list(d.images), d.names
-    good, _ = load_folder(src, policy, progress=True, desc=f"loading {what}")
-    return [r.image for r in good], [str(r.path) for r in good]
+        images = builtin_patches(patch_size).images
+        small = sum(min(im.shape[:2]) < det.min_size for im in images)
+        feats = [det.transform(images)] if not small else []
+    else:
+        files = scan_nonempty(src)
+        small = 0
+
+        def keep(r) -> bool:
+            nonlocal small
+            if not r.ok:
+                warn_skipped(r)
+                return False
+            if min(r.image.shape[:2]) < det.min_size:
+                small += 1
+                return False
+            return True
+
+        feats = []
+        with bar(total=len(files), desc=f"features of {what}", enabled=True) as pb:
+            for loaded, _, f in map_chunks(Prefetcher(files, policy, ahead=2 * CHUNK), len(files), det.transform, keep):
+                if f is not None:
+                    feats.append(f)
+                pb.update(len(loaded))
+    if small:
+        raise UserError(f"{small} {what} images are smaller than {det.min_size} px, the minimum for {det.name}")
+    if not feats:
+        raise UserError(f"{src}: none of its images could be used")
+    return np.concatenate(feats)
 
 
 def fit_and_evaluate(det, real_X: np.ndarray, fake_X: np.ndarray, test_fraction: float, seed: int,
@@ -161,17 +200,13 @@ def train_detector(real: str, fake: str, name: str, out, policy: str | None = No
     det = make_detector(name, seed=seed, preprocess=str(Policy.parse(policy)))
     if not 0 < test_fraction < 1:
         raise UserError("--test-fraction must be between 0 and 1")
-    real_imgs, _ = _load_images(real, patch_size, policy, "real")
-    fake_imgs, _ = _load_images(fake, patch_size, policy, "generated")
-    for what, imgs in (("real", real_imgs), ("generated", fake_imgs)):
-        small = sum(min(im.shape[:2]) < det.min_size for im in imgs)
-        if small:
-            raise UserError(f"{small} {what} images are smaller than {det.min_size} px, the minimum for {name}")
-    Xr, Xf = det.transform(real_imgs), det.transform(fake_imgs)
+    pol = Policy.parse(policy)
+    Xr = source_features(det, real, patch_size, pol, "real")
+    Xf = source_features(det, fake, patch_size, pol, "generated")
     m = fit_and_evaluate(det, Xr, Xf, test_fraction, seed, target_fpr)
     config = {"command": "train-detector", "detector": name, "real": real, "fake": fake,
-              "preprocess": str(Policy.parse(policy)), "seed": seed, "test_fraction": test_fraction,
-              "target_fpr": target_fpr, "n_images": {"real": len(real_imgs), "generated": len(fake_imgs)}}
+              "preprocess": str(pol), "seed": seed, "test_fraction": test_fraction,
+              "target_fpr": target_fpr, "n_images": {"real": len(Xr), "generated": len(Xf)}}
     det.save(out, extra={"training": {**config, "metrics": m}})
     write_json(Path(out) / "metrics.json", {"detector": name, **m})
     write_config(out, config)

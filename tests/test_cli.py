@@ -3,7 +3,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from forensics.cli import main
 
@@ -143,3 +145,29 @@ def test_detect_rows_in_file_order_with_direct_scores(mixed_folder, monkeypatch,
             assert row["score"] == round(float(det.score([r.image])[0]), 6)
         else:
             assert row["label"] == "error" and f.name in reasons
+
+
+def test_training_features_stream_from_folders(mixed_folder, monkeypatch, capsys, tmp_path):
+    # train-detector computes features chunk by chunk (never the whole folder's images in
+    # memory): the result must equal the features of all images at once; unreadable files
+    # are reported and skipped; images too small for the features are an error
+    from detectors import make_detector
+    from forensics import detect as D
+    from forensics.errors import UserError
+    from forensics.images import Policy, load_image, scan_nonempty
+
+    root, reasons = mixed_folder
+    for name in reasons:  # bad files among the good ones
+        (root / "real" / name).write_bytes((root / "bad" / name).read_bytes())
+    monkeypatch.setattr(D, "CHUNK", 5)
+    det = make_detector("dzanic-knn")
+    got = D.source_features(det, str(root / "real"), 64, Policy.parse(None), "real")
+    imgs = [r.image for r in map(load_image, scan_nonempty(root / "real")) if r.ok]
+    assert len(got) == len(imgs) == 12
+    assert np.allclose(got, det.transform(imgs), rtol=1e-9, atol=0)
+    err = capsys.readouterr().err
+    assert all(f"skipped {root / 'real' / name}" in err for name in reasons)
+    (tmp_path / "small").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "small" / "tiny.png")
+    with pytest.raises(UserError, match="smaller than 16 px"):
+        D.source_features(det, str(tmp_path / "small"), 64, Policy.parse(None), "real")
