@@ -7,18 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from forensics import spectrum
-from forensics.images import Policy, iter_loaded, scan_nonempty
+from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty
 from forensics.io import write_config, write_csv
 from forensics.progress import bar
 from forensics.report import Curve, plot_profiles
 
 FEATURE_COLUMNS = ["dzanic_b", "dzanic_yi", "dzanic_yf", "faithful_b", "faithful_yi", "faithful_yf"]
-CHUNK = 256
-
-
-def chunks(seq, n):
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+CHUNK = 128
 
 
 def profile_curve(profiles_by_size: dict[tuple[int, int], list[np.ndarray]], label: str) -> Curve:
@@ -59,30 +54,37 @@ def spectrum_report(paths, out, policy=None, progress: bool = True) -> dict:
     min_side = spectrum.MIN_SIZE["dzanic"]
     feature_rows, curves, n_bad = [], [], 0
     total = sum(len(f) for _, f in groups)
+
+    def keep(r) -> bool:
+        if r.ok and min(r.image.shape[:2]) < min_side:
+            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}, below the {min_side}-pixel minimum"
+        return r.ok
+
+    def analyse(imgs: list[np.ndarray]):
+        """Profiles by image size, and the decay features, of one chunk."""
+        profiles = {hw: spectrum.azimuthal_profile([im for im in imgs if im.shape[:2] == hw])
+                    for hw in {im.shape[:2] for im in imgs}}
+        return profiles, image_features(imgs)
+
     with bar(total=total, desc="spectrum", enabled=progress) as pb:
         for label, files in groups:
             by_size: dict[tuple[int, int], list[np.ndarray]] = {}
-            for part in chunks(files, CHUNK):
-                loaded = list(iter_loaded(part, pol))
-                pb.update(len(part))
-                good = []
+            prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)
+            for loaded, kept, res in map_chunks(prefetch, len(files), spectrum.single_threaded(analyse), keep, CHUNK):
+                pb.update(len(loaded))
+                if res is not None:
+                    for hw, p in res[0].items():
+                        by_size.setdefault(hw, []).append(p)
+                feats = dict(zip((id(r) for r in kept), res[1] if res is not None else ()))
                 for r in loaded:
-                    if r.ok and min(r.image.shape[:2]) < min_side:
-                        r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}, below the {min_side}-pixel minimum"
-                    if r.ok:
-                        good.append(r)
+                    row = {"group": label, "path": str(r.path), "width": r.width, "height": r.height}
+                    if id(r) in feats:
+                        row.update({c: (f"{v:.6g}" if np.isfinite(v) else "")
+                                    for c, v in zip(FEATURE_COLUMNS, feats[id(r)])})
                     else:
                         n_bad += 1
-                        feature_rows.append({"group": label, "path": str(r.path), "width": r.width,
-                                             "height": r.height, "error": r.error})
-                imgs = [r.image for r in good]
-                for im_shape in {im.shape[:2] for im in imgs}:
-                    same = [im for im in imgs if im.shape[:2] == im_shape]
-                    by_size.setdefault(im_shape, []).append(spectrum.azimuthal_profile(same))
-                feats = image_features(imgs)
-                for r, f in zip(good, feats):
-                    feature_rows.append({"group": label, "path": str(r.path), "width": r.width, "height": r.height,
-                                         **{c: (f"{v:.6g}" if np.isfinite(v) else "") for c, v in zip(FEATURE_COLUMNS, f)}})
+                        row["error"] = r.error
+                    feature_rows.append(row)
             if by_size:
                 curves.append(profile_curve(by_size, label))
             else:

@@ -1,7 +1,6 @@
 """``forensics detect`` and ``forensics train-detector`` as library functions."""
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,7 @@ import numpy as np
 from forensics import metrics, spectrum
 from forensics.data import builtin_patches, data_dir
 from forensics.errors import UserError
-from forensics.images import Policy, Prefetcher, scan_nonempty, warn_skipped
+from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty, warn_skipped
 from forensics.io import write_config, write_csv, write_json
 from forensics.progress import bar
 
@@ -40,36 +39,6 @@ def _stored_policy(model_dir) -> str:
         return "none"
 
 
-def map_chunks(prefetch: Prefetcher, n_files: int, fn, keep):
-    """Run ``fn`` on the decoded images of ``prefetch`` chunk by chunk, on its own decoding
-    threads (which already fill the cores, so ``fn``'s spectrum work gets no threads of
-    its own), while later files decode. ``keep(loaded) -> bool`` picks the images ``fn``
-    sees (it may set ``loaded.error``). Yields ``(loaded, kept, fn(kept images) or None)``
-    per chunk, in file order; the pool is shut down at the end."""
-    def run(images):
-        with spectrum.limit_threads(1):
-            return fn(images)
-
-    loader = iter(prefetch)
-    in_flight: deque = deque()
-
-    def done(chunk):
-        loaded, kept, result = chunk
-        return loaded, kept, None if result is None else result.result()
-
-    try:
-        for i in range(0, n_files, CHUNK):
-            loaded = [next(loader) for _ in range(min(CHUNK, n_files - i))]
-            kept = [r for r in loaded if keep(r)]
-            in_flight.append((loaded, kept, prefetch.submit(run, [r.image for r in kept]) if kept else None))
-            while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
-                yield done(in_flight.popleft())
-        while in_flight:
-            yield done(in_flight.popleft())
-    finally:
-        loader.close()  # shuts the pool down
-
-
 def detect(paths, model_dir=None, out=None, policy: str | None = None, progress: bool = True) -> list[dict]:
     """Score every image under ``paths``; returns one row per file (see ``COLUMNS``).
 
@@ -93,7 +62,8 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
 
     rows = []
     with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb:
-        for loaded, kept, scores in map_chunks(prefetch, len(files), det.score, keep):
+        for loaded, kept, scores in map_chunks(prefetch, len(files), spectrum.single_threaded(det.score),
+                                               keep, CHUNK):
             sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
             for r in loaded:
                 row = {"path": str(r.path), "threshold": thr, "detector": det.name,
@@ -147,7 +117,8 @@ def source_features(det, src: str, patch_size: int, policy, what: str) -> np.nda
 
         feats = []
         with bar(total=len(files), desc=f"features of {what}", enabled=True) as pb:
-            for loaded, _, f in map_chunks(Prefetcher(files, policy, ahead=2 * CHUNK), len(files), det.transform, keep):
+            prefetch = Prefetcher(files, policy, ahead=2 * CHUNK)
+            for loaded, _, f in map_chunks(prefetch, len(files), spectrum.single_threaded(det.transform), keep, CHUNK):
                 if f is not None:
                     feats.append(f)
                 pb.update(len(loaded))

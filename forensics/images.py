@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,8 +242,6 @@ class Prefetcher:
     (load a model, compute features of the previous chunk) while files are decoded."""
 
     def __init__(self, paths: Iterable[Path], policy=None, workers: int | None = None, ahead: int = 256):
-        from collections import deque
-
         self.policy = Policy.parse(policy)
         self.paths = iter(list(paths))
         self.workers = workers or min(4, os.cpu_count() or 1)
@@ -281,6 +280,32 @@ class Prefetcher:
         finally:
             if self.pool:
                 self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def map_chunks(prefetch: Prefetcher, n_files: int, fn, keep, chunk: int = 128):
+    """Run ``fn`` on the decoded images of ``prefetch``, ``chunk`` files at a time, on its
+    own decoding threads while later files decode (so ``fn`` should not start threads of
+    its own: wrap spectrum work in ``spectrum.single_threaded``). ``keep(loaded) -> bool``
+    picks the images ``fn`` sees (it may set ``loaded.error``). Yields ``(loaded, kept,
+    fn(kept images) or None)`` per chunk, in file order; shuts the pool down at the end."""
+    loader = iter(prefetch)
+    in_flight: deque = deque()
+
+    def done(item):
+        loaded, kept, result = item
+        return loaded, kept, None if result is None else result.result()
+
+    try:
+        for i in range(0, n_files, chunk):
+            loaded = [next(loader) for _ in range(min(chunk, n_files - i))]
+            kept = [r for r in loaded if keep(r)]
+            in_flight.append((loaded, kept, prefetch.submit(fn, [r.image for r in kept]) if kept else None))
+            while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
+                yield done(in_flight.popleft())
+        while in_flight:
+            yield done(in_flight.popleft())
+    finally:
+        loader.close()
 
 
 def iter_loaded(paths: Iterable[Path], policy=None, workers: int | None = None) -> Iterator[Loaded]:

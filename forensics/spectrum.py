@@ -106,6 +106,15 @@ def limit_threads(n: int):
             _local.limit = old
 
 
+def single_threaded(fn: Callable) -> Callable:
+    """``fn`` with its spectrum work kept on the calling thread (for work that runs on a
+    pool whose threads already fill the cores, like the image decoding pool)."""
+    def run(*args, **kw):
+        with limit_threads(1):
+            return fn(*args, **kw)
+    return run
+
+
 def _per_group(images, fn: Callable[[np.ndarray], np.ndarray], chunked: bool = True) -> np.ndarray:
     """Apply ``fn`` to equal-size chunks of ``images`` and reassemble in input order.
 
