@@ -70,7 +70,7 @@ def spectrum_report(paths, out, policy=None, progress: bool = True) -> dict:
         for label, files in groups:
             by_size: dict[tuple[int, int], list[np.ndarray]] = {}
             prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)
-            for loaded, kept, res in map_chunks(prefetch, len(files), spectrum.single_threaded(analyse), keep, CHUNK):
+            for loaded, kept, res in map_chunks(prefetch, spectrum.single_threaded(analyse), keep, CHUNK):
                 pb.update(len(loaded))
                 if res is not None:
                     for hw, p in res[0].items():

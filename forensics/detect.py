@@ -62,8 +62,7 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
 
     rows = []
     with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb:
-        for loaded, kept, scores in map_chunks(prefetch, len(files), spectrum.single_threaded(det.score),
-                                               keep, CHUNK):
+        for loaded, kept, scores in map_chunks(prefetch, spectrum.single_threaded(det.score), keep, CHUNK):
             sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
             for r in loaded:
                 row = {"path": str(r.path), "threshold": thr, "detector": det.name,
@@ -118,7 +117,7 @@ def source_features(det, src: str, patch_size: int, policy, what: str) -> np.nda
         feats = []
         with bar(total=len(files), desc=f"features of {what}", enabled=True) as pb:
             prefetch = Prefetcher(files, policy, ahead=2 * CHUNK)
-            for loaded, _, f in map_chunks(prefetch, len(files), spectrum.single_threaded(det.transform), keep, CHUNK):
+            for loaded, _, f in map_chunks(prefetch, spectrum.single_threaded(det.transform), keep, CHUNK):
                 if f is not None:
                     feats.append(f)
                 pb.update(len(loaded))

@@ -243,7 +243,9 @@ class Prefetcher:
 
     def __init__(self, paths: Iterable[Path], policy=None, workers: int | None = None, ahead: int = 256):
         self.policy = Policy.parse(policy)
-        self.paths = iter(list(paths))
+        paths = list(paths)
+        self.n_files = len(paths)
+        self.paths = iter(paths)
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.ahead = ahead
         self.pending = deque()
@@ -282,7 +284,7 @@ class Prefetcher:
                 self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def map_chunks(prefetch: Prefetcher, n_files: int, fn, keep, chunk: int = 128):
+def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128):
     """Run ``fn`` on the decoded images of ``prefetch``, ``chunk`` files at a time, on its
     own decoding threads while later files decode (so ``fn`` should not start threads of
     its own: wrap spectrum work in ``spectrum.single_threaded``). ``keep(loaded) -> bool``
@@ -296,8 +298,8 @@ def map_chunks(prefetch: Prefetcher, n_files: int, fn, keep, chunk: int = 128):
         return loaded, kept, None if result is None else result.result()
 
     try:
-        for i in range(0, n_files, chunk):
-            loaded = [next(loader) for _ in range(min(chunk, n_files - i))]
+        for i in range(0, prefetch.n_files, chunk):
+            loaded = [next(loader) for _ in range(min(chunk, prefetch.n_files - i))]
             kept = [r for r in loaded if keep(r)]
             in_flight.append((loaded, kept, prefetch.submit(fn, [r.image for r in kept]) if kept else None))
             while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
