@@ -45,7 +45,7 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
                model: str | None = None, seed: int = 0, progress: bool = True, **method_kw) -> dict:
     from detectors import Detector, make_detector
     from detectors.attacks import apply_attack, reference_crops
-    from forensics.images import load_folder
+    from forensics.images import load_folder, output_name
     from forensics.report import write_png
 
     out = Path(out)
@@ -57,8 +57,7 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
     attacked = apply_attack(method, fakes, reals, strength, seed, **method_kw)
     with bar(total=len(good), desc="writing", enabled=progress) as pb:
         for r, im in zip(good, attacked):
-            rel = r.path.relative_to(root) if root.is_dir() else Path(r.path.name)
-            write_png(out / "images" / rel.with_suffix(".png"), im)
+            write_png(out / "images" / output_name(r.path, root).with_suffix(".png"), im)
             pb.update(1)
     psnr, ssim = metrics.psnr(fakes, attacked), metrics.ssim(fakes, attacked)
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import inspect
 import sys
 import textwrap
+from pathlib import Path
 
 from forensics.errors import UserError
 
@@ -110,9 +110,8 @@ def cmd_detect(a):
 def cmd_train_gan(a):
     from generators.trainer import train_gan
 
-    attrs = [t.strip() for t in a.attrs.split(",")] if a.attrs else None
     r = train_gan(a.gan, a.last_layer, a.data, a.size, a.steps, a.out, a.preset, a.seed, a.device, a.resume,
-                  a.n_images, attrs, a.attributes, a.sample_every, overrides={"batch": a.batch})
+                  a.n_images, _names(a.attrs), a.attributes, a.sample_every, overrides={"batch": a.batch})
     sps = r["steps_per_second"]
     print(f"forensics train-gan: {a.gan} {a.last_layer} at step {r['steps']}"
           + (f" ({sps:.2f} steps/s)" if sps else "") + f" -> {a.out}", file=sys.stderr)

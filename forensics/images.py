@@ -315,6 +315,12 @@ def iter_loaded(paths: Iterable[Path], policy=None, workers: int | None = None) 
     return iter(Prefetcher(paths, policy, workers))
 
 
+def output_name(path: Path, root: Path) -> Path:
+    """Where an output derived from input ``path`` goes, relative to the output folder:
+    its path below the input folder ``root``, or its own name when ``root`` is the file."""
+    return Path(path.name) if Path(path) == Path(root) else Path(path).relative_to(root)
+
+
 def warn_skipped(r: Loaded) -> None:
     """The one-line stderr notice for a file that a run skips."""
     print(f"forensics: skipped {r.path}: {r.error}", file=sys.stderr)

@@ -60,7 +60,7 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
     ``assignments``; attributes not named keep the image's own value when ``attributes``
     (a table) lists it, else 0. Writes PNGs with the input's relative names."""
     from forensics.data import read_attributes
-    from forensics.images import Policy, iter_loaded, scan_nonempty, warn_skipped
+    from forensics.images import Policy, iter_loaded, output_name, scan_nonempty, warn_skipped
 
     task, config = load_run(run_dir, device)
     if config["gan"] != "stargan":
@@ -85,8 +85,7 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
                           for a in names], dtype=np.float32)
             x = to_unit(torch.from_numpy(r.image[None]))
             y = to_uint8(task.translate(x, torch.from_numpy(c[None])))[0]
-            rel = r.path.relative_to(root) if r.path != root else Path(r.path.name)
-            write_png(out / rel.with_suffix(".png"), y)
+            write_png(out / output_name(r.path, root).with_suffix(".png"), y)
             done += 1
     write_config(out, {"command": "generate", "run": str(run_dir), "input": str(input_dir), "set": setting,
                        "policy": str(pol), "step": task.step, "failed": failed})
