@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from forensics.report import image_grid
 from generators.layers import LastLayerSpec
 from generators.objectives import gradient_penalty
+from generators.trainer import adam_pair, optimise, to_uint8
 
 
 def _inorm(ch: int) -> nn.Module:
@@ -96,9 +97,7 @@ class StarGANTask:
         torch.manual_seed(int(config["seed"]))
         self.G = StarGenerator(c, p["conv_dim"], p["n_res"], config["last_layer"]).to(device)
         self.D = StarDiscriminator(int(config["size"]), c, p["conv_dim"]).to(device)
-        betas = (p["beta1"], p["beta2"])
-        self.optimizers = {"G": torch.optim.Adam(self.G.parameters(), p["lr_g"], betas),
-                           "D": torch.optim.Adam(self.D.parameters(), p["lr_d"], betas)}
+        self.optimizers = adam_pair(self.G, self.D, p)
         self.modules = {"G": self.G, "D": self.D}
         self.p = p
         self.fixed = {}
@@ -122,9 +121,7 @@ class StarGANTask:
             cls = _cls_loss(cls_r, c_org)
             gp = gradient_penalty(lambda t: D(t)[0], x, fake, 1.0, self.gen)
             loss_d = adv + p["lambda_cls"] * cls + p["lambda_gp"] * gp
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
+            optimise(opt_d, loss_d)
         D.requires_grad_(False)
         fake = G(x, c_trg)
         src_f, cls_f = D(fake)
@@ -132,9 +129,7 @@ class StarGANTask:
         rec = (x - G(fake, c_org)).abs().mean()
         loss_g = g_adv + p["lambda_cls"] * g_cls + p["lambda_rec"] * rec
         D.requires_grad_(True)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        optimise(opt_g, loss_g)
         return {"d": loss_d.item(), "d_cls": cls.item(), "gp": gp.item(), "g": loss_g.item(),
                 "g_cls": g_cls.item(), "rec": rec.item()}
 
@@ -145,8 +140,6 @@ class StarGANTask:
 
     def sample_grid(self) -> np.ndarray:
         """One row per fixed image: the input, then each attribute flipped in turn."""
-        from generators.trainer import to_uint8
-
         x, c = self.fixed["images"], self.fixed["labels"]
         cols = [x]
         for j in range(c.shape[1]):

@@ -52,6 +52,20 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return u.permute(0, 2, 3, 1).contiguous().numpy()
 
 
+def adam_pair(G: torch.nn.Module, D: torch.nn.Module, p: dict) -> dict:
+    """The Adam optimisers of a generator/discriminator pair, from a preset's parameters."""
+    betas = (p["beta1"], p["beta2"])
+    return {"G": torch.optim.Adam(G.parameters(), p["lr_g"], betas),
+            "D": torch.optim.Adam(D.parameters(), p["lr_d"], betas)}
+
+
+def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One gradient step of ``opt`` on ``loss``."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 class BatchSampler:
     """Shuffled epochs of batch indices from a seeded generator; checkpointable."""
 

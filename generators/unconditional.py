@@ -6,6 +6,7 @@ import torch
 from forensics.report import image_grid
 from generators.dcgan import Discriminator, Generator
 from generators.objectives import OBJECTIVES
+from generators.trainer import adam_pair, optimise, to_uint8
 
 
 class UnconditionalTask:
@@ -19,9 +20,7 @@ class UnconditionalTask:
         self.G = Generator(size, p["z_dim"], p["ngf"], config["last_layer"]).to(device)
         self.D = Discriminator(size, p["ndf"], norm=self.objective.d_norm).to(device)
         self.D.heads = self.objective.heads(self.D.feature_channels).to(device)
-        betas = (p["beta1"], p["beta2"])
-        self.optimizers = {"G": torch.optim.Adam(self.G.parameters(), p["lr_g"], betas),
-                           "D": torch.optim.Adam(self.D.parameters(), p["lr_d"], betas)}
+        self.optimizers = adam_pair(self.G, self.D, p)
         self.modules = {"G": self.G, "D": self.D}
         self.z_dim, self.batch = p["z_dim"], p["batch"]
         self.fixed = {}
@@ -40,15 +39,11 @@ class UnconditionalTask:
             with torch.no_grad():
                 fake = G(self.noise(len(real)))
             loss_d, logs = obj.d_loss(D, real, fake)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
+            optimise(opt_d, loss_d)
         D.requires_grad_(False)
         loss_g, logs_g = obj.g_loss(D, G(self.noise(self.batch)), real)
         D.requires_grad_(True)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        optimise(opt_g, loss_g)
         return {**logs, **logs_g}
 
     @torch.no_grad()
@@ -63,8 +58,6 @@ class UnconditionalTask:
             self.G.train(was)
 
     def sample_grid(self):
-        from generators.trainer import to_uint8
-
         return image_grid(to_uint8(self.sample(self.fixed["z"])), cols=8)
 
     def describe(self) -> dict:
