@@ -21,8 +21,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from forensics.data import ImageSet  # noqa: E402
-from generators.presets import preset  # noqa: E402
-from generators.trainer import Trainer, build_task, to_unit  # noqa: E402
+from forensics.generators.presets import preset  # noqa: E402
+from forensics.generators.trainer import Trainer, build_task, to_unit  # noqa: E402
 
 
 def make_trainer(gan, preset_name, size, device, tmp, n=512):

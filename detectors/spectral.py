@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.base import Detector, register
-from detectors.estimators import ESTIMATORS, Scorer, fit_state
+from forensics.detectors.base import Detector, register
+from forensics.detectors.estimators import ESTIMATORS, Scorer, fit_state
 from forensics import spectrum
 from forensics.errors import UserError
 

@@ -43,8 +43,8 @@ def _load_reals(real: str) -> list[np.ndarray]:
 
 def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, detectors=DEFAULT_DETECTORS,
                model: str | None = None, seed: int = 0, progress: bool = True, **method_kw) -> dict:
-    from detectors import Detector, make_detector
-    from detectors.attacks import apply_attack, reference_crops
+    from forensics.detectors import Detector, make_detector
+    from forensics.detectors.attacks import apply_attack, reference_crops
     from forensics.images import load_folder, output_name
     from forensics.report import write_png
 

@@ -108,7 +108,7 @@ def cmd_detect(a):
 @arg("--batch", type=int, default=None, help="override the preset's batch size")
 @arg("--sample-every", type=int, default=500, help="write a sample grid every N steps")
 def cmd_train_gan(a):
-    from generators.trainer import train_gan
+    from forensics.generators.trainer import train_gan
 
     r = train_gan(a.gan, a.last_layer, a.data, a.size, a.steps, a.out, a.preset, a.seed, a.device, a.resume,
                   a.n_images, _names(a.attrs), a.attributes, a.sample_every, overrides={"batch": a.batch})
@@ -129,7 +129,7 @@ def cmd_train_gan(a):
 @arg("--attributes", default=None, metavar="FILE", help="StarGAN: the inputs' own attributes (else 0)")
 @arg("--device", default="auto")
 def cmd_generate(a):
-    from generators.sampling import generate, translate_folder
+    from forensics.generators.sampling import generate, translate_folder
 
     if a.input:
         r = translate_folder(a.run, a.input, a.out, a.set, a.attributes, a.device)

@@ -40,12 +40,13 @@ def data_dir() -> Path:
     env = os.environ.get("FORENSICS_DATA")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent
-    for cand in (here.parent / "data", here / "data"):
-        if (cand / "real" / "sources.json").is_file():
-            return cand
-    raise UserError("the toolkit's data/ folder was not found: install from a source checkout "
-                    "with `pip install -e .`, or set FORENSICS_DATA to its path")
+    import forensics.builtin  # the checkout's data/ folder, installed as package data
+
+    cand = Path(forensics.builtin.__file__).resolve().parent
+    if (cand / "real" / "sources.json").is_file():
+        return cand
+    raise FileNotFoundError(f"the toolkit's built-in data was not found in {cand}: reinstall the package, "
+                            "or set FORENSICS_DATA to a copy of its data/ folder")
 
 
 @dataclass

@@ -22,7 +22,7 @@ def default_model_dir() -> Path:
 
 def load_model(model_dir=None):
     """The model in ``model_dir``, or the default model shipped in ``data/models/default``."""
-    from detectors import Detector
+    from forensics.detectors import Detector
 
     return Detector.load(model_dir if model_dir is not None else default_model_dir())
 
@@ -165,7 +165,7 @@ def fit_and_evaluate(det, real_X: np.ndarray, fake_X: np.ndarray, test_fraction:
 def train_detector(real: str, fake: str, name: str, out, policy: str | None = None, seed: int = 0,
                    test_fraction: float = 0.2, target_fpr: float | None = None, patch_size: int = 64) -> dict:
     """Train detector ``name`` on real vs generated folders; save the model and metrics.json."""
-    from detectors import make_detector
+    from forensics.detectors import make_detector
 
     det = make_detector(name, seed=seed, preprocess=str(Policy.parse(policy)))
     if not 0 < test_fraction < 1:

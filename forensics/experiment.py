@@ -61,8 +61,8 @@ def paper_plan(real: str, out, setups=None, steps=None, n_real_images: int | Non
     """Experiment configurations of ``--preset paper``: one per GAN, written to ``out/<gan>``.
     Steps follow the paper's epochs (DCGAN/LSGAN 50, WGAN-GP 100, over the real set) unless
     ``steps`` is given; ``n_real_images`` is the real set's size when known."""
-    from generators.layers import PAPER_SETUPS
-    from generators.presets import preset
+    from forensics.generators.layers import PAPER_SETUPS
+    from forensics.generators.presets import preset
 
     plans = []
     for gan in PAPER["gans"]:
@@ -86,8 +86,8 @@ class Experiment:
                  detectors=DEFAULT_DETECTORS, gan_preset: str = "tiny", n_train: int = 100, reps: int = 10,
                  n_real: int | None = None, policy: str | None = None, device: str = "auto",
                  progress: bool = True, gan_overrides: dict | None = None):
-        from detectors import make_detector
-        from generators.layers import LastLayerSpec
+        from forensics.detectors import make_detector
+        from forensics.generators.layers import LastLayerSpec
 
         try:
             setups = [str(LastLayerSpec.parse(s)) for s in setups]
@@ -140,7 +140,7 @@ class Experiment:
         return ds.images
 
     def stage_train(self, setup: str) -> Path:
-        from generators.trainer import CHECKPOINT, train_gan
+        from forensics.generators.trainer import CHECKPOINT, train_gan
 
         run = self.out / "runs" / setup
         key = {"gan": self.gan, "setup": setup, "data": self.real, "size": self.size, "preset": self.gan_preset,
@@ -165,8 +165,8 @@ class Experiment:
     def stage_fakes(self, setup: str, run: Path) -> np.ndarray:
         from forensics.images import iter_loaded, scan
         from forensics.report import write_png
-        from generators.sampling import sample_images
-        from generators.trainer import load_run
+        from forensics.generators.sampling import sample_images
+        from forensics.generators.trainer import load_run
 
         folder = self.out / "fakes" / setup
         key = {"run": str(run), "step": self.steps, "n": self.n_fake, "seed": self.seed + 1}
@@ -198,7 +198,7 @@ class Experiment:
     # ------------------------------------------------------------------------ evaluation
     def evaluate(self, feats: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
         """``feats[feature set][group]``; returns the ``detectors`` and ``matrix`` results."""
-        from detectors import make_detector
+        from forensics.detectors import make_detector
 
         det_out, matrix = {}, {}
         n_r = len(next(iter(feats.values()))["real"])
@@ -237,7 +237,7 @@ class Experiment:
 
     # ------------------------------------------------------------------------------- run
     def run(self) -> dict:
-        from detectors import make_detector
+        from forensics.detectors import make_detector
 
         t0 = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn as nn
 
-from generators.layers import LastLayerSpec
+from forensics.generators.layers import LastLayerSpec
 
 
 def n_doublings(size: int) -> int:

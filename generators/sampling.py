@@ -10,7 +10,7 @@ from forensics.errors import UserError
 from forensics.io import write_config
 from forensics.progress import bar
 from forensics.report import write_png
-from generators.trainer import load_run, to_uint8, to_unit
+from forensics.generators.trainer import load_run, to_uint8, to_unit
 
 
 def sample_images(task, n: int, seed: int = 0, batch: int = 256):

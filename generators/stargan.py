@@ -24,9 +24,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from forensics.report import image_grid
-from generators.layers import LastLayerSpec
-from generators.objectives import gradient_penalty
-from generators.trainer import adam_pair, optimise, to_uint8
+from forensics.generators.layers import LastLayerSpec
+from forensics.generators.objectives import gradient_penalty
+from forensics.generators.trainer import adam_pair, optimise, to_uint8
 
 
 def _inorm(ch: int) -> nn.Module:

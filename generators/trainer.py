@@ -25,7 +25,7 @@ from forensics.errors import UserError
 from forensics.io import read_json, write_config, write_csv, write_json
 from forensics.progress import bar
 from forensics.report import write_png
-from generators.checkpoint import load_checkpoint, save_checkpoint
+from forensics.generators.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -184,10 +184,10 @@ class Trainer:
 def build_task(config: dict, device: torch.device):
     gen = torch.Generator().manual_seed(int(config["seed"]))
     if config["gan"] == "stargan":
-        from generators.stargan import StarGANTask
+        from forensics.generators.stargan import StarGANTask
 
         return StarGANTask(config, device, gen)
-    from generators.unconditional import UnconditionalTask
+    from forensics.generators.unconditional import UnconditionalTask
 
     return UnconditionalTask(config, device, gen)
 
@@ -201,8 +201,8 @@ def train_gan(gan: str, last_layer: str, data: str, size: int, steps: int, out, 
               checkpoint_every: int = 500, progress: bool = True, overrides: dict | None = None) -> dict:
     """Train (or with ``resume`` continue) one GAN run in folder ``out``."""
     from forensics.data import load_source
-    from generators.layers import LastLayerSpec
-    from generators.presets import preset
+    from forensics.generators.layers import LastLayerSpec
+    from forensics.generators.presets import preset
 
     out = Path(out)
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 
 from forensics.report import image_grid
-from generators.dcgan import Discriminator, Generator
-from generators.objectives import OBJECTIVES
-from generators.trainer import adam_pair, optimise, to_uint8
+from forensics.generators.dcgan import Discriminator, Generator
+from forensics.generators.objectives import OBJECTIVES
+from forensics.generators.trainer import adam_pair, optimise, to_uint8
 
 
 class UnconditionalTask:

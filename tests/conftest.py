@@ -20,7 +20,7 @@ def patches64():
 def sim_pair(patches64):
     """Real 64x64 patches and simulated transposed-conv versions of *other* patches
     (even / odd indices, so both classes cover every source photograph)."""
-    from generators.simulate import simulate_upsampling
+    from forensics.generators.simulate import simulate_upsampling
 
     n = len(patches64) // 2
     return patches64[0:2 * n:2], simulate_upsampling(patches64[1:2 * n:2], seed=3)

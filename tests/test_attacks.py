@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from detectors import make_detector
-from detectors.attacks import apply_attack, equalize, match2d
+from forensics.detectors import make_detector
+from forensics.detectors.attacks import apply_attack, equalize, match2d
 from forensics import spectrum
 from forensics.data import builtin_photos
 from forensics.metrics import psnr
@@ -55,7 +55,7 @@ def test_notch_only_attenuates_the_artefact_peak(sim_pair, reals):
 
 
 def test_equalize_brings_the_profile_shape_to_the_real_mean(sim_pair, reals):
-    from detectors.attacks import reference_crops
+    from forensics.detectors.attacks import reference_crops
 
     _, fake = sim_pair
     out = equalize(fake[:64], reals, from_freq=0.1)

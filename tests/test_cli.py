@@ -151,7 +151,7 @@ def test_training_features_stream_from_folders(mixed_folder, monkeypatch, capsys
     # train-detector computes features chunk by chunk (never the whole folder's images in
     # memory): the result must equal the features of all images at once; unreadable files
     # are reported and skipped; images too small for the features are an error
-    from detectors import make_detector
+    from forensics.detectors import make_detector
     from forensics import detect as D
     from forensics.errors import UserError
     from forensics.images import Policy, load_image, scan_nonempty

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from detectors import PAPER_DETECTORS, Detector, detector_names, make_detector
-from detectors.estimators import ESTIMATORS, Scorer, fit_state, make_estimator
+from forensics.detectors import PAPER_DETECTORS, Detector, detector_names, make_detector
+from forensics.detectors.estimators import ESTIMATORS, Scorer, fit_state, make_estimator
 from forensics.errors import UserError
 from forensics.metrics import roc_auc
 

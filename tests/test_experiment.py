@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from forensics.experiment import Experiment, paper_plan
-from generators.layers import PAPER_SETUPS
+from forensics.generators.layers import PAPER_SETUPS
 
 
 def test_paper_preset_configuration_builds_on_cpu(tmp_path):
@@ -22,7 +22,7 @@ def test_paper_preset_configuration_builds_on_cpu(tmp_path):
     # every configuration's networks build at 128 px (not trained here)
     import torch
 
-    from generators.trainer import build_task
+    from forensics.generators.trainer import build_task
 
     for p in plans:
         task = build_task({"gan": p["gan"], "last_layer": "B.3.5", "size": 128, "params": p["params"], "seed": 0},
@@ -105,7 +105,7 @@ def test_paper_plan_counts_the_celeba_train_split(tmp_path):
 
 
 def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
-    from generators.trainer import CHECKPOINT
+    from forensics.generators.trainer import CHECKPOINT
 
     kw = dict(detectors=["durall-lr"], n_train=20, reps=1, n_real=100, progress=False,
               gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
@@ -121,7 +121,7 @@ def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
                      "overrides": kw["gan_overrides"], "seed": 1, "n_real": 100}, step=0)
     longer = Experiment("builtin", "dcgan", ["baseline"], 16, 9, 30, tmp_path, seed=1, **kw)
     longer.stage_train("baseline")  # ... it resumes instead of refusing
-    from generators.checkpoint import load_checkpoint
+    from forensics.generators.checkpoint import load_checkpoint
 
     assert load_checkpoint(run / CHECKPOINT)["step"] == 9
     exp.stage_fakes("baseline", run)

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from forensics.errors import UserError
-from generators.checkpoint import load_checkpoint, save_checkpoint
-from generators.dcgan import Discriminator, Generator
-from generators.layers import PAPER_SETUPS, LastLayerSpec, ZeroInsertion, zero_insertion_reference
-from generators.sampling import sample_images
-from generators.trainer import CHECKPOINT, load_run, to_uint8, train_gan
+from forensics.generators.checkpoint import load_checkpoint, save_checkpoint
+from forensics.generators.dcgan import Discriminator, Generator
+from forensics.generators.layers import PAPER_SETUPS, LastLayerSpec, ZeroInsertion, zero_insertion_reference
+from forensics.generators.sampling import sample_images
+from forensics.generators.trainer import CHECKPOINT, load_run, to_uint8, train_gan
 
 
 def test_thirteen_setups_round_trip():
