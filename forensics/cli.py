@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from forensics.errors import UserError
+from forensics.errors import USER_ERRORS, UserError, describe
 
 VERBS: dict[str, dict] = {}
 
@@ -262,13 +262,22 @@ def cmd_attack(a):
 
 
 # ----------------------------------------------------------------------------------- main
+#: further modules whose verbs register themselves with @verb/@arg when imported
+VERB_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    for m in VERB_MODULES:
+        importlib.import_module(m)
     p = argparse.ArgumentParser(
         prog="forensics",
         description="Spectral forensics of CNN-generated images.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n" + "\n".join(
             "  " + v["example"].splitlines()[0] for v in VERBS.values()) + "\n\n'forensics VERB --help' for more.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
     for name, v in VERBS.items():
         sp = sub.add_parser(name, help=v["help"], description=v["help"],
@@ -283,22 +292,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     p = build_parser()
     a = p.parse_args(argv)
+    if a.version:
+        from forensics import __version__
+
+        print(f"forensics {__version__}")
+        return 0
     if not getattr(a, "_fn", None):
         p.print_help()
         return 2
     try:
         a._fn(a)
-    except UserError as e:
-        print(f"forensics: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("forensics: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except USER_ERRORS as e:
+        print(f"forensics: error: {describe(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("forensics: interrupted", file=sys.stderr)
+        return 130
     except MemoryError:
         print("forensics: error: out of memory (try fewer or smaller images)", file=sys.stderr)
         return 1

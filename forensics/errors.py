@@ -1,5 +1,20 @@
-"""The one exception type that the CLI turns into a one-line message and exit status 2."""
+"""Error policy: the library raises standard exceptions (``ValueError`` for bad values,
+``FileNotFoundError``/``NotADirectoryError``/``PermissionError`` and other ``OSError`` for paths)
+with messages about values, never about command-line flags. The CLI turns each into one line and
+exit status 2. ``UserError`` remains as a ``ValueError`` for older call sites.
+"""
+
+#: exceptions the CLI reports as one line (exit status 2) instead of a traceback
+USER_ERRORS = (ValueError, OSError)
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """A problem with the user's input (path, model, option) rather than a bug."""
+
+
+def describe(e: BaseException) -> str:
+    """One line for an error the user can act on (``OSError`` with its file name)."""
+    if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in str(e.args[-1] if e.args else ""):
+        reason = e.strerror or str(e)
+        return f"{e.filename}: {reason}"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
