@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -147,64 +148,42 @@ def _names(text):
 
 @verb("counterexample", "train GANs that differ only in the last upsampling layer and test spectral detectors on them",
       """forensics counterexample --real builtin --gan dcgan --setups baseline,N.1.5,B.1.5,Z.1.5 --size 32 --steps 1500 --n-fake 1000 --out study/
+      forensics counterexample --config study/config.json --reps 20 --out study20/   # rerun a study, changed
       forensics counterexample --real celeba/ --preset paper --out paper/ --device cuda   # 3 GANs x 13 setups at 128 px
       forensics counterexample --real celeba/ --preset paper --out paper/ --dry-run       # print the plan only""")
-@arg("--real", required=True, metavar="SRC", help="builtin, a folder (CelebA layout recognised), .npz or IDX")
+@arg("--real", default=None, metavar="SRC", help="builtin, a folder (CelebA layout recognised), .npz or IDX")
+@arg("--config", default=None, metavar="FILE", help="a study's config.json (or a config JSON); flags override it")
 @arg("--gan", default=None, help="dcgan, lsgan or wgan-gp (default dcgan; --preset paper: all three)")
 @arg("--setups", default=None, help="comma-separated last-layer specs, must include baseline "
                                      "(default baseline,N.1.5,B.1.5,Z.1.5; --preset paper: all 13)")
 @arg("--size", type=int, default=None, help="image size (default 32; --preset paper: 128)")
 @arg("--steps", type=int, default=None, help="generator steps per run (default 1500; paper: its epochs)")
-@arg("--n-fake", type=int, default=1000, help="fakes sampled per setup (default 1000)")
+@arg("--n-fake", type=int, default=None, help="fakes sampled per setup (default 1000)")
 @arg("--out", required=True, metavar="DIR")
 @arg("--seed", type=int, default=None, help="default 0 (paper: 2021)")
 @arg("--detectors", default=None, help="comma-separated detector names (default: "
                                         "dzanic-knn,dzanic-svm,dzanic-mlp,durall-lr,durall-svm)")
 @arg("--preset", default="tiny", choices=["tiny", "paper"],
      help="tiny: CPU-sized nets (default); paper: the paper's nets and settings")
-@arg("--reps", type=int, default=10, help="seeded repetitions of the detector protocol (default 10)")
-@arg("--n-train", type=int, default=100, help="training images per class (default 100)")
+@arg("--reps", type=int, default=None, help="seeded repetitions of the detector protocol (default 10)")
+@arg("--n-train", type=int, default=None, help="training images per class (default 100)")
 @arg("--n-real", type=int, default=None, help="use a seeded subset of this many real images")
-@arg("--device", default="auto")
+@arg("--device", default=None, help="auto (default), cpu or cuda")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
-    import json as _json
-
-    from forensics.experiment import DEFAULT_DETECTORS, DEMO, Experiment, paper_plan
+    from forensics.experiment import plan_study, run_study
     from forensics.report import results_text
 
-    if a.preset == "paper":
-        n_real = a.n_real
-        if n_real is None and a.steps is None:
-            from forensics.data import folder_files
-
-            if not Path(a.real).is_dir():
-                raise UserError("--preset paper derives its training length from a folder of real images; "
-                                "give --steps for other sources")
-            n_real = len(folder_files(Path(a.real))[1])
-        plans = paper_plan(a.real, a.out, _names(a.setups), a.steps, n_real, 2021 if a.seed is None else a.seed)
-        if a.gan:
-            plans = [p for p in plans if p["gan"] in _names(a.gan)]
-        if a.size:
-            for p in plans:
-                p["size"] = a.size
-        for p in plans:
-            p["n_fake"] = a.n_fake
-            if a.detectors:
-                p["detectors"] = _names(a.detectors)
-    else:
-        plans = [{"real": a.real, "gan": a.gan or DEMO["gan"], "setups": _names(a.setups) or DEMO["setups"],
-                  "size": a.size or DEMO["size"], "steps": a.steps or DEMO["steps"], "n_fake": a.n_fake,
-                  "gan_preset": DEMO["gan_preset"],
-                  "detectors": _names(a.detectors) or list(DEFAULT_DETECTORS), "seed": 0 if a.seed is None else a.seed,
-                  "policy": None, "out": a.out}]
+    if a.real is None and a.config is None:
+        raise ValueError("give the real images (--real SRC) or a study's --config FILE")
+    plans = plan_study(a.out, a.preset, a.config, _names(a.gan), real=a.real, setups=_names(a.setups), size=a.size,
+                       steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=_names(a.detectors), reps=a.reps,
+                       n_train=a.n_train, n_real=a.n_real, device=a.device)
     if a.dry_run:
-        print(_json.dumps(plans, indent=2))
+        print(json.dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
         return
-    for p in plans:
-        exp = Experiment(p["real"], p["gan"], p["setups"], p["size"], p["steps"], p["n_fake"], p["out"], p["seed"],
-                         p["detectors"], p["gan_preset"], a.n_train, a.reps, a.n_real, p["policy"], a.device)
-        r = exp.run()
+    for c, out in plans:
+        r = run_study(c, out)
         print(results_text(r["results"]))
         print(f"report: {r['report'][1]}")
 
@@ -213,15 +192,13 @@ def cmd_counterexample(a):
       """forensics demo --out demo/""")
 @arg("--out", default="forensics-demo", metavar="DIR", help="output folder (default forensics-demo)")
 @arg("--steps", type=int, default=None, help="generator steps per setup (default 1500)")
-@arg("--seed", type=int, default=0)
-@arg("--device", default="auto")
+@arg("--seed", type=int, default=None, help="default 0")
+@arg("--device", default=None, help="auto (default), cpu or cuda")
 def cmd_demo(a):
-    from forensics.experiment import DEMO, Experiment
+    from forensics.experiment import StudyConfig, run_study
     from forensics.report import results_text
 
-    exp = Experiment(DEMO["real"], DEMO["gan"], DEMO["setups"], DEMO["size"], a.steps or DEMO["steps"], DEMO["n_fake"],
-                     a.out, a.seed, gan_preset=DEMO["gan_preset"], device=a.device)
-    r = exp.run()
+    r = run_study(StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device), a.out)
     print(results_text(r["results"]))
     print(f"report: {r['report'][1]}")
 

@@ -20,179 +20,263 @@ the baseline's place ("trained on real vs setup i, tested on setup j").
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from forensics import metrics
-from forensics.errors import UserError
+from forensics.config import Config, chain
 from forensics.io import read_json, read_npz, write_config, write_json, write_npz
 from forensics.progress import bar
 
 DEFAULT_DETECTORS = ("dzanic-knn", "dzanic-svm", "dzanic-mlp", "durall-lr", "durall-svm")
-DEMO = {"real": "builtin", "gan": "dcgan", "setups": ["baseline", "N.1.5", "B.1.5", "Z.1.5"], "size": 32,
-        "steps": 1500, "n_fake": 1000, "gan_preset": "tiny"}
-#: ``--preset paper``: the paper's 128 px GANs, all 13 setups, epochs as in the paper
-PAPER = {"gans": ["dcgan", "lsgan", "wgan-gp"], "size": 128, "n_fake": 1000, "gan_preset": "paper",
-         "epochs": {"dcgan": 50, "lsgan": 50, "wgan-gp": 100},
-         "detectors": ["dzanic-faithful-knn", "dzanic-faithful-svm", "dzanic-faithful-mlp", "durall-lr", "durall-svm"],
-         "policy": "resize:128:area"}
+#: ``--preset paper``: epochs per GAN over the real set (Chandrasegaran et al.)
+PAPER_EPOCHS = {"dcgan": 50, "lsgan": 50, "wgan-gp": 100}
+PAPER_GANS = ("dcgan", "lsgan", "wgan-gp")
+PAPER_DETECTORS = ("dzanic-faithful-knn", "dzanic-faithful-svm", "dzanic-faithful-mlp", "durall-lr", "durall-svm")
 
 
-def _fingerprint(d: dict) -> str:
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+@dataclass(frozen=True)
+class StudyConfig(Config):
+    """One counterexample study: one real source, one GAN, several last-layer setups, detectors.
 
+    ``device`` is where it runs, not what it computes: it is recorded but kept out of cache keys.
+    """
 
-def _stage_done(folder: Path, key: dict) -> bool:
-    f = folder / "stage.json"
-    return f.is_file() and read_json(f).get("fingerprint") == _fingerprint(key)
+    real: str = "builtin"
+    gan: str = "dcgan"
+    setups: tuple[str, ...] = ("baseline", "N.1.5", "B.1.5", "Z.1.5")
+    size: int = 32
+    steps: int = 1500
+    n_fake: int = 1000
+    seed: int = 0
+    detectors: tuple[str, ...] = DEFAULT_DETECTORS
+    gan_preset: str = "tiny"
+    gan_overrides: dict = field(default_factory=dict)
+    n_train: int = 100
+    reps: int = 10
+    n_real: int | None = None
+    policy: str | None = None
+    device: str = "auto"
 
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def demo(cls, **changes) -> "StudyConfig":
+        """``forensics demo``: tiny DCGANs at 32 px on the built-in photos, four setups."""
+        return cls(**{k: v for k, v in changes.items() if v is not None})
 
-def _mark_done(folder: Path, key: dict, **extra) -> None:
-    """Record that a stage finished with these settings (``extra``: e.g. the step reached)."""
-    write_json(folder / "stage.json", {"fingerprint": _fingerprint(key), "settings": key, **extra})
+    @classmethod
+    def paper(cls, real: str, gan: str, n_real_images: int | None = None, steps: int | None = None,
+              **changes) -> "StudyConfig":
+        """``--preset paper`` for one GAN: the paper's 128 px nets, all 13 setups, its epochs over the
+        real set (``steps`` derived from ``n_real_images`` unless given), faithful detectors."""
+        from forensics.generators.layers import PAPER_SETUPS
+        from forensics.generators.presets import preset
 
-
-def paper_plan(real: str, out, setups=None, steps=None, n_real_images: int | None = None, seed: int = 2021) -> list[dict]:
-    """Experiment configurations of ``--preset paper``: one per GAN, written to ``out/<gan>``.
-    Steps follow the paper's epochs (DCGAN/LSGAN 50, WGAN-GP 100, over the real set) unless
-    ``steps`` is given; ``n_real_images`` is the real set's size when known."""
-    from forensics.generators.layers import PAPER_SETUPS
-    from forensics.generators.presets import preset
-
-    plans = []
-    for gan in PAPER["gans"]:
+        if gan not in PAPER_EPOCHS:
+            raise ValueError(f"the paper preset trains {', '.join(PAPER_GANS)}; not {gan!r}")
         p = preset("paper", gan)
-        n_critic = 5 if gan == "wgan-gp" else 1
         if steps is None:
             if n_real_images is None:
-                raise UserError("--preset paper needs --steps, or a real set whose size is known")
-            gan_steps = int(np.ceil(PAPER["epochs"][gan] * n_real_images / (p["batch"] * n_critic)))
-        else:
-            gan_steps = steps
-        plans.append({"real": real, "gan": gan, "setups": list(setups or PAPER_SETUPS), "size": PAPER["size"],
-                      "steps": gan_steps, "n_fake": PAPER["n_fake"], "gan_preset": "paper",
-                      "detectors": list(PAPER["detectors"]), "seed": seed, "policy": PAPER["policy"],
-                      "out": str(Path(out) / gan), "params": p})
-    return plans
+                raise ValueError("the paper preset needs a step count, or the real set's size to derive it")
+            n_critic = 5 if gan == "wgan-gp" else 1
+            steps = int(np.ceil(PAPER_EPOCHS[gan] * n_real_images / (p["batch"] * n_critic)))
+        base = dict(real=real, gan=gan, setups=tuple(PAPER_SETUPS), size=128, steps=steps, n_fake=1000,
+                    seed=2021, detectors=PAPER_DETECTORS, gan_preset="paper", policy="resize:128:area")
+        return cls(**{**base, **{k: v for k, v in changes.items() if v is not None}})
 
-
-class Experiment:
-    def __init__(self, real: str, gan: str, setups, size: int, steps: int, n_fake: int, out, seed: int = 0,
-                 detectors=DEFAULT_DETECTORS, gan_preset: str = "tiny", n_train: int = 100, reps: int = 10,
-                 n_real: int | None = None, policy: str | None = None, device: str = "auto",
-                 progress: bool = True, gan_overrides: dict | None = None):
-        from forensics.detectors import make_detector
+    def validate(self) -> None:
         from forensics.generators.layers import LastLayerSpec
 
-        try:
-            setups = [str(LastLayerSpec.parse(s)) for s in setups]
-        except ValueError as e:
-            raise UserError(str(e))
+        setups = tuple(str(LastLayerSpec.parse(s)) for s in self.setups)  # raises ValueError on a bad spec
+        if setups != tuple(self.setups):
+            object.__setattr__(self, "setups", setups)  # canonical spelling
         if "baseline" not in setups:
-            raise UserError("--setups must include baseline: the detectors are trained on real vs baseline")
-        if n_fake <= n_train:
-            raise UserError(f"--n-fake ({n_fake}) must exceed the {n_train} training images per class")
-        for d in detectors:
-            make_detector(d)  # validates the names up front
-        self.real, self.gan, self.setups, self.size, self.steps = real, gan, list(setups), size, steps
-        self.n_fake, self.out, self.seed, self.detectors = n_fake, Path(out), seed, list(detectors)
-        self.gan_preset, self.n_train, self.reps, self.n_real = gan_preset, n_train, reps, n_real
-        self.policy, self.device, self.progress = policy, device, progress
-        self.gan_overrides = gan_overrides or {}
+            raise ValueError("the setups must include baseline: the detectors are trained on real vs baseline")
+        if len(set(setups)) != len(setups):
+            raise ValueError(f"setups repeat: {', '.join(setups)}")
+        if self.size < 16 or self.size & (self.size - 1):
+            raise ValueError(f"size must be a power of two >= 16, not {self.size}")
+        for name, v, lo in (("steps", self.steps, 1), ("reps", self.reps, 1), ("n_train", self.n_train, 2)):
+            if v < lo:
+                raise ValueError(f"{name} must be at least {lo}, not {v}")
+        if self.n_fake <= self.n_train:
+            raise ValueError(f"n_fake ({self.n_fake}) must exceed the {self.n_train} training images per class")
+        if self.n_real is not None and self.n_real <= self.n_train:
+            raise ValueError(f"n_real ({self.n_real}) must exceed the {self.n_train} training images per class")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
+        if not self.detectors:
+            raise ValueError("no detectors given")
+        from forensics.detectors import make_detector
+        from forensics.generators.presets import preset
+
+        for d in self.detectors:
+            make_detector(d)  # unknown names fail here, before anything is trained
+        preset(self.gan_preset, self.gan, **self.gan_overrides)
+
+    def key(self, *names: str) -> dict:
+        """The settings ``names`` (for a stage's own cache key)."""
+        return {n: getattr(self, n) for n in names}
+
+
+def paper_plan(real: str, steps=None, n_real_images: int | None = None, gans=None, **changes) -> list[StudyConfig]:
+    """The configurations of ``--preset paper``: one per GAN."""
+    return [StudyConfig.paper(real, gan, n_real_images, steps, **changes) for gan in (gans or PAPER_GANS)]
+
+
+def plan_study(out, preset: str = "tiny", config_file=None, gans=None, **changes) -> list[tuple[StudyConfig, Path]]:
+    """The studies to run and their folders: ``config_file`` (a study's ``config.json`` or a config
+    JSON) or the ``preset`` (``tiny``: one study in ``out``; ``paper``: one per GAN in ``out/<gan>``),
+    with ``changes`` (``None`` values ignored) applied on top. Everything is validated here, so a plan
+    that prints is a plan that runs."""
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in changes.items() if v is not None}
+    out = Path(out)
+    if config_file is not None:
+        return [(StudyConfig.load(config_file, **changes), out)]
+    if preset == "tiny":
+        if gans and len(gans) > 1:
+            raise ValueError("the tiny preset runs one GAN per study; run one study per GAN")
+        return [(StudyConfig.demo(**changes, gan=gans[0] if gans else None), out)]
+    if preset != "paper":
+        raise ValueError(f"unknown study preset {preset!r}; choose tiny or paper")
+    n_real = changes.get("n_real")
+    if n_real is None and changes.get("steps") is None:
+        from forensics.data import folder_files
+
+        real = changes.get("real", "")
+        if not Path(real).is_dir():
+            raise ValueError(f"{real}: the paper preset derives its training length from a folder of real images; "
+                             f"give the number of steps for other sources")
+        n_real = len(folder_files(Path(real))[1])
+    real = changes.pop("real")
+    steps = changes.pop("steps", None)
+    return [(c, out / c.gan) for c in paper_plan(real, steps=steps, n_real_images=n_real, gans=gans, **changes)]
+
+
+@dataclass
+class Stage:
+    """A cached stage's folder and chained key (own settings + upstream key + what it produced)."""
+
+    folder: Path
+    key: str
+
+    @classmethod
+    def of(cls, folder: Path, upstream: str | None, own: dict, produced=None) -> "Stage":
+        return cls(folder, chain(upstream, own, produced))
+
+    def done(self) -> bool:
+        f = self.folder / "stage.json"
+        try:
+            return f.is_file() and read_json(f).get("key") == self.key
+        except ValueError:  # a damaged stage.json: redo the stage
+            return False
+
+    def mark(self, **info) -> None:
+        write_json(self.folder / "stage.json", {"key": self.key, **info})
+
+
+class Study:
+    """Runs a :class:`StudyConfig` in folder ``out``; see :func:`run_study`."""
+
+    def __init__(self, config: StudyConfig, out, progress: bool = True):
+        self.cfg, self.out, self.progress = config, Path(out), progress
         self.timings: dict[str, float] = {}
+        self.keys: dict[str, str] = {}
 
     def log(self, msg: str) -> None:
         if self.progress:
             print(f"[counterexample] {msg}", file=sys.stderr, flush=True)
 
-    @property
-    def config(self) -> dict:
-        return {"real": self.real, "gan": self.gan, "setups": self.setups, "size": self.size, "steps": self.steps,
-                "n_fake": self.n_fake, "seed": self.seed, "detectors": self.detectors, "gan_preset": self.gan_preset,
-                "gan_overrides": self.gan_overrides, "n_train": self.n_train, "reps": self.reps,
-                "n_real": self.n_real, "policy": self.policy}
-
     # ---------------------------------------------------------------------------- stages
-    @property
-    def real_key(self) -> dict:
-        """What the real set depends on (its stage's and its features' cache key)."""
-        return {"real": self.real, "size": self.size, "n_real": self.n_real, "seed": self.seed, "policy": self.policy}
-
     def stage_real(self) -> np.ndarray:
         from forensics.data import load_source
 
-        folder = self.out / "real"
-        key = self.real_key
-        if _stage_done(folder, key):
-            return read_npz(folder / "images.npz")["images"]
-        self.log(f"loading real images from {self.real}")
-        ds = load_source(self.real, self.size, n=self.n_real, seed=self.seed, policy=self.policy, progress=self.progress)
-        if len(ds) <= self.n_train:
-            raise UserError(f"{self.real}: {len(ds)} real images, need more than {self.n_train}")
-        write_npz(folder / "images.npz", images=ds.images)
-        write_json(folder / "manifest.json", ds.manifest)
-        _mark_done(folder, key)
+        c = self.cfg
+        st = Stage.of(self.out / "real", None, c.key("real", "size", "n_real", "seed", "policy"))
+        self.keys["real"] = st.key
+        if st.done():
+            return read_npz(st.folder / "images.npz")["images"]
+        self.log(f"loading real images from {c.real}")
+        ds = load_source(c.real, c.size, n=c.n_real, seed=c.seed, policy=c.policy, progress=self.progress)
+        if len(ds) <= c.n_train:
+            raise ValueError(f"{c.real}: {len(ds)} real images, need more than {c.n_train}")
+        write_npz(st.folder / "images.npz", images=ds.images)
+        write_json(st.folder / "manifest.json", ds.manifest)
+        st.mark(settings=c.key("real", "size", "n_real", "seed", "policy"))
         return ds.images
 
-    def stage_train(self, setup: str) -> Path:
+    def run_key(self, setup: str) -> Stage:
+        c = self.cfg
+        own = {"setup": setup, **c.key("gan", "gan_preset", "gan_overrides", "seed")}
+        return Stage.of(self.out / "runs" / setup, self.keys["real"], own)
+
+    def stage_train(self, setup: str) -> tuple[Path, str]:
+        """Train (or resume) the run of ``setup``; returns its folder and its key, which includes the
+        step its checkpoint reached."""
+        from forensics.generators.checkpoint import load_checkpoint
         from forensics.generators.trainer import CHECKPOINT, train_gan
 
-        run = self.out / "runs" / setup
-        key = {"gan": self.gan, "setup": setup, "data": self.real, "size": self.size, "preset": self.gan_preset,
-               "overrides": self.gan_overrides, "seed": self.seed, "n_real": self.n_real}
-        ckpt = run / CHECKPOINT
-        resume = ckpt.is_file() and _stage_done(run, key)
-        if resume and read_json(run / "stage.json").get("step", 0) >= self.steps:
-            return run
+        c = self.cfg
+        st = self.run_key(setup)
+        run, ckpt = st.folder, st.folder / CHECKPOINT
+        resume = ckpt.is_file() and st.done()
         if ckpt.is_file() and not resume:
-            raise UserError(f"{run} holds a run with other settings; remove it or use another --out")
-        self.log(f"training {self.gan} {setup} to step {self.steps}" + (" (resuming)" if resume else ""))
-        if not resume:
-            _mark_done(run, key, step=0)  # an interrupted run is then recognised and resumed
-        t0 = time.perf_counter()
-        train_gan(self.gan, setup, self.real, self.size, self.steps, run, self.gan_preset, self.seed, self.device,
-                  resume, self.n_real, progress=self.progress, overrides=self.gan_overrides,
-                  sample_every=max(self.steps, 1), checkpoint_every=max(500, self.steps // 20))
-        self.timings[f"train {setup}"] = time.perf_counter() - t0
-        _mark_done(run, key, step=self.steps)
-        return run
+            raise FileExistsError(f"{run} holds a GAN run of other settings than this study's (remove the folder, "
+                                  f"or write the study to another folder)")
+        step = int(load_checkpoint(ckpt)["step"]) if resume else 0
+        if step > c.steps:
+            raise ValueError(f"{run} was trained to step {step}, beyond the {c.steps} steps asked for: ask for "
+                             f"{step} steps, or remove the run")
+        if step < c.steps:
+            self.log(f"training {c.gan} {setup} to step {c.steps}" + (f" (resuming at {step})" if resume else ""))
+            if not resume:
+                st.mark(settings={"setup": setup})  # an interrupted run is then recognised and resumed
+            t0 = time.perf_counter()
+            train_gan(c.gan, setup, c.real, c.size, c.steps, run, c.gan_preset, c.seed, c.device,
+                      resume, c.n_real, progress=self.progress, overrides=c.gan_overrides,
+                      sample_every=max(c.steps, 1), checkpoint_every=max(500, c.steps // 20))
+            self.timings[f"train {setup}"] = time.perf_counter() - t0
+            step = int(load_checkpoint(ckpt)["step"])
+        return run, chain(st.key, {}, {"step": step})
 
-    def stage_fakes(self, setup: str, run: Path) -> np.ndarray:
-        from forensics.images import iter_loaded, scan
-        from forensics.report import write_png
+    def stage_fakes(self, setup: str, run: Path, run_key: str) -> tuple[np.ndarray, str]:
         from forensics.generators.sampling import sample_images
         from forensics.generators.trainer import load_run
+        from forensics.images import iter_loaded, scan
+        from forensics.report import write_png
 
-        folder = self.out / "fakes" / setup
-        key = {"run": str(run), "step": self.steps, "n": self.n_fake, "seed": self.seed + 1}
-        files = [folder / f"{i:06d}.png" for i in range(self.n_fake)]
-        if _stage_done(folder, key):
-            return np.stack([r.image for r in iter_loaded(files)])
-        for f in scan(folder) if folder.is_dir() else []:
+        c = self.cfg
+        st = Stage.of(self.out / "fakes" / setup, run_key, {"n": c.n_fake, "seed": c.seed + 1})
+        files = [st.folder / f"{i:06d}.png" for i in range(c.n_fake)]
+        if st.done():
+            return np.stack([r.image for r in iter_loaded(files)]), st.key
+        for f in scan(st.folder) if st.folder.is_dir() else []:
             f.unlink()  # samples of other settings
-        task, _ = load_run(run, self.device)
-        imgs = np.concatenate(list(sample_images(task, self.n_fake, seed=self.seed + 1)))
+        task, _ = load_run(run, c.device)
+        imgs = np.concatenate(list(sample_images(task, c.n_fake, seed=c.seed + 1)))
         for f, im in zip(files, imgs):
             write_png(f, im)
-        _mark_done(folder, key)
-        return imgs
+        st.mark()
+        return imgs, st.key
 
-    def stage_features(self, name: str, group: str, images: np.ndarray, source_key: dict) -> np.ndarray:
+    def stage_features(self, name: str, group: str, images: np.ndarray, upstream: str) -> np.ndarray:
         from forensics import spectrum
 
         f = self.out / "features" / name / f"{group}.npz"
-        key = {**source_key, "features": name}
+        key = chain(upstream, {"features": name})
         if f.is_file():
-            z = read_npz(f)
-            if str(z["key"]) == _fingerprint(key):
-                return z["X"]
+            try:
+                z = read_npz(f)
+                if str(z["key"]) == key:
+                    return z["X"]
+            except (ValueError, KeyError):
+                pass  # damaged cache: recompute
         X = spectrum.features(images, name)
-        write_npz(f, X=X, key=np.array(_fingerprint(key)))
+        write_npz(f, X=X, key=np.array(key))
         return X
 
     # ------------------------------------------------------------------------ evaluation
@@ -200,69 +284,81 @@ class Experiment:
         """``feats[feature set][group]``; returns the ``detectors`` and ``matrix`` results."""
         from forensics.detectors import make_detector
 
+        c = self.cfg
         det_out, matrix = {}, {}
         n_r = len(next(iter(feats.values()))["real"])
-        total = len(self.detectors) * len(self.setups) * self.reps
+        total = len(c.detectors) * len(c.setups) * c.reps
         with bar(total=total, desc="detectors", enabled=self.progress) as pb:
-            for name in self.detectors:
+            for name in c.detectors:
                 fs = make_detector(name).features
                 F = feats[fs]
                 per_train = {}
-                for train_setup in self.setups:
-                    acc = {"real_accuracy": [], "rates": {s: [] for s in self.setups},
-                           "aucs": {s: [] for s in self.setups}}
-                    for r in range(self.reps):
-                        rng = np.random.default_rng(self.seed + r)
+                for train_setup in c.setups:
+                    acc = {"real_accuracy": [], "rates": {s: [] for s in c.setups},
+                           "aucs": {s: [] for s in c.setups}}
+                    for r in range(c.reps):
+                        rng = np.random.default_rng(c.seed + r)
                         ri = rng.permutation(n_r)
-                        fi = rng.permutation(self.n_fake)
-                        tr_r, te_r = ri[:self.n_train], ri[self.n_train:]
-                        tr_f, te_f = fi[:self.n_train], fi[self.n_train:]
-                        det = make_detector(name, seed=self.seed + r).fit(F["real"][tr_r], F[train_setup][tr_f])
+                        fi = rng.permutation(c.n_fake)
+                        tr_r, te_r = ri[:c.n_train], ri[c.n_train:]
+                        tr_f, te_f = fi[:c.n_train], fi[c.n_train:]
+                        det = make_detector(name, seed=c.seed + r).fit(F["real"][tr_r], F[train_setup][tr_f])
                         sr = det.score(F["real"][te_r])
                         acc["real_accuracy"].append(metrics.real_accuracy(sr, det.threshold_))
-                        for s in self.setups:
+                        for s in c.setups:
                             sf = det.score(F[s][te_f] if s == train_setup else F[s])
                             acc["rates"][s].append(metrics.detection_rate(sf, det.threshold_))
                             acc["aucs"][s].append(metrics.roc_auc(sr, sf))
+                        if r == 0 and train_setup == "baseline":  # one repetition's scores for the ROC plots
+                            self.scores.setdefault(name, {"real": sr})
+                            for s in c.setups:
+                                self.scores[name][s] = det.score(F[s][te_f] if s == "baseline" else F[s])
                         pb.update(1)
                     per_train[train_setup] = acc
                 base = per_train["baseline"]
                 det_out[name] = {s: {"detection_rate": metrics.mean_std(base["rates"][s]),
                                      "real_accuracy": metrics.mean_std(base["real_accuracy"]),
-                                     "auc": metrics.mean_std(base["aucs"][s])} for s in self.setups}
+                                     "auc": metrics.mean_std(base["aucs"][s])} for s in c.setups}
                 matrix[name] = {t: {"real_accuracy": metrics.mean_std(per_train[t]["real_accuracy"]),
-                                    "detection_rate": {s: metrics.mean_std(per_train[t]["rates"][s]) for s in self.setups}}
-                                for t in self.setups}
+                                    "detection_rate": {s: metrics.mean_std(per_train[t]["rates"][s]) for s in c.setups}}
+                                for t in c.setups}
         return det_out, matrix
 
     # ------------------------------------------------------------------------------- run
     def run(self) -> dict:
         from forensics.detectors import make_detector
-
-        t0 = time.perf_counter()
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_config(self.out, {"command": "counterexample", **self.config})
-        real = self.stage_real()
-        fakes = {}
-        for s in self.setups:
-            run = self.stage_train(s)
-            fakes[s] = self.stage_fakes(s, run)
-        fsets = sorted({make_detector(d).features for d in self.detectors})
-        feats = {fs: {"real": self.stage_features(fs, "real", real, self.real_key)} for fs in fsets}
-        for fs in fsets:
-            for s in self.setups:
-                feats[fs][s] = self.stage_features(fs, s, fakes[s], {"setup": s, "steps": self.steps,
-                                                                    "n": self.n_fake, "seed": self.seed})
-        self.log("training and scoring detectors")
-        det_out, matrix = self.evaluate(feats)
-        results = {"config": {**self.config, "n_real_images": int(len(real)),
-                              "protocol": "train on n_train real + n_train baseline (without replacement), "
-                                          "test on the rest; reps seeded seed + r"},
-                   "detectors": det_out, "matrix": matrix}
-        write_json(self.out / "results.json", results)
         from forensics.report import write_experiment_report
 
-        paths = write_experiment_report(self.out, results, real, fakes)
+        c = self.cfg
+        t0 = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_config(self.out, {"command": "counterexample", "config": c.to_dict()})
+        real = self.stage_real()
+        fakes, fake_keys = {}, {}
+        for s in c.setups:
+            run, run_key = self.stage_train(s)
+            fakes[s], fake_keys[s] = self.stage_fakes(s, run, run_key)
+        fsets = sorted({make_detector(d).features for d in c.detectors})
+        feats = {fs: {"real": self.stage_features(fs, "real", real, self.keys["real"])} for fs in fsets}
+        for fs in fsets:
+            for s in c.setups:
+                feats[fs][s] = self.stage_features(fs, s, fakes[s], fake_keys[s])
+        self.log("training and scoring detectors")
+        self.scores: dict[str, dict[str, np.ndarray]] = {}
+        det_out, matrix = self.evaluate(feats)
+        results = {"config": {**c.to_dict(), "n_real_images": int(len(real)),
+                              "protocol": "train on n_train real + n_train baseline (without replacement), "
+                                          "test on the rest; reps seeded seed + r"},
+                   "stage_keys": {"real": self.keys["real"], "fakes": fake_keys},
+                   "detectors": det_out, "matrix": matrix}
+        write_json(self.out / "results.json", results)
+        paths = write_experiment_report(self.out, results, real, fakes, self.scores)
         self.timings["total"] = time.perf_counter() - t0
         write_json(self.out / "timings.json", self.timings)
         return {"results": results, "report": paths}
+
+
+def run_study(config: StudyConfig, out, progress: bool = True) -> dict:
+    """Run (or resume) the counterexample study ``config`` in folder ``out``: every finished stage whose
+    chained key still matches is reused. Returns ``{"results": ..., "report": (md, html)}``."""
+    return Study(config, out, progress).run()

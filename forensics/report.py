@@ -5,6 +5,7 @@ import base64
 import html
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -28,23 +29,10 @@ class Curve:
     n: int
 
 
-def _figure_bytes(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def plot_profiles(curves: Sequence[Curve], path, title: str = "Azimuthal spectrum",
                   ylabel: str = "mean log magnitude (dB)") -> Path:
     """Two panels: full frequency range and the high-frequency zoom, mean ± 1 std."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for ax, zoom in zip(axes, (False, True)):
         for i, c in enumerate(curves):
@@ -61,7 +49,7 @@ def plot_profiles(curves: Sequence[Curve], path, title: str = "Azimuthal spectru
         ax.set_title("high-frequency zoom (f >= %.2f)" % ZOOM_FROM if zoom else "full range")
     axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle(title)
-    return atomic_write_bytes(path, _figure_bytes(fig))
+    return save_figure(fig, path)[0]
 
 
 def image_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
@@ -103,49 +91,140 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def markdown_to_html(md: str, base: Path, title: str) -> str:
-    """A small, self-contained HTML rendering of the reports' Markdown (headings, tables,
-    paragraphs, code blocks, images embedded as base64 data URIs)."""
-    lines = md.splitlines()
-    out, i = [], 0
-    while i < len(lines):
-        ln = lines[i]
-        if ln.startswith("```"):
-            j = i + 1
-            while j < len(lines) and not lines[j].startswith("```"):
-                j += 1
-            out.append("<pre>" + html.escape("\n".join(lines[i + 1:j])) + "</pre>")
-            i = j + 1
-            continue
-        if ln.startswith("#"):
-            level = len(ln) - len(ln.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(ln[level:].strip())}</h{level}>")
-        elif ln.startswith("|") and i + 1 < len(lines) and set(lines[i + 1].replace("|", "").strip()) <= set("-: "):
-            head = [c.strip() for c in ln.strip("|").split("|")]
-            j = i + 2
-            body = []
-            while j < len(lines) and lines[j].startswith("|"):
-                body.append([c.strip() for c in lines[j].strip("|").split("|")])
-                j += 1
-            out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
-                       + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
-                       + "</table>")
-            i = j
-            continue
-        elif ln.startswith("![") and "](" in ln:
-            alt = ln[2:ln.index("](")]
-            src = ln[ln.index("](") + 2:ln.rindex(")")]
-            data = base64.b64encode((base / src).read_bytes()).decode("ascii")
-            out.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-                       f"<figcaption>{html.escape(alt)}</figcaption></figure>")
-        elif ln.strip():
-            out.append(f"<p>{html.escape(ln)}</p>")
-        i += 1
+    """Self-contained HTML of a report's Markdown (Python-Markdown with tables and fenced code);
+    local PNG/SVG images are embedded as data URIs so the file can be mailed on its own."""
+    import markdown
+
+    body = markdown.markdown(md, extensions=["tables", "fenced_code"], output_format="html")
+
+    def embed(m):
+        src = html.unescape(m.group(2))
+        f = base / src
+        if "://" in src or src.startswith("data:") or not f.is_file():
+            return m.group(0)
+        mime = {".png": "image/png", ".svg": "image/svg+xml"}.get(f.suffix.lower(), "application/octet-stream")
+        return f'{m.group(1)}"data:{mime};base64,{base64.b64encode(f.read_bytes()).decode("ascii")}"'
+
+    body = re.sub(r'(<img[^>]*?src=)"([^"]+)"', embed, body)
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
              "text-align:right}th{background:#eee}img{max-width:100%}pre{background:#f5f5f5;padding:1em;"
-             "overflow-x:auto}figcaption{font-size:0.85em;color:#555}")
+             "overflow-x:auto}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
+            f"<style>{style}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def provenance() -> dict:
+    """Versions, date and (in a git checkout) the commit, for a report's configuration block."""
+    import datetime
+    import platform
+    import subprocess
+
+    import forensics
+
+    info = {"forensics": forensics.__version__, "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    for mod in ("numpy", "torch", "sklearn", "scipy"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(forensics.__file__).parent,
+                                capture_output=True, text=True, timeout=5)
+        if commit.returncode == 0:
+            info["commit"] = commit.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def save_figure(fig, path) -> list[Path]:
+    """Write a matplotlib figure as ``path`` (PNG) and beside it as SVG; returns both paths."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    out = []
+    for ext in (".png", ".svg"):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext[1:], dpi=110, bbox_inches="tight")
+        out.append(atomic_write_bytes(path.with_suffix(ext), buf.getvalue()))
+    plt.close(fig)
+    return out
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_roc(scores: dict[str, dict[str, np.ndarray]], path, title: str) -> list[Path]:
+    """One ROC panel per detector: held-out reals (``"real"``) vs each setup's fakes."""
+    from sklearn.metrics import roc_curve
+
+    plt = _pyplot()
+    dets = list(scores)
+    cols = min(3, len(dets))
+    rows = int(np.ceil(len(dets) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4 * rows), squeeze=False)
+    for ax, det in zip(axes.flat, dets):
+        sr = scores[det]["real"]
+        for k, (setup, sf) in enumerate((s, v) for s, v in scores[det].items() if s != "real"):
+            y = np.r_[np.zeros(len(sr)), np.ones(len(sf))]
+            fpr, tpr, _ = roc_curve(y, np.r_[sr, sf])
+            ax.plot(fpr, tpr, color=f"C{k % 10}", lw=1.5, label=setup)
+        ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
+        ax.set(title=det, xlabel="false-positive rate (reals called generated)", ylabel="true-positive rate")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    for ax in list(axes.flat)[len(dets):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_matrix(matrix: dict, setups: Sequence[str], path, title: str) -> list[Path]:
+    """The train-on-i / test-on-j detection rates of each detector as heat maps (percent)."""
+    plt = _pyplot()
+    dets = list(matrix)
+    cols = min(3, len(dets))
+    rows = int(np.ceil(len(dets) / cols))
+    n = len(setups)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.0 + 0.75 * n * cols, 0.9 + 0.6 * n * rows), squeeze=False)
+    for ax, det in zip(axes.flat, dets):
+        m = np.array([[100 * matrix[det][t]["detection_rate"][s]["mean"] for s in setups] for t in setups])
+        ax.imshow(m, vmin=0, vmax=100, cmap="viridis")
+        for (r, c), v in np.ndenumerate(m):
+            ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=8, color="w" if v < 60 else "k")
+        ax.set_xticks(range(n), setups, rotation=60, fontsize=8)
+        ax.set_yticks(range(n), setups, fontsize=8)
+        ax.set(title=det, xlabel="tested on", ylabel="trained on (real vs)")
+    for ax in list(axes.flat)[len(dets):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def labelled_grid(groups: dict[str, np.ndarray], path, per_group: int = 8, min_px: int = 96) -> list[Path]:
+    """One row of samples per group, each image upscaled (nearest) to at least ``min_px`` and labelled."""
+    plt = _pyplot()
+    names = list(groups)
+    h = max(g.shape[1] for g in groups.values())
+    scale = max(1, int(np.ceil(min_px / h)))
+    fig, axes = plt.subplots(len(names), 1, figsize=(per_group * scale * h / 100 + 1.2, len(names) * scale * h / 95 + 0.3),
+                             squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        imgs = groups[name][:per_group]
+        big = np.kron(image_grid(imgs, cols=per_group, pad=1), np.ones((scale, scale, 1), np.uint8))
+        ax.imshow(big, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    return save_figure(fig, path)
 
 
 def write_report(folder, md: str, title: str) -> tuple[Path, Path]:
@@ -176,13 +255,16 @@ def results_text(results: dict) -> str:
     return "\n".join(parts)
 
 
-def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict) -> tuple[Path, Path]:
-    """``report.md`` + ``report.html`` of a counterexample run, with the spectra figure
-    and one sample grid per setup."""
+def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict,
+                            scores: dict | None = None) -> tuple[Path, Path]:
+    """``report.md`` + ``report.html`` of a counterexample study: tables, spectra, ROC curves (one
+    repetition's held-out scores), the train/test matrix as heat maps, labelled sample rows; every
+    figure as PNG and SVG."""
     from forensics import spectrum
 
     folder = Path(folder)
     cfg = results["config"]
+    setups = cfg["setups"]
     h, w = real.shape[1:3]
     freqs = spectrum.profile_frequencies(h, w)
     curves = []
@@ -192,27 +274,30 @@ def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict
     plot_profiles(curves, folder / "spectra.png",
                   title=f"{cfg['gan']} at {cfg['size']} px: mean azimuthal spectrum of each setup vs real")
     rng = np.random.default_rng(0)
-    write_png(folder / "samples_real.png", image_grid(real[np.sort(rng.choice(len(real), 64, replace=False))], cols=8))
-    for s, imgs in fakes.items():
-        write_png(folder / f"samples_{s}.png", image_grid(imgs[:64], cols=8))
+    groups = {"real": real[np.sort(rng.choice(len(real), min(8, len(real)), replace=False))], **fakes}
+    labelled_grid(groups, folder / "samples.png")
+    plot_matrix(results["matrix"], setups, folder / "matrix.png",
+                "detection rate (%) when trained on real vs the row's setup")
     md = [f"# Counterexample study: {cfg['gan']}, {cfg['size']}x{cfg['size']}", "",
           "Detectors are trained on real images vs the **baseline** GAN (transposed convolutions throughout), "
           "then shown the fakes of GANs that differ only in their last upsampling layer. "
           "*Detection rate*: share of a setup's fakes called generated (0% = fully bypassed). "
           "*Real accuracy*: share of held-out real images called real (an always-'generated' detector "
           "would score 100% detection and 0% here). *ROC-AUC*: held-out reals vs that setup's fakes.", "",
-          "## Results", "", results_text(results),
-          "## Trained on real vs setup i, tested on setup j (detection rate %)", ""]
-    setups = cfg["setups"]
+          "## Results", "", results_text(results)]
+    if scores:
+        plot_roc(scores, folder / "roc.png", "ROC: held-out reals vs each setup (repetition 0, trained on baseline)")
+        md += ["## ROC curves", "", "![ROC curves per detector and setup](roc.png)", ""]
+    md += ["## Trained on real vs setup i, tested on setup j", "",
+           "![detection rate heat maps](matrix.png)", ""]
     for det, m in results["matrix"].items():
-        md.append(f"**{det}**\n")
+        md.append(f"**{det}** (detection rate %)\n")
         rows = [[t, fmt_ms(m[t]["real_accuracy"])] + [fmt_ms(m[t]["detection_rate"][s]) for s in setups] for t in setups]
         md.append(markdown_table(["trained on", "real acc."] + [f"→ {s}" for s in setups], rows))
         md.append("")
     md += ["## Spectra", "", "![mean azimuthal spectra, full range and high-frequency zoom](spectra.png)", "",
-           "## Samples", "", "![real images](samples_real.png)", ""]
-    md += [f"![{s}](samples_{s}.png)\n" for s in setups]
-    md += ["## Configuration", "", "```", json.dumps(cfg, indent=2, default=str), "```", "",
-           "Outputs: results.json (all figures), runs/<setup>/ (GAN runs), fakes/<setup>/ (PNGs), "
-           "features/ (cached features), config.json."]
+           "## Samples", "", "![one row per group: real, then each setup](samples.png)", "",
+           "## Configuration", "", "```", json.dumps({**cfg, "provenance": provenance()}, indent=2, default=str), "```",
+           "", "Outputs: results.json (all figures), runs/<setup>/ (GAN runs), fakes/<setup>/ (PNGs), "
+           "features/ (cached features), config.json; every figure also as .svg."]
     return write_report(folder, "\n".join(md) + "\n", f"Counterexample study: {cfg['gan']}")

@@ -5,29 +5,66 @@ import sys
 import numpy as np
 import pytest
 
-from forensics.experiment import Experiment, paper_plan
+from forensics.experiment import Study, StudyConfig, paper_plan, plan_study, run_study
 from forensics.generators.layers import PAPER_SETUPS
 
 
 def test_paper_preset_configuration_builds_on_cpu(tmp_path):
-    plans = paper_plan("celeba/", tmp_path, n_real_images=162770)
-    assert [p["gan"] for p in plans] == ["dcgan", "lsgan", "wgan-gp"]
+    plans = paper_plan("celeba/", n_real_images=162770)
+    assert [p.gan for p in plans] == ["dcgan", "lsgan", "wgan-gp"]
     for p in plans:
-        assert p["setups"] == list(PAPER_SETUPS) and p["size"] == 128 and p["n_fake"] == 1000
-        assert p["detectors"][0] == "dzanic-faithful-knn" and p["policy"] == "resize:128:area"
-        assert p["params"]["batch"] == 64 and (p["params"]["beta1"], p["params"]["beta2"]) == (0.5, 0.999)
-    steps = {p["gan"]: p["steps"] for p in plans}
-    assert steps == {"dcgan": 127165, "lsgan": 127165, "wgan-gp": 50866}  # 50 / 50 / 100 epochs
-    assert {p["gan"]: p["params"]["lr_g"] for p in plans} == {"dcgan": 1e-4, "lsgan": 1e-4, "wgan-gp": 2e-4}
+        assert p.setups == tuple(PAPER_SETUPS) and p.size == 128 and p.gan_preset == "paper"
+    steps = {p.gan: p.steps for p in plans}
+    # 50 / 50 / 100 epochs of 162,770 images at batch 64 (WGAN-GP: 5 critic batches per generator step)
+    assert steps == {"dcgan": 127165, "lsgan": 127165, "wgan-gp": 50866}
     # every configuration's networks build at 128 px (not trained here)
     import torch
 
+    from forensics.generators.presets import preset
     from forensics.generators.trainer import build_task
 
     for p in plans:
-        task = build_task({"gan": p["gan"], "last_layer": "B.3.5", "size": 128, "params": p["params"], "seed": 0},
+        params = preset(p.gan_preset, p.gan)
+        task = build_task({"gan": p.gan, "last_layer": "B.3.5", "size": 128, "params": params, "seed": 0},
                           torch.device("cpu"))
-        assert task.G(torch.randn(1, 128)).shape == (1, 3, 128, 128)
+        assert task.G(torch.randn(1, params["z_dim"])).shape == (1, 3, 128, 128)
+
+
+def test_config_round_trips_through_json_and_validates(tmp_path):
+    c = StudyConfig.demo(setups=["baseline", "n.1.5"], reps=3)
+    assert c.setups == ("baseline", "N.1.5")  # canonical spelling
+    c.save(tmp_path / "c.json")
+    assert StudyConfig.load(tmp_path / "c.json") == c
+    assert StudyConfig.load(tmp_path / "c.json", reps=7).reps == 7
+    for bad in ({"setups": ("N.1.5",)}, {"size": 33}, {"reps": 0}, {"n_fake": 50, "n_train": 100},
+                {"detectors": ("nope-lr",)}, {"steps": -5}, {"setups": ("baseline", "Q.1.5")}):
+        with pytest.raises(ValueError):
+            StudyConfig.demo(**bad)
+    with pytest.raises(ValueError, match="unknown setting"):
+        StudyConfig.from_dict({"gan": "dcgan", "stepz": 3})
+    with pytest.raises(ValueError, match="expected int"):
+        StudyConfig.from_dict({"steps": "many"})
+
+
+def test_dry_run_refuses_what_the_run_refuses(tmp_path):
+    from forensics.cli import main
+
+    assert main(["counterexample", "--real", "builtin", "--setups", "N.1.5,B.1.5", "--out", str(tmp_path),
+                 "--dry-run"]) == 2
+    assert main(["counterexample", "--real", "builtin", "--reps", "0", "--out", str(tmp_path), "--dry-run"]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_paper_preset_overrides(tmp_path, capsys):
+    from forensics.cli import main
+
+    assert main(["counterexample", "--real", "celeba/", "--preset", "paper", "--steps", "10", "--gan", "lsgan",
+                 "--size", "64", "--detectors", "durall-lr", "--setups", "baseline,N.1.5", "--out", str(tmp_path),
+                 "--dry-run"]) == 0
+    (p,) = json.loads(capsys.readouterr().out)
+    assert (p["gan"], p["size"], p["steps"], p["detectors"], p["setups"]) == ("lsgan", 64, 10, ["durall-lr"],
+                                                                           ["baseline", "N.1.5"])
+    assert p["out"] == str(tmp_path / "lsgan") and p["seed"] == 2021
 
 
 def test_paper_dry_run_cli(tmp_path):
@@ -36,22 +73,27 @@ def test_paper_dry_run_cli(tmp_path):
     assert p.returncode == 0, p.stderr
     plans = json.loads(p.stdout)
     assert len(plans) == 3 and all(len(x["setups"]) == 13 and x["steps"] == 10 for x in plans)
+    # each printed configuration is itself a valid --config file
+    (tmp_path.parent / "plan.json").write_text(json.dumps({k: v for k, v in plans[0].items() if k != "out"}))
+    assert StudyConfig.load(tmp_path.parent / "plan.json").gan == "dcgan"
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+SMALL = StudyConfig(real="builtin", gan="dcgan", setups=("baseline", "N.1.5"), size=16, steps=20, n_fake=120, seed=3,
+                    detectors=("dzanic-knn", "durall-lr"), n_train=50, reps=3, n_real=300,
+                    gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
 
 
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    exp = Experiment("builtin", "dcgan", ["baseline", "N.1.5"], 16, 20, 120, out, seed=3,
-                     detectors=["dzanic-knn", "durall-lr"], n_train=50, reps=3, n_real=300, progress=False,
-                     gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
-    return out, exp.run()
+    return out, run_study(SMALL, out, progress=False)
 
 
 def test_results_schema(small_study):
     out, r = small_study
     res = json.loads((out / "results.json").read_text())
-    assert set(res) == {"config", "detectors", "matrix"}
+    assert set(res) == {"config", "stage_keys", "detectors", "matrix"}
     assert res["config"]["seed"] == 3 and res["config"]["reps"] == 3
     assert set(res["detectors"]) == {"dzanic-knn", "durall-lr"}
     for det, per_setup in res["detectors"].items():
@@ -63,7 +105,7 @@ def test_results_schema(small_study):
     m = res["matrix"]["durall-lr"]
     assert set(m) == {"baseline", "N.1.5"} and set(m["N.1.5"]["detection_rate"]) == {"baseline", "N.1.5"}
     assert len(list((out / "fakes" / "N.1.5").glob("*.png"))) == 120
-    assert json.loads((out / "config.json").read_text())["seed"] == 3
+    assert StudyConfig.load(out / "config.json") == SMALL  # the written config reproduces the study
 
 
 def test_report_is_self_contained(small_study):
@@ -71,18 +113,20 @@ def test_report_is_self_contained(small_study):
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     assert "| setup | detection rate (%) | real accuracy (%) | ROC-AUC |" in md
-    assert "spectra.png" in md and "samples_N.1.5.png" in md
-    assert html.count("data:image/png;base64,") == 4  # spectra + real + 2 setups, embedded
+    for fig in ("spectra", "samples", "matrix", "roc"):
+        assert f"]({fig}.png)" in md and (out / f"{fig}.png").is_file() and (out / f"{fig}.svg").is_file()
+    assert html.count("data:image/png;base64,") == 4  # every figure embedded
     assert 'src="spectra.png"' not in html
+    assert "**" not in html and "<strong>dzanic-knn</strong>" in html and "<em>Detection rate</em>" in html
+    assert html.count("<table>") == 4  # 2 results + 2 matrix tables, rendered as tables
+    assert '"numpy":' in md and '"date":' in md
 
 
 def test_rerun_skips_finished_stages(small_study):
     out, first = small_study
     stamp = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("checkpoint.safetensors")}
     stamp.update({p: p.stat().st_mtime_ns for p in (out / "fakes").rglob("000000.png")})
-    exp = Experiment("builtin", "dcgan", ["baseline", "N.1.5"], 16, 20, 120, out, seed=3,
-                     detectors=["dzanic-knn", "durall-lr"], n_train=50, reps=3, n_real=300, progress=False,
-                     gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
+    exp = Study(SMALL, out, progress=False)
     r2 = exp.run()
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())
     assert "train baseline" not in exp.timings
@@ -105,26 +149,50 @@ def test_paper_plan_counts_the_celeba_train_split(tmp_path):
 
 
 def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
+    from forensics.generators.checkpoint import load_checkpoint
     from forensics.generators.trainer import CHECKPOINT
 
-    kw = dict(detectors=["durall-lr"], n_train=20, reps=1, n_real=100, progress=False,
-              gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
-    exp = Experiment("builtin", "dcgan", ["baseline"], 16, 6, 40, tmp_path, seed=1, **kw)
-    real = exp.stage_real()
-    assert len(real) == 100
+    c = SMALL.replace(setups=("baseline",), steps=6, n_fake=40, n_train=20, reps=1, n_real=100, seed=1,
+                      detectors=("durall-lr",))
+    st = Study(c, tmp_path, progress=False)
+    assert len(st.stage_real()) == 100
     run = tmp_path / "runs" / "baseline"
-    exp.stage_train("baseline")
-    (run / "stage.json").unlink()  # as if the first training had been interrupted before its end ...
-    from forensics.experiment import _mark_done
-
-    _mark_done(run, {"gan": "dcgan", "setup": "baseline", "data": "builtin", "size": 16, "preset": "tiny",
-                     "overrides": kw["gan_overrides"], "seed": 1, "n_real": 100}, step=0)
-    longer = Experiment("builtin", "dcgan", ["baseline"], 16, 9, 30, tmp_path, seed=1, **kw)
-    longer.stage_train("baseline")  # ... it resumes instead of refusing
-    from forensics.generators.checkpoint import load_checkpoint
-
+    st.stage_train("baseline")
+    st.run_key("baseline").mark()  # as if training had been interrupted after its first checkpoint ...
+    longer = Study(c.replace(steps=9, n_fake=30), tmp_path, progress=False)
+    longer.stage_real()
+    run, key9 = longer.stage_train("baseline")  # ... it resumes instead of refusing
     assert load_checkpoint(run / CHECKPOINT)["step"] == 9
-    exp.stage_fakes("baseline", run)
+    st.stage_fakes("baseline", run, key9)
     assert len(list((tmp_path / "fakes" / "baseline").glob("*.png"))) == 40
-    assert len(longer.stage_fakes("baseline", run)) == 30
+    imgs, _ = longer.stage_fakes("baseline", run, key9)
+    assert len(imgs) == 30
     assert len(list((tmp_path / "fakes" / "baseline").glob("*.png"))) == 30  # no stale samples left
+    # a run trained further than asked is refused, not silently relabelled
+    with pytest.raises(ValueError, match="trained to step 9"):
+        st.stage_train("baseline")
+
+
+def test_chained_keys_invalidate_exactly_the_stages_below(tmp_path):
+    c = SMALL.replace(setups=("baseline",), steps=4, n_fake=30, n_train=10, reps=1, n_real=40, seed=2,
+                      detectors=("durall-lr",))
+    run_study(c, tmp_path, progress=False)
+    ckpt = tmp_path / "runs" / "baseline" / "checkpoint.safetensors"
+    png = tmp_path / "fakes" / "baseline" / "000000.png"
+    real = tmp_path / "real" / "images.npz"
+    t = {p: p.stat().st_mtime_ns for p in (ckpt, png, real)}
+    first = png.read_bytes()
+    # more fakes: real set and GAN run reused, fakes and everything below redone
+    run_study(c.replace(n_fake=35), tmp_path, progress=False)
+    assert ckpt.stat().st_mtime_ns == t[ckpt] and real.stat().st_mtime_ns == t[real]
+    assert png.stat().st_mtime_ns != t[png] and len(list(png.parent.glob("*.png"))) == 35
+    # another GAN after removing runs/: new runs AND new fakes (the old key ignored the GAN)
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    r = run_study(c.replace(n_fake=35, gan="lsgan"), tmp_path, progress=False)
+    assert png.read_bytes() != first
+    assert r["results"]["config"]["gan"] == "lsgan"
+    # another GAN with the old runs in place: refused with a clear message, nothing overwritten
+    with pytest.raises(FileExistsError, match="other settings"):
+        run_study(c.replace(n_fake=35, gan="dcgan"), tmp_path, progress=False)
