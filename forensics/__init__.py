@@ -1,2 +1,64 @@
-"""forensics: spectral analysis and detection of CNN-generated images."""
-__version__ = "0.1.0"
+"""forensics: spectral analysis and detection of CNN-generated images.
+
+The notebook API (each name is imported on first use, so ``import forensics`` stays light)::
+
+    import forensics, pandas as pd
+    imgs, names, errors = forensics.load_images("photos/", policy="resize:64")  # (N, 64, 64, 3) uint8
+    prof = forensics.azimuthal_profile(imgs)                 # (N, bins) log-magnitude profiles
+    X = forensics.features(imgs, "durall")                   # a detector's feature set
+    rows = forensics.detect("photos/")                       # default model; pd.DataFrame(rows)
+    forensics.train_detector("real/", "fakes/", "durall-lr", "model/")
+    cfg = forensics.StudyConfig.demo(steps=300)              # the counterexample study as a typed config
+    res = forensics.run_study(cfg, "study/")["results"]
+
+See the README's "Python API" section.
+"""
+__version__ = "0.2.0"
+
+#: public name -> (module, attribute)
+_API = {
+    # images and spectra
+    "load_images": ("forensics.images", "load_images"),
+    "scan": ("forensics.images", "scan"),
+    "Policy": ("forensics.images", "Policy"),
+    "load_source": ("forensics.data", "load_source"),
+    "builtin_patches": ("forensics.data", "builtin_patches"),
+    "spectrum": ("forensics.spectrum", "spectrum"),
+    "azimuthal_profile": ("forensics.spectrum", "azimuthal_profile"),
+    "profile_frequencies": ("forensics.spectrum", "profile_frequencies"),
+    "features": ("forensics.spectrum", "features"),
+    "spectrum_report": ("forensics.analyze", "spectrum_report"),
+    # detectors
+    "detect": ("forensics.detect", "detect"),
+    "load_model": ("forensics.detect", "load_model"),
+    "train_detector": ("forensics.detect", "train_detector"),
+    "make_detector": ("forensics.detectors", "make_detector"),
+    "detector_names": ("forensics.detectors", "detector_names"),
+    # generators
+    "train_gan": ("forensics.generators.trainer", "train_gan"),
+    "load_run": ("forensics.generators.trainer", "load_run"),
+    "generate": ("forensics.generators.sampling", "generate"),
+    "sample_images": ("forensics.generators.sampling", "sample_images"),
+    # studies
+    "StudyConfig": ("forensics.experiment", "StudyConfig"),
+    "run_study": ("forensics.experiment", "run_study"),
+    "plan_study": ("forensics.experiment", "plan_study"),
+    "attack": ("forensics.attack", "run_attack"),
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        mod, attr = _API[name]
+        value = getattr(importlib.import_module(mod), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'forensics' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -348,6 +348,17 @@ def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading
     return good, bad
 
 
+def load_images(paths, policy=None, progress: bool = True) -> tuple:
+    """Notebook helper: ``(images, names, errors)`` for every file under ``paths``. ``images`` is one
+    ``(N, H, W, 3)`` uint8 array when all usable images share a size (use a ``policy`` such as
+    ``"resize:64"`` to make them), else a list; ``errors`` holds ``{"path", "error"}`` of skipped files."""
+    good, bad = load_folder(paths, policy, progress=progress, min_good=0)
+    ims = [r.image for r in good]
+    if len({im.shape for im in ims}) == 1:
+        ims = np.stack(ims)
+    return ims, [str(r.path) for r in good], [{"path": str(r.path), "error": r.error} for r in bad]
+
+
 def stack_same_size(images: Sequence[np.ndarray], what: str = "images") -> np.ndarray:
     """Stack equally sized images into ``(N, H, W, 3)``; explain when the sizes differ."""
     shapes = {im.shape for im in images}

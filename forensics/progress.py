@@ -1,4 +1,4 @@
-"""Progress bars on stderr (tqdm), silent when stderr is not a terminal unless forced."""
+"""Progress bars on stderr (tqdm), on a terminal or in Jupyter; silent elsewhere unless forced."""
 from __future__ import annotations
 
 import os
@@ -35,7 +35,8 @@ def bar(iterable=None, total=None, desc: str = "", enabled: bool = True, **kw):
     """A tqdm bar on stderr when it is a terminal; ``enabled=False`` or
     ``FORENSICS_PROGRESS=0`` turns it off, ``FORENSICS_PROGRESS=1`` forces it on."""
     env = os.environ.get("FORENSICS_PROGRESS")
-    show = enabled and env != "0" and (env == "1" or sys.stderr.isatty())
+    in_notebook = "ipykernel" in sys.modules  # Jupyter: tqdm.auto draws a widget there
+    show = enabled and env != "0" and (env == "1" or sys.stderr.isatty() or in_notebook)
     if not show:
         return _Silent(iterable)
     from tqdm.auto import tqdm
