@@ -55,7 +55,8 @@ def main():
               "real": "builtin patches (data/real), 32x32 and 64x64", "patches_per_size": counts,
               "fake": ["same patches through generators.simulate.simulate_upsampling (seed = seed + size)",
                        f"{len(gan)} samples of a tiny baseline DCGAN, 32x32, {a.gan_steps} steps, seed {a.seed}"],
-              "preprocess": "none"}
+              "preprocess": "none",
+              "sizes": {"real": counts, "generated": {**counts, "32x32": counts["32x32"] + len(gan)}}}
     det.save(a.out, extra={"training": {**config, "metrics": m}})
     write_json(Path(a.out) / "metrics.json", {"detector": a.detector, **m})
     write_config(a.out, config)

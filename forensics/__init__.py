@@ -6,7 +6,7 @@ The notebook API (each name is imported on first use, so ``import forensics`` st
     imgs, names, errors = forensics.load_images("photos/", policy="resize:64")  # (N, 64, 64, 3) uint8
     prof = forensics.azimuthal_profile(imgs)                 # (N, bins) log-magnitude profiles
     X = forensics.features(imgs, "durall")                   # a detector's feature set
-    rows = forensics.detect("photos/")                       # default model; pd.DataFrame(rows)
+    rows = forensics.detect_images("photos/")                # default model; pd.DataFrame(rows)
     forensics.train_detector("real/", "fakes/", "durall-lr", "model/")
     cfg = forensics.StudyConfig.demo(steps=300)              # the counterexample study as a typed config
     res = forensics.run_study(cfg, "study/")["results"]
@@ -23,13 +23,13 @@ _API = {
     "Policy": ("forensics.images", "Policy"),
     "load_source": ("forensics.data", "load_source"),
     "builtin_patches": ("forensics.data", "builtin_patches"),
-    "spectrum": ("forensics.spectrum", "spectrum"),
+    "fourier_spectrum": ("forensics.spectrum", "spectrum"),
     "azimuthal_profile": ("forensics.spectrum", "azimuthal_profile"),
     "profile_frequencies": ("forensics.spectrum", "profile_frequencies"),
     "features": ("forensics.spectrum", "features"),
     "spectrum_report": ("forensics.analyze", "spectrum_report"),
     # detectors
-    "detect": ("forensics.detect", "detect"),
+    "detect_images": ("forensics.detect", "detect"),
     "load_model": ("forensics.detect", "load_model"),
     "train_detector": ("forensics.detect", "train_detector"),
     "make_detector": ("forensics.detectors", "make_detector"),
@@ -43,10 +43,11 @@ _API = {
     "StudyConfig": ("forensics.experiment", "StudyConfig"),
     "run_study": ("forensics.experiment", "run_study"),
     "plan_study": ("forensics.experiment", "plan_study"),
-    "attack": ("forensics.attack", "run_attack"),
+    "run_attack": ("forensics.attack", "run_attack"),
 }
 
 __all__ = ["__version__", *_API]
+# (API names never shadow a submodule: forensics.spectrum, forensics.detect, ... stay modules)
 
 
 def __getattr__(name):

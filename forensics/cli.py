@@ -129,6 +129,7 @@ def cmd_train_gan(a):
 @arg("--set", default="", metavar="ATTR=0|1,...", help="StarGAN: target attributes")
 @arg("--attributes", default=None, metavar="FILE", help="StarGAN: the inputs' own attributes (else 0)")
 @arg("--device", default="auto")
+@arg("--overwrite", action="store_true", help="replace earlier samples in a non-empty --out folder")
 def cmd_generate(a):
     from forensics.generators.sampling import generate, translate_folder
 
@@ -138,7 +139,7 @@ def cmd_generate(a):
         return
     if not a.n or a.n < 1:
         raise UserError("give --n N (number of images), or --input DIR for a StarGAN run")
-    r = generate(a.run, a.n, a.out, a.seed, a.device)
+    r = generate(a.run, a.n, a.out, a.seed, a.device, overwrite=a.overwrite)
     print(f"forensics generate: {r['n']} PNG images -> {a.out}", file=sys.stderr)
 
 
@@ -277,6 +278,19 @@ def main(argv=None) -> int:
     if not getattr(a, "_fn", None):
         p.print_help()
         return 2
+    import warnings
+
+    from forensics.errors import ForensicsWarning
+
+    shown = warnings.showwarning
+
+    def one_line(message, category, *rest, **kw):
+        if issubclass(category, ForensicsWarning):
+            print(f"forensics: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *rest, **kw)
+
+    warnings.showwarning = one_line
     try:
         a._fn(a)
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
@@ -293,6 +307,8 @@ def main(argv=None) -> int:
     except MemoryError:
         print("forensics: error: out of memory (try fewer or smaller images)", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

@@ -1,13 +1,14 @@
 """``forensics detect`` and ``forensics train-detector`` as library functions."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from forensics import metrics, spectrum
 from forensics.data import builtin_patches, data_dir
-from forensics.errors import UserError
+from forensics.errors import UserError, warn
 from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty, warn_skipped
 from forensics.io import write_config, write_csv, write_json
 from forensics.progress import bar
@@ -75,6 +76,13 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
                                error=r.error or f"{det.name} features are undefined for this image")
                 rows.append(row)
             pb.update(len(loaded))
+    known = training_sizes(det)
+    if known and pol.mode == "none":
+        odd = Counter(size_name(r["height"], r["width"]) for r in rows
+                      if r["label"] != "error" and size_name(r["height"], r["width"]) not in known)
+        if odd:
+            warn(f"{sum(odd.values())} of {len(rows)} images ({_sizes_text(odd)}) differ in size from the "
+                 f"model's training images ({', '.join(sorted(known))}); its rates were measured on those sizes only")
     if out is not None:
         out = Path(out)
         if out.suffix.lower() == ".json":
@@ -85,21 +93,42 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
     return rows
 
 
+def _sizes_text(sizes) -> str:
+    names = sorted(sizes, key=lambda k: -sizes[k] if isinstance(sizes, Counter) else 0)
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more sizes" if len(names) > 4 else "")
+
+
+def training_sizes(det) -> set[str] | None:
+    """The image sizes (``"WxH"``) a saved model was trained on, from its model card, if recorded."""
+    tr = getattr(det, "meta_", {}).get("training", {})
+    sizes = tr.get("sizes") if isinstance(tr, dict) else None
+    if isinstance(sizes, dict):
+        return {k for part in sizes.values() if isinstance(part, dict) for k in part}
+    return None
+
+
 def summary_line(rows: list[dict], out=None) -> str:
     counts = {k: sum(r["label"] == k for r in rows) for k in ("real", "generated", "error")}
     s = f"{len(rows)} files: {counts['real']} real, {counts['generated']} generated, {counts['error']} error"
     return s + (f" -> {out}" if out else "")
 
 
-def source_features(det, src: str, patch_size: int, policy, what: str) -> np.ndarray:
+def size_name(h: int, w: int) -> str:
+    return f"{w}x{h}"
+
+
+def source_features(det, src: str, patch_size: int, policy, what: str) -> tuple[np.ndarray, Counter]:
     """``det``'s features of every usable image of ``src`` (``builtin``: the built-in
     patches of ``patch_size``; else a folder), streamed chunk by chunk so that only the
-    features are ever held, never the whole folder's images. Unreadable files are
-    reported and skipped; images below ``det.min_size`` are an error."""
+    features are ever held, never the whole folder's images, and how many images of each size
+    (``"WxH"``) were used. Unreadable files are reported and skipped; images below
+    ``det.min_size`` are an error."""
+    sizes: Counter = Counter()
     if src == "builtin":
         images = builtin_patches(patch_size).images
         small = sum(min(im.shape[:2]) < det.min_size for im in images)
         feats = [det.transform(images)] if not small else []
+        sizes[size_name(patch_size, patch_size)] = len(images)
     else:
         files = scan_nonempty(src)
         small = 0
@@ -112,6 +141,7 @@ def source_features(det, src: str, patch_size: int, policy, what: str) -> np.nda
             if min(r.image.shape[:2]) < det.min_size:
                 small += 1
                 return False
+            sizes[size_name(*r.image.shape[:2])] += 1
             return True
 
         feats = []
@@ -125,7 +155,7 @@ def source_features(det, src: str, patch_size: int, policy, what: str) -> np.nda
         raise UserError(f"{small} {what} images are smaller than {det.min_size} px, the minimum for {det.name}")
     if not feats:
         raise UserError(f"{src}: none of its images could be used")
-    return np.concatenate(feats)
+    return np.concatenate(feats), sizes
 
 
 def fit_and_evaluate(det, real_X: np.ndarray, fake_X: np.ndarray, test_fraction: float, seed: int,
@@ -171,12 +201,17 @@ def train_detector(real: str, fake: str, name: str, out, policy: str | None = No
     if not 0 < test_fraction < 1:
         raise UserError("--test-fraction must be between 0 and 1")
     pol = Policy.parse(policy)
-    Xr = source_features(det, real, patch_size, pol, "real")
-    Xf = source_features(det, fake, patch_size, pol, "generated")
+    Xr, size_r = source_features(det, real, patch_size, pol, "real")
+    Xf, size_f = source_features(det, fake, patch_size, pol, "generated")
+    if set(size_r) != set(size_f):
+        warn(f"real images are {_sizes_text(size_r)} but generated images are {_sizes_text(size_f)}: the detector "
+             f"may learn the size instead of the spectrum (give both classes one size, e.g. a resize policy"
+             + (f", or patches of {_sizes_text(size_f)} for the built-in reals" if real == "builtin" else "") + ")")
     m = fit_and_evaluate(det, Xr, Xf, test_fraction, seed, target_fpr)
     config = {"command": "train-detector", "detector": name, "real": real, "fake": fake,
               "preprocess": str(pol), "seed": seed, "test_fraction": test_fraction,
-              "target_fpr": target_fpr, "n_images": {"real": len(Xr), "generated": len(Xf)}}
+              "target_fpr": target_fpr, "n_images": {"real": len(Xr), "generated": len(Xf)},
+              "sizes": {"real": dict(size_r), "generated": dict(size_f)}}
     det.save(out, extra={"training": {**config, "metrics": m}})
     write_json(Path(out) / "metrics.json", {"detector": name, **m})
     write_config(out, config)

@@ -18,3 +18,14 @@ def describe(e: BaseException) -> str:
         reason = e.strerror or str(e)
         return f"{e.filename}: {reason}"
     return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+class ForensicsWarning(UserWarning):
+    """A result that may mislead (e.g. sizes unlike the model's training data). The CLI prints it as
+    ``forensics: warning: ...``; in Python it is an ordinary warning."""
+
+
+def warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, ForensicsWarning, stacklevel=3)

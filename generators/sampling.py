@@ -22,12 +22,32 @@ def sample_images(task, n: int, seed: int = 0, batch: int = 256):
         yield to_uint8(task.sample(z))
 
 
-def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
-    """Write ``n`` lossless PNGs ``000000.png ...`` of an unconditional run into ``out``."""
+def prepare_output(out, overwrite: bool = False) -> Path:
+    """``out`` as an empty output folder: a folder holding files is refused unless ``overwrite``, which
+    empties it of earlier samples (numbered PNGs and config.json) first, so no stale image survives."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: exists and is not a folder")
+    old = sorted(out.iterdir()) if out.is_dir() else []
+    if old and not overwrite:
+        raise FileExistsError(f"{out}: folder is not empty ({len(old)} entries); choose an empty folder, "
+                              f"or allow overwriting")
+    for f in old:
+        if f.is_file() and (f.name == "config.json" or (f.suffix == ".png" and f.stem.isdigit())):
+            f.unlink()
+    return out
+
+
+def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress: bool = True,
+             overwrite: bool = False) -> dict:
+    """Write ``n`` lossless PNGs ``000000.png ...`` of an unconditional run into ``out`` (an empty or new
+    folder; ``overwrite`` replaces earlier samples there)."""
+    if n < 1:
+        raise ValueError(f"the number of images must be at least 1, not {n}")
     task, config = load_run(run_dir, device)
     if config["gan"] == "stargan":
         raise UserError(f"{run_dir} is a StarGAN run: translate images with --input DIR --set ATTR=0/1")
-    out = Path(out)
+    out = prepare_output(out, overwrite)
     k = 0
     with bar(total=n, desc="generate", enabled=progress) as pb:
         for imgs in sample_images(task, n, seed):

@@ -90,14 +90,77 @@ def test_spectrum_outputs(mixed_folder, tmp_path):
     assert json.loads((tmp_path / "s" / "config.json").read_text())["preprocess"] == "none"
 
 
-def test_help_shows_an_example_per_verb():
+def test_every_help_example_parses_to_its_verb():
+    """Each verb's documented examples must be accepted by the parser as written (a renamed or removed
+    flag breaks its example), and dispatch to that verb."""
+    import shlex
+
     from forensics.cli import VERBS, build_parser
 
     p = build_parser()
-    text = p.format_help()
+    n = 0
     for name, v in VERBS.items():
-        assert v["example"].startswith("forensics " + name)
-        assert ("forensics " + name) in text
+        for line in v["example"].splitlines():
+            words = shlex.split(line.split("#")[0])
+            words = [w for w in words if w != "..."]
+            if "..." in line:
+                continue  # an abbreviated continuation line
+            assert words[:2] == ["forensics", name], line
+            a = p.parse_args(words[1:])
+            assert a._fn is v["fn"]
+            n += 1
+    assert n >= len(VERBS)
+
+
+def test_version_and_warnings_as_one_line(tmp_path, capsys):
+    from forensics import __version__
+    from forensics.cli import main
+
+    assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"forensics {__version__}"
+    # the default model saw 32 and 64 px patches: 100 px images are scored, with one warning line
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (100, 100, 3), np.uint8)).save(tmp_path / f"{i}.png")
+    assert main(["detect", str(tmp_path), "--out", str(tmp_path / "v.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "forensics: warning: 3 of 3 images (100x100) differ in size from the model's training images" in err
+    assert "Traceback" not in err and "warnings.warn" not in err
+    # no warning when the sizes match what the model saw
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(tmp_path / f"{i}.png")
+    assert main(["detect", str(tmp_path), "--out", str(tmp_path / "v.csv")]) == 0
+    assert "forensics: warning" not in capsys.readouterr().err
+
+
+def test_train_detector_warns_when_classes_differ_in_size(tmp_path, capsys):
+    from forensics.cli import main
+
+    rng = np.random.default_rng(1)
+    for cls, size in (("r", 64), ("f", 32)):
+        (tmp_path / cls).mkdir()
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), np.uint8)).save(tmp_path / cls / f"{i}.png")
+    assert main(["train-detector", "--real", str(tmp_path / "r"), "--fake", str(tmp_path / "f"),
+                 "--detector", "durall-lr", "--out", str(tmp_path / "m")]) == 0
+    assert "warning: real images are 64x64 but generated images are 32x32" in capsys.readouterr().err
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert card["training"]["sizes"] == {"real": {"64x64": 12}, "generated": {"32x32": 12}}
+
+
+def test_notebook_api_names_the_entry_points():
+    import subprocess
+    import sys
+
+    code = ("import sys, forensics; assert 'torch' not in sys.modules; "
+            "ims, names, errs = forensics.load_images(sys.argv[1], policy='resize:32', progress=False); "
+            "p = forensics.azimuthal_profile(ims); "
+            "rows = forensics.detect_images(sys.argv[1], progress=False); "
+            "print(ims.shape, p.shape[0], len(rows), type(forensics.StudyConfig.demo()).__name__)")
+    from forensics.data import data_dir
+
+    r = subprocess.run([sys.executable, "-c", code, str(data_dir() / "real")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["(13,", "32,", "32,", "3)", "13", "13", "StudyConfig"]
 
 
 def test_spectrum_mixes_image_sizes(tmp_path):
@@ -161,9 +224,9 @@ def test_training_features_stream_from_folders(mixed_folder, monkeypatch, capsys
         (root / "real" / name).write_bytes((root / "bad" / name).read_bytes())
     monkeypatch.setattr(D, "CHUNK", 5)
     det = make_detector("dzanic-knn")
-    got = D.source_features(det, str(root / "real"), 64, Policy.parse(None), "real")
+    got, sizes = D.source_features(det, str(root / "real"), 64, Policy.parse(None), "real")
     imgs = [r.image for r in map(load_image, scan_nonempty(root / "real")) if r.ok]
-    assert len(got) == len(imgs) == 12
+    assert len(got) == len(imgs) == 12 and sizes == {"64x64": 12}
     assert np.allclose(got, det.transform(imgs), rtol=1e-9, atol=0)
     err = capsys.readouterr().err
     assert all(f"skipped {root / 'real' / name}" in err for name in reasons)

@@ -182,6 +182,13 @@ def test_generate_cli_writes_lossless_pngs(tmp_path):
     task, _ = load_run(tmp_path / "g")
     expect = next(sample_images(task, 5, seed=3))
     assert all(np.array_equal(np.asarray(Image.open(f).convert("RGB")), e) for f, e in zip(files, expect))
+    # a non-empty folder is refused; --overwrite leaves exactly the new samples (none of the old five)
+    assert main(["generate", str(tmp_path / "g"), "--n", "2", "--out", str(tmp_path / "o")]) == 2
+    assert len(list((tmp_path / "o").glob("*.png"))) == 5
+    (tmp_path / "o" / "notes.txt").write_text("mine")
+    assert main(["generate", str(tmp_path / "g"), "--n", "2", "--out", str(tmp_path / "o"), "--overwrite"]) == 0
+    assert sorted(f.name for f in (tmp_path / "o").iterdir()) == ["000000.png", "000001.png", "config.json",
+                                                                  "notes.txt"]
 
 
 def test_stargan_resume_is_bit_identical(attr_folder, tmp_path):

@@ -1,4 +1,6 @@
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -117,15 +119,31 @@ def test_threaded_loading_leaves_warning_filters_alone(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 3])
-def test_prefetcher_submit_runs_after_queued_files_and_reports_errors(tmp_path, workers):
+def test_prefetcher_submit_runs_after_queued_files_and_reports_errors(tmp_path, workers, monkeypatch):
+    import forensics.images as images
     from forensics.images import Prefetcher
 
     for i in range(4):
         _save(Image.fromarray(np.full((8, 8, 3), i, np.uint8)), tmp_path, f"{i}.png")
+    log = []
+    real_load = images.load_image
+
+    def logged_load(path, *a, **kw):
+        log.append(Path(path).stem)
+        return real_load(path, *a, **kw)
+
+    monkeypatch.setattr(images, "load_image", logged_load)
     pf = Prefetcher(scan(tmp_path), workers=workers)
     it = iter(pf)
     first = [next(it) for _ in range(2)]
-    assert pf.submit(lambda ims: sum(int(im.image[0, 0, 0]) for im in ims), first).result() == 0 + 1
+
+    def work(ims):
+        log.append("work")
+        return sum(int(im.image[0, 0, 0]) for im in ims)
+
+    assert pf.submit(work, first).result() == 0 + 1
+    # with a pool, the work waits behind every file queued before it; without one it runs at once
+    assert log[:log.index("work")] == (["0", "1", "2", "3"] if workers > 1 else ["0", "1"])
     bad = pf.submit(lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         bad.result()
