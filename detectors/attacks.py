@@ -56,6 +56,8 @@ def _ring_gain_map(gain_rings: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def equalize(fakes: np.ndarray, reals, strength: float = 1.0, from_freq: float = 0.1, seed: int = 0) -> np.ndarray:
     """Per-image radial magnitude equalisation toward the real mean profile (see module)."""
+    if not 0 < from_freq < 0.75:  # also refuses NaN
+        raise ValueError(f"the lowest equalised frequency must be in (0, 0.75) cycles/pixel, not {from_freq}")
     n, h, w, _ = fakes.shape
     ref = reference_crops(reals, h, w, seed=seed)
     target = spectrum.azimuthal_profile(ref, kind="magnitude").mean(0)  # (nb,)
@@ -74,8 +76,8 @@ def equalize(fakes: np.ndarray, reals, strength: float = 1.0, from_freq: float =
 
 def match2d(fakes: np.ndarray, reals, strength: float = 1.0, seed: int = 0, max_gain: float = 8.0) -> np.ndarray:
     """Set-level 2-D spectral matching toward the real set (see module)."""
-    if max_gain < 1:
-        raise UserError("--max-gain must be at least 1")
+    if not max_gain >= 1:  # also refuses NaN
+        raise ValueError(f"the maximum gain must be a number >= 1, not {max_gain}")
     n, h, w, _ = fakes.shape
     ref = reference_crops(reals, h, w, seed=seed)
 
@@ -97,7 +99,7 @@ def apply_attack(method: str, fakes, reals, strength: float = 1.0, seed: int = 0
     if method not in METHODS:
         raise UserError(f"unknown attack {method!r}; choose from {', '.join(METHODS)}")
     if not 0.0 <= strength <= 1.0:
-        raise UserError("--strength must be between 0 and 1")
+        raise ValueError(f"the strength must be between 0 and 1, not {strength}")
     out: list = [None] * len(fakes)
     by: dict = {}
     for i, im in enumerate(fakes):

@@ -199,7 +199,7 @@ def train_detector(real: str, fake: str, name: str, out, policy: str | None = No
 
     det = make_detector(name, seed=seed, preprocess=str(Policy.parse(policy)))
     if not 0 < test_fraction < 1:
-        raise UserError("--test-fraction must be between 0 and 1")
+        raise ValueError(f"the held-out fraction must be between 0 and 1, not {test_fraction}")
     pol = Policy.parse(policy)
     Xr, size_r = source_features(det, real, patch_size, pol, "real")
     Xf, size_f = source_features(det, fake, patch_size, pol, "generated")

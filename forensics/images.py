@@ -365,5 +365,5 @@ def stack_same_size(images: Sequence[np.ndarray], what: str = "images") -> np.nd
     if len(shapes) > 1:
         raise UserError(
             f"{what} have {len(shapes)} different sizes ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(shapes)[:4])}"
-            f"{', ...' if len(shapes) > 4 else ''}); pass a policy such as --preprocess resize:64")
+            f"{', ...' if len(shapes) > 4 else ''}); use a preprocessing policy such as resize:64")
     return np.stack(images)

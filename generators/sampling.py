@@ -46,7 +46,7 @@ def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress
         raise ValueError(f"the number of images must be at least 1, not {n}")
     task, config = load_run(run_dir, device)
     if config["gan"] == "stargan":
-        raise UserError(f"{run_dir} is a StarGAN run: translate images with --input DIR --set ATTR=0/1")
+        raise ValueError(f"{run_dir} is a StarGAN run: it translates input images to target attributes, it does not sample")
     out = prepare_output(out, overwrite)
     k = 0
     with bar(total=n, desc="generate", enabled=progress) as pb:
@@ -84,7 +84,7 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
 
     task, config = load_run(run_dir, device)
     if config["gan"] != "stargan":
-        raise UserError(f"{run_dir} is not a StarGAN run: use --n to sample it")
+        raise ValueError(f"{run_dir} is not a StarGAN run: it samples images, it does not translate them")
     names = list(config["attrs"])
     setting = parse_assignments(assignments, names)
     table, tnames = read_attributes(attributes) if attributes else ({}, [])
