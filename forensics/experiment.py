@@ -33,14 +33,14 @@ from forensics.errors import UserError
 from forensics.io import read_json, read_npz, write_config, write_json, write_npz
 from forensics.progress import bar
 
-DEFAULT_DETECTORS = ("dzanic-knn", "dzanic-svm", "dzanic-mlp", "durall-lr", "durall-svm")
+DEFAULT_DETECTORS = ("dzanic+-knn", "dzanic+-svm", "dzanic+-mlp", "durall+-lr", "durall+-svm")
 DEMO = {"real": "builtin", "gan": "dcgan", "setups": ["baseline", "N.1.5", "B.1.5", "Z.1.5"], "size": 32,
         "steps": 1500, "n_fake": 1000, "gan_preset": "tiny"}
 #: ``--preset paper``: the paper's 128 px GANs, all 13 setups, epochs as in the paper
 PAPER = {"gans": ["dcgan", "lsgan", "wgan-gp"], "size": 128, "n_fake": 1000, "gan_preset": "paper",
          "epochs": {"dcgan": 50, "lsgan": 50, "wgan-gp": 100},
-         "detectors": ["dzanic-faithful-knn", "dzanic-faithful-svm", "dzanic-faithful-mlp", "durall-lr", "durall-svm"],
-         "policy": "resize:128:area"}
+         "detectors": ["dzanic-knn", "dzanic-svm", "dzanic-mlp", "durall-lr", "durall-svm"],
+         "policy": "resize:128:pil-bilinear"}  # centre crop to the short side (178 for CelebA), PIL bilinear
 
 
 def _fingerprint(d: dict) -> str:
@@ -217,7 +217,7 @@ class Experiment:
                         fi = rng.permutation(self.n_fake)
                         tr_r, te_r = ri[:self.n_train], ri[self.n_train:]
                         tr_f, te_f = fi[:self.n_train], fi[self.n_train:]
-                        det = make_detector(name, seed=self.seed + r).fit(F["real"][tr_r], F[train_setup][tr_f])
+                        det = make_detector(name, seed=self.seed + r).fit_real_fake(F["real"][tr_r], F[train_setup][tr_f])
                         sr = det.score(F["real"][te_r])
                         acc["real_accuracy"].append(metrics.real_accuracy(sr, det.threshold_))
                         for s in self.setups:

@@ -688,18 +688,20 @@ def durall_fixed(images, n_points: int = 80) -> np.ndarray:
 
 
 def opencv_gray(images) -> np.ndarray:
-    """Grey as OpenCV's ``cvtColor(RGB2GRAY)`` (and ``imread(path, 0)`` of a PNG) makes it from
-    8-bit RGB: fixed point ``(4899 R + 9617 G + 1868 B + 2^13) >> 14``. Float RGB gets the
-    float weights 0.299/0.587/0.114; a grey batch is returned as float64 unchanged."""
+    """Grey as OpenCV's ``cvtColor(RGB2GRAY)`` makes it from 8-bit RGB (and ``imread(path, 0)``
+    of a PNG): OpenCV itself, on the batch stacked as one tall image. Float RGB gets the float
+    weights 0.299/0.587/0.114; a grey batch is returned as float64 unchanged."""
     a = np.asarray(images)
     if a.ndim == 3:
         return a.astype(np.float64)
     if a.ndim != 4 or a.shape[-1] != 3:
         raise ValueError(f"expected (N, H, W[, 3]) images, got shape {a.shape}")
     if a.dtype == np.uint8:
-        g = (a[..., 0].astype(np.int32) * 4899 + a[..., 1].astype(np.int32) * 9617
-             + a[..., 2].astype(np.int32) * 1868 + (1 << 13)) >> 14
-        return g.astype(np.float64)
+        import cv2
+
+        n, h, w, _ = a.shape
+        g = cv2.cvtColor(np.ascontiguousarray(a).reshape(n * h, w, 3), cv2.COLOR_RGB2GRAY)
+        return g.reshape(n, h, w).astype(np.float64)
     return a.astype(np.float64) @ np.asarray(BT601)
 
 
