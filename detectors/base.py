@@ -155,6 +155,8 @@ class Detector(ClassifierMixin, BaseEstimator):
             os.chmod(tmp, 0o777 & ~_umask())
             replace_folder(tmp, folder)
         except BaseException:
+            if not folder.exists() and (tmp / ".complete").is_file():
+                recover_folder(folder)  # interrupted between the renames: finish the swap
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         (folder / ".complete").unlink(missing_ok=True)
