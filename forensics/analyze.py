@@ -50,6 +50,31 @@ def image_features(images: list[np.ndarray], names=DEFAULT_FEATURES) -> np.ndarr
     return feats
 
 
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
+
+
+def _durall_from_decoder_luma(features):
+    """For ``durall`` on JPEG files: recompute it from OpenCV's ``imread(path, 0)``, the JPEG
+    decoder's own luma, as Durall et al.'s code reads images (a conversion of the decoded RGB
+    differs from it by up to a grey level). None when ``durall`` is not asked for."""
+    if "durall" not in features:
+        return None
+    start = sum(spectrum.feature_set(n).dim for n in features[:features.index("durall")])
+    dim = spectrum.feature_set("durall").dim
+
+    def fix(path, row):
+        from forensics.images import read_gray
+
+        g = read_gray(path)
+        if g is None or min(g.shape) < spectrum.MIN_SIZE["durall"]:
+            return row
+        row = row.copy()
+        row[start:start + dim] = spectrum.features(g[None], "durall")[0]
+        return row
+
+    return fix
+
+
 def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEFAULT_FEATURES) -> dict:
     """Write ``profiles.csv``, ``features.csv``, ``spectrum.png`` and ``config.json`` to ``out``.
 
@@ -62,6 +87,8 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
     features = list(features)
     columns = feature_columns(features)  # unknown names fail here, before any work
     pol = Policy.parse(policy)
+    # durall of JPEG files from the decoder's luma, as published (not after a crop or resize)
+    published_gray = _durall_from_decoder_luma(features) if pol.mode == "none" else None
     groups = [(str(p), scan_nonempty(p)) for p in paths]
     min_side = min(spectrum.MIN_SIZE[n] for n in features)
     feature_rows, curves, n_bad = [], [], 0
@@ -88,10 +115,14 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
                     for hw, p in res[0].items():
                         by_size.setdefault(hw, []).append(p)
                 feats = dict(zip((id(r) for r in kept), res[1] if res is not None else ()))
+                if published_gray is not None:
+                    for r in kept:
+                        if r.path.suffix.lower() in JPEG_SUFFIXES:
+                            feats[id(r)] = published_gray(r.path, feats[id(r)])
                 for r in loaded:
                     row = {"group": label, "path": str(r.path), "width": r.width, "height": r.height}
                     if id(r) in feats:
-                        row.update({c: (f"{v:.6g}" if np.isfinite(v) else "")
+                        row.update({c: (f"{v:.9g}" if np.isfinite(v) else "")
                                     for c, v in zip(columns, feats[id(r)])})
                     else:
                         n_bad += 1

@@ -150,6 +150,14 @@ class Policy:
         return np.ascontiguousarray(cv2.resize(sq, (s, s), interpolation=_FILTERS[self.filter]))
 
 
+def read_gray(path) -> np.ndarray | None:
+    """8-bit grey as OpenCV's ``imread(path, IMREAD_GRAYSCALE)`` reads it (for a JPEG, the
+    decoder's own luma; what Durall et al.'s code used); None if OpenCV cannot read the file."""
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
 def center_crop(img: np.ndarray, h: int, w: int) -> np.ndarray:
     """The central ``h x w`` window of ``img`` (top-left biased when the margin is odd)."""
     y0 = (img.shape[0] - h) // 2

@@ -2,6 +2,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,3 +175,29 @@ def test_training_features_stream_from_folders(mixed_folder, monkeypatch, capsys
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "small" / "tiny.png")
     with pytest.raises(UserError, match="smaller than 16 px"):
         D.source_features(det, str(tmp_path / "small"), 64, Policy.parse(None), "real")
+
+
+def test_spectrum_features_columns_and_published_jpeg_grey(tmp_path):
+    # oracle: the library's feature sets on the same pixels; for durall on a JPEG, the grey that
+    # OpenCV's imread(path, 0) decodes (the JPEG decoder's luma, as Durall et al. read images)
+    import cv2
+    from PIL import Image
+
+    from forensics import spectrum as S
+    from forensics.data import builtin_patches
+
+    ims = builtin_patches(64, n=2, seed=5).images
+    (tmp_path / "in").mkdir()
+    Image.fromarray(ims[0]).save(tmp_path / "in" / "a.png")
+    Image.fromarray(ims[1]).save(tmp_path / "in" / "b.jpg", quality=85)
+    assert main(["spectrum", str(tmp_path / "in"), "--features", "durall,dzanic+", "--out", str(tmp_path / "s")]) == 0
+    cols, rows = read_csv(tmp_path / "s" / "features.csv")
+    assert cols[5:] == [f"durall_{i}" for i in range(80)] + ["dzanic+_0", "dzanic+_1", "dzanic+_2"]
+    by = {Path(r["path"]).name: r for r in rows}
+    got = {k: np.array([float(by[k][f"durall_{i}"]) for i in range(80)]) for k in by}
+    assert np.allclose(got["a.png"], S.features(ims[0][None], "durall")[0], rtol=1e-8)
+    luma = cv2.imread(str(tmp_path / "in" / "b.jpg"), cv2.IMREAD_GRAYSCALE)
+    assert np.allclose(got["b.jpg"], S.features(luma[None], "durall")[0], rtol=1e-8)
+    dz = np.array([float(by["a.png"][f"dzanic+_{i}"]) for i in range(3)])
+    assert np.allclose(dz, S.features(ims[0][None], "dzanic+")[0], rtol=1e-8)
+    assert main(["spectrum", str(tmp_path / "in"), "--features", "nope", "--out", str(tmp_path / "t")]) == 2
