@@ -1,6 +1,6 @@
 """Rebuild the default detector shipped in data/models/default (about 3 minutes on 2 cores).
 
-    python data/build_default_model.py [--detector durall-lr] [--seed 1] [--gan-steps 1500]
+    python data/build_default_model.py [--detector durall+-lr] [--seed 1] [--gan-steps 1500]
 
 Real class: every built-in real patch (data/real, see SOURCES.md) at 32x32 and 64x64.
 Generated class, two sources of transposed-convolution traces:
@@ -32,7 +32,7 @@ from forensics.generators.trainer import load_run, train_gan  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--detector", default="durall-lr")
+    ap.add_argument("--detector", default="durall+-lr")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--gan-steps", type=int, default=1500)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "models" / "default"))

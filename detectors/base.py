@@ -1,31 +1,45 @@
 """The detector contract and code-free model files.
 
-Every detector follows scikit-learn's conventions: parameters in ``__init__`` (and
-``get_params``), learned state in attributes with a trailing underscore, and
+Detectors are scikit-learn estimators (``BaseEstimator`` + ``ClassifierMixin``): parameters in
+``__init__`` (``get_params(deep=True)``, ``set_params``, ``sklearn.base.clone``), learned state
+in attributes with a trailing underscore, labels 1 = generated, 0 = real, and
 
-``fit(real, fake) -> self``
-    real and generated images, or their feature matrices (2-D float arrays);
-``score(x) -> P(generated)``
-    one probability per image (label convention: 1 = generated, 0 = real);
-``predict(x)``
-    1 where ``score > threshold_`` (the stored threshold), else 0;
+``fit(X, y) -> self``
+    images (a batch or a list of mixed sizes) or their feature matrix (2-D float);
+    ``fit_real_fake(real, fake)`` is the same with the two classes given apart;
+``predict_proba(X)``, ``p_generated(X)``
+    calibrated probabilities (``p_generated`` is column 1, NaN where features are undefined);
+``predict(X)``
+    the published decision rule by default (the sign of the decision function for an SVM),
+    or ``p_generated > threshold_`` once a threshold is set (``calibrate``); ``threshold_`` is
+    always the probability at which the two agree;
+``score(X, y)``
+    scikit-learn's mean accuracy; ``score(X)`` without labels is ``p_generated(X)`` (kept for
+    the toolkit's older callers);
 ``save(dir)`` / ``load(dir)``
-    ``dir/model.json`` (parameters, threshold, provenance) and ``dir/model.npz`` (arrays,
-    read with ``allow_pickle=False``): loading a model never executes code.
+    ``dir/model.json`` (parameters, threshold, provenance) and ``dir/model.npz`` (arrays, read
+    with ``allow_pickle=False``): loading a model never executes code. A model folder is
+    replaced as a whole: the new one is written beside it and swapped in, so a crash never
+    leaves a ``model.json`` beside another model's ``model.npz``.
 """
 from __future__ import annotations
 
-import inspect
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from forensics.errors import UserError
 from forensics.io import read_npz, write_json, write_npz
 
 FORMAT = "forensics-detector"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: files a model folder may hold (anything else: the folder is not replaced)
+MODEL_FILES = {"model.json", "model.npz", "metrics.json", "config.json", ".complete"}
 
 
 def is_features(x) -> bool:
@@ -33,48 +47,81 @@ def is_features(x) -> bool:
     return isinstance(x, np.ndarray) and x.ndim == 2 and np.issubdtype(x.dtype, np.floating)
 
 
-class Detector:
-    """Base class: subclasses implement :meth:`transform` and the estimator state."""
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    return fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
+
+
+def replace_folder(new: Path, folder: Path) -> None:
+    """Put the complete folder ``new`` in the place of ``folder``: an atomic exchange where the
+    system has one; else ``folder`` is moved aside first and :func:`recover_folder` completes
+    an interrupted swap."""
+    if not folder.exists():
+        os.replace(new, folder)
+        return
+    if not _exchange(new, folder):
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        os.replace(folder, old)
+        os.replace(new, folder)
+        new = old
+    shutil.rmtree(new, ignore_errors=True)
+
+
+def recover_folder(folder: Path) -> None:
+    """Finish a swap interrupted between its two renames: the new, complete model folder is
+    still beside the missing one."""
+    if folder.exists():
+        return
+    for cand in sorted(folder.parent.glob(f".{folder.name}.new-*")):
+        if (cand / "model.json").is_file() and (cand / "model.npz").is_file() and (cand / ".complete").is_file():
+            os.replace(cand, folder)
+            return
+
+
+class Detector(ClassifierMixin, BaseEstimator):
+    """Base class: subclasses implement ``_features``, ``fit``, ``_proba``, ``_state``/``_set_state``."""
 
     name = "detector"
 
-    # -- scikit-learn style parameters --------------------------------------------------
-    @classmethod
-    def _param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return [p for p, v in sig.parameters.items()
-                if p != "self" and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
-
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in self._param_names()}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
     # -- the contract -----------------------------------------------------------------------
-    def transform(self, images) -> np.ndarray:  # pragma: no cover - abstract
+    def fit_real_fake(self, real, fake) -> "Detector":
+        """``fit`` with the real and the generated images (or features) given apart."""
+        Xr, Xf = self._features(real), self._features(fake)
+        y = np.r_[np.zeros(len(Xr), np.int64), np.ones(len(Xf), np.int64)]
+        return self.fit(np.concatenate([Xr, Xf]), y)
+
+    def p_generated(self, X) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def features_of(self, x) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64) if is_features(x) else self.transform(x)
+    def predict_proba(self, X) -> np.ndarray:
+        p = self.p_generated(X)
+        return np.stack([1.0 - p, p], axis=1)
 
-    def fit(self, real, fake):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def score(self, X, y=None, sample_weight=None):
+        """Mean accuracy on ``(X, y)`` (scikit-learn); without ``y``, ``p_generated(X)``."""
+        if y is None:
+            return self.p_generated(X)
+        return super().score(X, y, sample_weight=sample_weight)
 
-    def score(self, x) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def predict(self, x) -> np.ndarray:
-        return (self.score(x) > self.threshold_).astype(np.int64)
+    def predict(self, X) -> np.ndarray:
+        return (self.p_generated(X) > self.threshold_).astype(np.int64)
 
     def calibrate(self, real, target_fpr: float = 0.05) -> "Detector":
         """Set the threshold so that at most ``target_fpr`` of these real images (ideally not
-        seen in training) are called generated."""
-        s = np.sort(self.score(real))
+        seen in training) are called generated; ``predict`` then uses it."""
+        s = np.sort(self.p_generated(real))
         k = int(np.floor(target_fpr * len(s)))
         # the smallest threshold t with #(s > t) <= k
         self.threshold_ = float(s[len(s) - k - 1]) if k < len(s) else float(s[0])
+        self.rule_ = "threshold"
         return self
 
     # -- persistence --------------------------------------------------------------------
@@ -85,22 +132,42 @@ class Detector:
         raise NotImplementedError
 
     def save(self, folder, extra: dict | None = None) -> Path:
-        """Write ``model.json`` + ``model.npz`` into ``folder`` (created if needed)."""
+        """Write ``model.json`` + ``model.npz`` as folder ``folder``, replacing a model folder
+        there as a whole (see module). A folder holding other files is not replaced."""
         folder = Path(folder)
+        if folder.exists():
+            other = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [folder.name]
+            other = [n for n in other if n not in MODEL_FILES]
+            if other or not folder.is_dir():
+                raise FileExistsError(f"{folder}: holds files that are not a model's ({', '.join(other[:3])}); "
+                                      "not replacing it")
         meta, arrays = self._state()
-        write_npz(folder / "model.npz", **arrays)
-        write_json(folder / "model.json", {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "class": type(self).__name__,
-            "name": self.name, "params": self.get_params(), "threshold": self.threshold_,
-            "state": meta, **(extra or {}),
-        })
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
+        try:
+            write_npz(tmp / "model.npz", **arrays)
+            write_json(tmp / "model.json", {
+                "format": FORMAT, "format_version": FORMAT_VERSION, "class": type(self).__name__,
+                "name": self.name, "params": self.get_params(deep=False), "threshold": self.threshold_,
+                "state": meta, **(extra or {}),
+            })
+            (tmp / ".complete").touch()
+            os.chmod(tmp, 0o777 & ~_umask())
+            replace_folder(tmp, folder)
+        except BaseException:
+            if not folder.exists() and (tmp / ".complete").is_file():
+                recover_folder(folder)  # interrupted between the renames: finish the swap
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        (folder / ".complete").unlink(missing_ok=True)
         return folder
 
     @staticmethod
     def load(folder) -> "Detector":
-        """Load a model folder written by :meth:`save`; raises :class:`UserError` when the
-        folder is not a compatible model."""
+        """Load a model folder written by :meth:`save`; raises ``ValueError`` (or
+        ``FileNotFoundError``) with a one-line reason when it is not a compatible model."""
         folder = Path(folder)
+        recover_folder(folder)
         mj, mz = folder / "model.json", folder / "model.npz"
         if not folder.is_dir():
             raise UserError(f"{folder}: model folder not found")
@@ -112,14 +179,17 @@ class Detector:
             raise UserError(f"{mj}: unreadable model description ({e})")
         if meta.get("format") != FORMAT:
             raise UserError(f"{mj}: not a forensics detector model")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise UserError(f"{mj}: model format version {meta.get('format_version')} is not supported "
-                            f"(this toolkit reads version {FORMAT_VERSION}); retrain it")
+        version = meta.get("format_version")
+        if version not in (1, FORMAT_VERSION):
+            raise UserError(f"{mj}: model format version {version} is not supported "
+                            f"(this toolkit reads versions 1 and {FORMAT_VERSION}); retrain it")
         cls = REGISTRY.get(meta.get("class"))
         if cls is None:
             raise UserError(f"{mj}: unknown detector class {meta.get('class')!r}")
         try:
             arrays = read_npz(mz)
+            if version == 1:
+                meta = cls.upgrade_v1(meta)
             det = cls(**meta["params"])
             det._set_state(meta["state"], arrays)
             det.threshold_ = float(meta["threshold"])
@@ -129,6 +199,16 @@ class Detector:
         except Exception as e:  # corrupt or hand-edited files: one clear line
             raise UserError(f"{folder}: incompatible or damaged model ({type(e).__name__}: {e})")
         return det
+
+    @staticmethod
+    def upgrade_v1(meta: dict) -> dict:  # pragma: no cover - per class
+        raise ValueError("format version 1 is not readable for this class")
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
 
 
 REGISTRY: dict[str, type] = {}

@@ -12,8 +12,14 @@ from forensics.io import write_config, write_csv
 from forensics.progress import bar
 from forensics.report import Curve, plot_profiles
 
-FEATURE_COLUMNS = ["dzanic_b", "dzanic_yi", "dzanic_yf", "faithful_b", "faithful_yi", "faithful_yf"]
+#: feature sets written to features.csv unless others are asked for
+DEFAULT_FEATURES = ("dzanic+", "dzanic")
 CHUNK = 128
+
+
+def feature_columns(names) -> list[str]:
+    """Columns of features.csv: ``<set>_0 .. <set>_<dim-1>`` for each feature set."""
+    return [c for n in names for c in spectrum.feature_set(n).columns()]
 
 
 def profile_curve(profiles_by_size: dict[tuple[int, int], list[np.ndarray]], label: str) -> Curve:
@@ -30,28 +36,61 @@ def profile_curve(profiles_by_size: dict[tuple[int, int], list[np.ndarray]], lab
     return Curve(label, grid, allp.mean(0), allp.std(0), len(allp))
 
 
-def image_features(images: list[np.ndarray]) -> np.ndarray:
-    """``FEATURE_COLUMNS`` for a list of images (faithful features NaN below 64 px)."""
-    feats = np.full((len(images), 6), np.nan)
-    if not images:
-        return feats
-    feats[:, :3] = spectrum.features(images, "dzanic")
-    big = [i for i, im in enumerate(images) if min(im.shape[:2]) >= spectrum.MIN_SIZE["dzanic-faithful"]]
-    if big:
-        feats[big, 3:] = spectrum.features([images[i] for i in big], "dzanic-faithful")
+def image_features(images: list[np.ndarray], names=DEFAULT_FEATURES) -> np.ndarray:
+    """The feature sets ``names`` side by side for a list of images (``feature_columns(names)``;
+    NaN where an image is below a set's minimum size or the set's value is undefined)."""
+    sets = [spectrum.feature_set(n) for n in names]
+    feats = np.full((len(images), sum(f.dim for f in sets)), np.nan)
+    col = 0
+    for fs in sets:
+        big = [i for i, im in enumerate(images) if min(im.shape[:2]) >= fs.min_size]
+        if big:
+            feats[big, col:col + fs.dim] = fs.fn([images[i] for i in big])
+        col += fs.dim
     return feats
 
 
-def spectrum_report(paths, out, policy=None, progress: bool = True) -> dict:
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
+
+
+def _durall_from_decoder_luma(features):
+    """For ``durall`` on JPEG files: recompute it from OpenCV's ``imread(path, 0)``, the JPEG
+    decoder's own luma, as Durall et al.'s code reads images (a conversion of the decoded RGB
+    differs from it by up to a grey level). None when ``durall`` is not asked for."""
+    if "durall" not in features:
+        return None
+    start = sum(spectrum.feature_set(n).dim for n in features[:features.index("durall")])
+    dim = spectrum.feature_set("durall").dim
+
+    def fix(path, row):
+        from forensics.images import read_gray
+
+        g = read_gray(path)
+        if g is None or min(g.shape) < spectrum.MIN_SIZE["durall"]:
+            return row
+        row = row.copy()
+        row[start:start + dim] = spectrum.features(g[None], "durall")[0]
+        return row
+
+    return fix
+
+
+def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEFAULT_FEATURES) -> dict:
     """Write ``profiles.csv``, ``features.csv``, ``spectrum.png`` and ``config.json`` to ``out``.
 
-    Each path is one group (a folder, searched recursively, or a single file). Files that
-    cannot be decoded are listed in ``features.csv`` with their error and skipped.
+    Each path is one group (a folder, searched recursively, or a single file). ``features``
+    names the feature sets written to ``features.csv``, one column per value
+    (:func:`feature_columns`). Files that cannot be decoded are listed in ``features.csv``
+    with their error and skipped.
     """
     out = Path(out)
+    features = list(features)
+    columns = feature_columns(features)  # unknown names fail here, before any work
     pol = Policy.parse(policy)
+    # durall of JPEG files from the decoder's luma, as published (not after a crop or resize)
+    published_gray = _durall_from_decoder_luma(features) if pol.mode == "none" else None
     groups = [(str(p), scan_nonempty(p)) for p in paths]
-    min_side = spectrum.MIN_SIZE["dzanic"]
+    min_side = min(spectrum.MIN_SIZE[n] for n in features)
     feature_rows, curves, n_bad = [], [], 0
     total = sum(len(f) for _, f in groups)
 
@@ -64,7 +103,7 @@ def spectrum_report(paths, out, policy=None, progress: bool = True) -> dict:
         """Profiles by image size, and the decay features, of one chunk."""
         profiles = {hw: spectrum.azimuthal_profile([im for im in imgs if im.shape[:2] == hw])
                     for hw in {im.shape[:2] for im in imgs}}
-        return profiles, image_features(imgs)
+        return profiles, image_features(imgs, features)
 
     with bar(total=total, desc="spectrum", enabled=progress) as pb:
         for label, files in groups:
@@ -76,11 +115,15 @@ def spectrum_report(paths, out, policy=None, progress: bool = True) -> dict:
                     for hw, p in res[0].items():
                         by_size.setdefault(hw, []).append(p)
                 feats = dict(zip((id(r) for r in kept), res[1] if res is not None else ()))
+                if published_gray is not None:
+                    for r in kept:
+                        if r.path.suffix.lower() in JPEG_SUFFIXES:
+                            feats[id(r)] = published_gray(r.path, feats[id(r)])
                 for r in loaded:
                     row = {"group": label, "path": str(r.path), "width": r.width, "height": r.height}
                     if id(r) in feats:
-                        row.update({c: (f"{v:.6g}" if np.isfinite(v) else "")
-                                    for c, v in zip(FEATURE_COLUMNS, feats[id(r)])})
+                        row.update({c: (f"{v:.9g}" if np.isfinite(v) else "")
+                                    for c, v in zip(columns, feats[id(r)])})
                     else:
                         n_bad += 1
                         row["error"] = r.error
@@ -95,12 +138,11 @@ def spectrum_report(paths, out, policy=None, progress: bool = True) -> dict:
             prof_rows.append({"group": c.label, "n_images": c.n, "bin": k, "frequency": f"{f:.6f}",
                               "mean_db": f"{m:.4f}", "std_db": f"{s:.4f}"})
     write_csv(out / "profiles.csv", prof_rows, ["group", "n_images", "bin", "frequency", "mean_db", "std_db"])
-    write_csv(out / "features.csv", feature_rows, ["group", "path", "width", "height", "error"] + FEATURE_COLUMNS)
+    write_csv(out / "features.csv", feature_rows, ["group", "path", "width", "height", "error"] + columns)
     if curves:
         plot_profiles(curves, out / "spectrum.png",
                       title=f"Azimuthal spectrum (grey BT.601, |FFT| ortho, 20 log10), policy {pol}")
     write_config(out, {"command": "spectrum", "inputs": [g for g, _ in groups], "preprocess": str(pol),
                        "spectrum": "grey BT.601, ortho FFT, 20*log10(|F|+1e-8), integer rings k = round(f*min(H,W))",
-                       "features": {"dzanic": "fixed variant, band 0.5-1.0 x axis Nyquist",
-                                    "faithful": "Dzanic et al. MATLAB port (images >= 64 px)"}})
+                       "features": {n: spectrum.feature_set(n).summary for n in features}})
     return {"groups": [(c.label, c.n) for c in curves], "errors": n_bad, "out": str(out)}

@@ -18,7 +18,7 @@ from forensics import metrics
 from forensics.io import write_config, write_json
 from forensics.progress import bar
 
-DEFAULT_DETECTORS = ("dzanic-knn", "dzanic-svm", "durall-lr", "durall-svm")
+DEFAULT_DETECTORS = ("dzanic+-knn", "dzanic+-svm", "durall+-lr", "durall+-svm")
 
 
 def _summary(v) -> dict:
@@ -70,7 +70,7 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
     rtr, rte = ref[: len(ref) // 2], ref[len(ref) // 2:]
     results = {}
     for det in dets:
-        det.fit(rtr, [fakes[i] for i in tr])
+        det.fit_real_fake(rtr, [fakes[i] for i in tr])
         sr = det.score(rte)
         before, after = det.score([fakes[i] for i in te]), det.score([attacked[i] for i in te])
         t = det.threshold_

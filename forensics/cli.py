@@ -38,22 +38,25 @@ def arg(*a, **kw):
 @arg("paths", nargs="+", metavar="PATH", help="folders (searched recursively) or image files; one group each")
 @arg("--out", required=True, metavar="DIR", help="output folder")
 @arg("--preprocess", default="none", metavar="POLICY", help="none | crop:S | resize:S[:FILTER] (default none)")
+@arg("--features", default="dzanic+,dzanic", metavar="NAME[,NAME..]",
+     help="feature sets for features.csv, one column per value (<set>_0..): dzanic, dzanic+, durall, durall+ "
+          "(published name = the published code; + = the toolkit's variant; default dzanic+,dzanic)")
 def cmd_spectrum(a):
     from forensics.analyze import spectrum_report
 
-    r = spectrum_report(a.paths, a.out, a.preprocess)
+    r = spectrum_report(a.paths, a.out, a.preprocess, features=_names(a.features))
     groups = ", ".join(f"{g} (n={n})" for g, n in r["groups"])
     print(f"forensics spectrum: {groups}; {r['errors']} unreadable -> {Path(a.out) / 'spectrum.png'}", file=sys.stderr)
 
 
 @verb("train-detector", "train a spectral detector on real vs generated images",
-      """forensics train-detector --real real/ --fake fakes/ --detector dzanic-knn --out model/
-      forensics train-detector --real builtin --fake fakes/ --detector durall-lr --target-fpr 0.05 --out model/""")
+      """forensics train-detector --real real/ --fake fakes/ --detector dzanic+-knn --out model/
+      forensics train-detector --real builtin --fake fakes/ --detector durall+-lr --target-fpr 0.05 --out model/""")
 @arg("--real", required=True, metavar="DIR", help="folder of real images, or 'builtin' (built-in patches)")
 @arg("--fake", required=True, metavar="DIR", help="folder of generated images")
 @arg("--detector", required=True, metavar="NAME",
-     help="dzanic-knn, dzanic-svm, dzanic-mlp, durall-lr, durall-svm, or any "
-          "{dzanic,dzanic-faithful,durall}-{knn,svm,mlp,lr}")
+     help="published: dzanic-knn, dzanic-svm, dzanic-mlp, durall-lr, durall-svm; the toolkit's variants "
+          "carry a +: dzanic+-knn, durall+-lr, ...; any {dzanic,dzanic+,durall,durall+}-{knn,svm,mlp,lr}")
 @arg("--out", required=True, metavar="MODEL_DIR", help="folder for model.json, model.npz, metrics.json")
 @arg("--preprocess", default="none", metavar="POLICY", help="policy for both classes, stored with the model")
 @arg("--test-fraction", type=float, default=0.2, help="held-out share of each class (default 0.2)")

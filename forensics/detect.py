@@ -175,7 +175,7 @@ def fit_and_evaluate(det, real_X: np.ndarray, fake_X: np.ndarray, test_fraction:
     if target_fpr is not None:
         k = max(1, len(rtr) // 4)
         cal, rtr = rtr[:k], rtr[k:]
-    det.fit(real_X[rtr], fake_X[ftr])
+    det.fit_real_fake(real_X[rtr], fake_X[ftr])
     if cal is not None:
         det.calibrate(real_X[cal], target_fpr)
     sr, sf = det.score(real_X[rte]), det.score(fake_X[fte])

@@ -32,11 +32,14 @@ from forensics.config import Config, chain
 from forensics.io import read_json, read_npz, write_config, write_json, write_npz
 from forensics.progress import bar
 
-DEFAULT_DETECTORS = ("dzanic-knn", "dzanic-svm", "dzanic-mlp", "durall-lr", "durall-svm")
+DEFAULT_DETECTORS = ("dzanic+-knn", "dzanic+-svm", "dzanic+-mlp", "durall+-lr", "durall+-svm")
 #: ``--preset paper``: epochs per GAN over the real set (Chandrasegaran et al.)
 PAPER_EPOCHS = {"dcgan": 50, "lsgan": 50, "wgan-gp": 100}
 PAPER_GANS = ("dcgan", "lsgan", "wgan-gp")
-PAPER_DETECTORS = ("dzanic-faithful-knn", "dzanic-faithful-svm", "dzanic-faithful-mlp", "durall-lr", "durall-svm")
+#: the published methods only (faithful feature sets and classifier settings)
+PAPER_DETECTORS = ("dzanic-knn", "dzanic-svm", "dzanic-mlp", "durall-lr", "durall-svm")
+#: the paper's real preprocessing: centre crop to the short side (178 for CelebA), PIL bilinear to 128
+PAPER_POLICY = "resize:128:pil-bilinear"
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class StudyConfig(Config):
             n_critic = 5 if gan == "wgan-gp" else 1
             steps = int(np.ceil(PAPER_EPOCHS[gan] * n_real_images / (p["batch"] * n_critic)))
         base = dict(real=real, gan=gan, setups=tuple(PAPER_SETUPS), size=128, steps=steps, n_fake=1000,
-                    seed=2021, detectors=PAPER_DETECTORS, gan_preset="paper", policy="resize:128:area")
+                    seed=2021, detectors=PAPER_DETECTORS, gan_preset="paper", policy=PAPER_POLICY)
         return cls(**{**base, **{k: v for k, v in changes.items() if v is not None}})
 
     def validate(self) -> None:
@@ -302,7 +305,7 @@ class Study:
                         fi = rng.permutation(c.n_fake)
                         tr_r, te_r = ri[:c.n_train], ri[c.n_train:]
                         tr_f, te_f = fi[:c.n_train], fi[c.n_train:]
-                        det = make_detector(name, seed=c.seed + r).fit(F["real"][tr_r], F[train_setup][tr_f])
+                        det = make_detector(name, seed=c.seed + r).fit_real_fake(F["real"][tr_r], F[train_setup][tr_f])
                         sr = det.score(F["real"][te_r])
                         acc["real_accuracy"].append(metrics.real_accuracy(sr, det.threshold_))
                         for s in c.setups:

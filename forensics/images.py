@@ -47,6 +47,10 @@ MAX_PIXELS = 100_000_000
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.Image")
 
 _FILTERS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "lanczos": 4}  # cv2 INTER_*
+#: PIL filters (PIL widens its kernel when downscaling: antialiased); "pil-bilinear" is what
+#: torchvision's ``Resize`` does to a PIL image, i.e. the CelebA pipeline of Chandrasegaran et al.
+_PIL_FILTERS = {"pil-bilinear": 2, "pil-bicubic": 3, "pil-lanczos": 1}  # PIL.Image.Resampling
+_FILTERS.update(_PIL_FILTERS)
 
 
 def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
@@ -139,9 +143,19 @@ class Policy:
         sq = center_crop(img, side, side)
         if side == s:
             return sq
+        if self.filter in _PIL_FILTERS:
+            return np.asarray(Image.fromarray(sq).resize((s, s), resample=_PIL_FILTERS[self.filter]))
         import cv2
 
         return np.ascontiguousarray(cv2.resize(sq, (s, s), interpolation=_FILTERS[self.filter]))
+
+
+def read_gray(path) -> np.ndarray | None:
+    """8-bit grey as OpenCV's ``imread(path, IMREAD_GRAYSCALE)`` reads it (for a JPEG, the
+    decoder's own luma; what Durall et al.'s code used); None if OpenCV cannot read the file."""
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
 
 
 def center_crop(img: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Straightforward one-image-at-a-time implementations of the spectral features.
 
 They follow the published scripts' structure (a loop over images, a loop over radius
-bins, SciPy's Nelder–Mead per image) and exist for two reasons only: as an independent
-oracle in the tests of the batched code in :mod:`forensics.spectrum`, and as the baseline
-of ``benchmarks/bench_spectrum.py``. Nothing else should call them.
+bins, SciPy's Nelder–Mead per image) and exist as the baseline of
+``benchmarks/bench_spectrum.py`` and as the oracle of the ring geometry. ``dzanic_faithful_one``
+keeps the first port's even-size centre and vector-norm fit (the timing baseline); the
+transcriptions of the published algorithms the faithful features are tested against are in
+``tests/test_fidelity.py``. Nothing else should call them.
 """
 from __future__ import annotations
 

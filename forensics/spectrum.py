@@ -17,13 +17,18 @@ bin ``S / 2`` is the axis Nyquist frequency (0.5 cycles/pixel) and bins beyond i
 
 Features
 --------
-``dzanic-faithful``
-    port of Dzanic et al.'s MATLAB feature extractor (see :func:`dzanic_faithful`).
+The published method's name is the faithful reproduction of its published code; a ``+``
+marks the toolkit's variant (see :data:`FEATURE_SETS`):
+
 ``dzanic``
-    the *fixed* variant: same fit, band defined against the axis Nyquist radius
-    (see :func:`dzanic_fixed`).
+    Dzanic et al.'s ``generatedata.m`` (see :func:`dzanic_faithful`).
+``dzanic+``
+    the toolkit's variant: rings about the true DC, band against the axis Nyquist radius,
+    vector-norm fit (see :func:`dzanic_fixed`).
 ``durall``
-    Durall et al.'s azimuthal average of the log magnitude, resampled to 80 points.
+    Durall et al.'s CelebA notebook (see :func:`durall_faithful`).
+``durall+``
+    the toolkit's variant (see :func:`durall_fixed`).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -366,7 +372,7 @@ def _fminsearch_1d(fun, x0: np.ndarray, tolx=1e-4, tolf=1e-4, maxiter=200, maxfe
     all_ix = np.arange(n)
     fs = np.stack([fun(sim[:, 0], all_ix), fun(sim[:, 1], all_ix)], axis=1)
     fev = np.full(n, 2)
-    it = np.zeros(n, dtype=int)
+    it = np.ones(n, dtype=int)  # MATLAB and SciPy count the initial simplex as iteration 1
 
     def order(ix):
         swap = fs[ix, 1] < fs[ix, 0]
@@ -461,20 +467,32 @@ def fit_decay(x: np.ndarray, y: np.ndarray, b0: float = -2.0) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ Dzanic (faithful)
+def matlab_round(x):
+    """MATLAB's ``int32(x)``/``round``: to nearest, halves away from zero."""
+    x = np.asarray(x, dtype=np.float64)
+    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+
+
 @lru_cache(maxsize=16)
 def _dzanic_geometry(h: int, w: int, n_bins: int, keep: float):
     """Faithful geometry as :class:`Rings` over the ``rfft2`` half plane: every kept position
     of the centred spectrum is read from its half-plane source (its Hermitian mirror where
-    needed) into its bin. Returns the rings, bin centres and ``r_max``."""
-    cy, cx = h / 2 - 1, w / 2 - 1  # MATLAB's 1-based (N/2, N/2): one bin off the true DC
+    needed) into its bin. Returns the rings, bin centres and ``r_max``.
+
+    As ``processImage``/``binSpectrum`` of ``generatedata.m``: the 1-based centre is
+    ``(int32(H/2), int32(W/2))`` (rounded: one bin off DC for even sizes, the true DC for odd
+    ones), ``r_max`` is computed from those rounded values, positions with ``r > keep * r_max``
+    go into ``n_bins`` equal-width bins between the smallest and largest kept radius, and a
+    radius on an interior edge belongs to the lower bin (the first ``j`` with
+    ``edge_j <= r <= edge_j+1``)."""
+    ny1, nx1 = int(matlab_round(h / 2)), int(matlab_round(w / 2))  # 1-based row / column centre
     yy, xx = np.mgrid[0:h, 0:w]
-    r = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2).ravel()
-    r_max = np.sqrt((h / 2) ** 2 + (w / 2) ** 2)  # half-diagonal, N / sqrt(2) for square
+    r = np.sqrt((yy + 1.0 - ny1) ** 2 + (xx + 1.0 - nx1) ** 2).ravel()
+    r_max = np.sqrt(float(ny1) ** 2 + float(nx1) ** 2)
     kept = np.flatnonzero(r > keep * r_max)
     rk = r[kept]
-    lo, hi = rk.min(), rk.max()
-    edges = np.linspace(lo, hi, n_bins + 1)
-    b = np.clip(np.searchsorted(edges, rk, side="right") - 1, 0, n_bins - 1)
+    edges = np.linspace(rk.min(), rk.max(), n_bins + 1)
+    b = np.clip(np.searchsorted(edges, rk, side="left") - 1, 0, n_bins - 1)
     centres = (edges[:-1] + edges[1:]) / 2
     ky = yy.ravel()[kept] - h // 2  # unshifted frequency of each kept position
     kx = xx.ravel()[kept] - w // 2
@@ -510,42 +528,91 @@ def matlab_smooth(y: np.ndarray, span: int = 5) -> np.ndarray:
 
 def dzanic_faithful_profile(images, n_bins: int = 200, keep: float = 0.5):
     """Binned, smoothed high-frequency magnitude profile of Dzanic's script: returns
-    ``(smoothed (N, n_bins), raw (N, n_bins) with NaN for empty bins, bin centres, r_max)``."""
+    ``(smoothed (N, n_bins), raw (N, n_bins) with NaN for empty bins)``. Grey is MATLAB's
+    ``rgb2gray`` rounded to uint8 (a grey batch is used as it is); the spectrum is the
+    unnormalised ``|fft2|`` in float64."""
     def one(batch):
         h, w = batch.shape[1:3]
-        # uint8 grey is exact in float32, and so is its FFT to ~1e-6 relative
-        gray = to_gray(batch, MATLAB_GRAY, round_uint8=True, dtype=np.float32)
+        gray = to_gray(batch, MATLAB_GRAY, round_uint8=True, dtype=np.float64)
         return _dzanic_geometry(h, w, n_bins, keep)[0](half_magnitude(gray, norm=None))
 
     raw = _per_group(images, one)
     return matlab_smooth(raw), raw
 
 
+def matrix_norm_objective(x: np.ndarray, y: np.ndarray, yi: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The objective ``getFitCoeffs``/``fitPower`` of ``generatedata.m`` really minimise.
+
+    There ``y`` is a column (``smooth`` returns one) and ``x`` a row, so ``y - f(c, x)``
+    expands to the ``n x n`` matrix ``M[i, j] = y_i - f_j`` with ``f_j = yi (x_j / x_1)^b``,
+    and ``norm(M, 2)`` is its largest singular value. ``M = (y - m) 1' - 1 (f - m)'`` for
+    any ``m`` has rank 2, so with ``m = mean(y)``, ``a = sum (y - m)^2``, ``q = sum (f - m)^2``
+    and ``v = sum (f - mean f)^2`` its squared singular values are the eigenvalues of a 2x2
+    matrix: ``sigma_max^2 = n/2 (a + q + sqrt((a + q)^2 - 4 a v))``. Rows of ``y`` (one per
+    ``b``) are evaluated at once; a NaN in ``y`` gives NaN."""
+    n = y.shape[1]
+    f = yi[:, None] * np.exp(b[:, None] * np.log(x / x[0])[None, :])
+    m = y.mean(1, keepdims=True)
+    a = ((y - m) ** 2).sum(1)
+    q = ((f - m) ** 2).sum(1)
+    v = ((f - f.mean(1, keepdims=True)) ** 2).sum(1)
+    t = a + q
+    lam = 0.5 * n * (t + np.sqrt(np.maximum(t * t - 4.0 * a * v, 0.0)))
+    return np.sqrt(lam)
+
+
+def fit_decay_published(x: np.ndarray, y: np.ndarray, b0: float = -2.0) -> np.ndarray:
+    """``fitPower`` of ``generatedata.m``: ``fminsearch`` from ``b0`` (MaxIter 200, MaxFunEvals
+    99e6) of :func:`matrix_norm_objective`. Rows with a NaN anywhere have no finite objective
+    in the published code (NaN or an SVD error, depending on the MATLAB version): their ``b``
+    is NaN, and a :class:`RuntimeWarning` says how many."""
+    y = np.asarray(y, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    b = np.full(len(y), np.nan)
+    ok = np.isfinite(y).all(axis=1)
+    if (~ok).any():
+        import warnings
+
+        warnings.warn(f"dzanic (published fit): {int((~ok).sum())} of {len(y)} images have empty bins left in "
+                      "the fit band after smoothing; the published objective is not finite there, b = NaN",
+                      RuntimeWarning, stacklevel=3)
+    if ok.any():
+        sub = np.flatnonzero(ok)
+        ys = y[sub]
+        yi = ys[:, 0]
+        b[sub] = _fminsearch_1d(lambda bb, ix: matrix_norm_objective(x, ys[ix], yi[ix], bb),
+                                np.full(sub.size, b0), maxfev=99_000_000)
+    return b
+
+
 def dzanic_faithful(images, n_bins: int = 200, keep: float = 0.5, band: float = 0.85) -> np.ndarray:
-    """Dzanic et al.'s features ``[b, y_i, y_f]``, ported from their MATLAB script.
+    """Dzanic et al.'s features ``[b, y_i, y_f]`` as ``generatedata.m`` computes them.
 
     MATLAB ``rgb2gray`` rounded to uint8; unnormalised ``|fftshift(fft2)|`` with no log;
-    radii from the 1-based centre ``(N/2, N/2)`` (one bin off DC); positions with
-    ``r > keep * r_max`` (``r_max`` the half-diagonal) in ``n_bins`` equal-width bins of
-    mean magnitude; empty bins are NaN; ``smooth(y, 5)`` NaN-aware with MATLAB's end
-    windows; the band is the bins from ``band * r_max`` on (bins 141–200 for the defaults),
-    with ``x`` divided by the last bin centre; ``b`` from the linear-magnitude Nelder–Mead
-    fit of ``y_i * (x / x_1) ** b`` started at -2 (NaN bins left out of the residual norm,
-    the one point where MATLAB would return NaN instead); ``y_i``/``y_f`` are the smoothed
-    values at the first and last band bins.
+    radii from the 1-based centre ``(int32(H/2), int32(W/2))`` (one bin off DC for even
+    sizes); positions with ``r > keep * r_max`` in ``n_bins`` equal-width bins of mean
+    magnitude (:func:`_dzanic_geometry`); empty bins are NaN; ``smooth(y, 5)`` NaN-aware with
+    MATLAB's end windows; the band starts at bin ``int32(200 (band - 0.5) / 0.5) + 1`` (bins
+    141-200 for the defaults), with ``x`` divided by the last bin centre; ``b`` minimises the
+    published matrix-2-norm objective (:func:`fit_decay_published`) from -2; ``y_i``/``y_f``
+    are the smoothed values at the first and last band bins.
 
-    This band lies only in the spectrum's corners (0.85 r_max ≈ 1.2 × the axis Nyquist
+    Where empty bins survive the smoothing inside the band (64 x 64 images, for example) the
+    published objective is not finite: ``b`` is NaN there, with a warning. The toolkit's
+    variant ``dzanic+`` (:func:`dzanic_fixed`) has no empty bins.
+
+    The band lies only in the spectrum's corners (0.85 r_max is about 1.2 x the axis Nyquist
     radius): at 128 x 128 it holds about 800 positions and 17 of its 60 bins are empty.
     """
-    start = int(round((band - keep) / (1.0 - keep) * n_bins))
+    start = int(matlab_round(200 * (band - 0.5) / 0.5))  # literal 200 and 0.5, as published
 
     def one(batch):
         sm, _ = dzanic_faithful_profile(batch, n_bins, keep)
         h, w = batch.shape[1:3]
         centres = _dzanic_geometry(h, w, n_bins, keep)[1]
-        x = centres[start:] / centres[-1]
+        x = centres[start:] / centres.max()
         yb = sm[:, start:]
-        b = fit_decay(x, yb)
+        b = fit_decay_published(x, yb)
         return np.stack([b, yb[:, 0], yb[:, -1]], axis=1)
 
     return _per_group(images, one, chunked=False)
@@ -599,15 +666,18 @@ def _ln_inplace(mag: np.ndarray) -> np.ndarray:
     return np.log(mag, out=mag)
 
 
-def durall(images, n_points: int = 80) -> np.ndarray:
-    """Durall et al.'s spectrum feature: the azimuthal average of ``20 ln(|F| + 1e-8)``,
-    without the DC bin and the last (partial corner) bin, resampled by cubic interpolation
-    (:func:`cubic_resample_matrix`) to ``n_points`` equally spaced frequencies, and
-    expressed relative to its first value.
+def durall_fixed(images, n_points: int = 80) -> np.ndarray:
+    """The toolkit's variant of Durall et al.'s feature (``durall+``): the azimuthal average of
+    ``20 ln(|F| + 1e-8)`` over integer rings around the true DC (this module's geometry, circles
+    in frequency for any aspect ratio), without the DC bin and the last (partial corner) bin,
+    resampled by cubic convolution (:func:`cubic_resample_matrix`) to ``n_points`` equally
+    spaced frequencies, minus its first value.
 
-    Durall divides by the first value; we subtract it (the same normalisation in the log
-    domain, a ratio of magnitudes), which stays finite when that value nears zero. The
-    frequency axis is normalised, so images of different sizes give comparable vectors.
+    What differs from the published :func:`durall_faithful`: rings by ``rint`` of the distance
+    to DC (not ``floor`` about a point half a pixel off), Keys cubic instead of a cubic spline,
+    and the first value *subtracted* instead of divided by (a log-domain ratio of magnitudes:
+    invariant to contrast, finite when that value nears zero; the two differ by a per-image
+    factor). The spectrum is ortho-normalised, so sizes give comparable vectors.
     """
     def one(batch):
         prof = _half_rings(batch, _ln_inplace)[:, 1:-1]  # ring means of ln(|F| + 1e-8)
@@ -617,20 +687,122 @@ def durall(images, n_points: int = 80) -> np.ndarray:
     return _per_group(images, one)
 
 
-FEATURES: dict[str, Callable[..., np.ndarray]] = {
-    "dzanic": dzanic_fixed,
-    "dzanic-faithful": dzanic_faithful,
-    "durall": durall,
-}
+def opencv_gray(images) -> np.ndarray:
+    """Grey as OpenCV's ``cvtColor(RGB2GRAY)`` makes it from 8-bit RGB (and ``imread(path, 0)``
+    of a PNG): OpenCV itself, on the batch stacked as one tall image. Float RGB gets the float
+    weights 0.299/0.587/0.114; a grey batch is returned as float64 unchanged."""
+    a = np.asarray(images)
+    if a.ndim == 3:
+        return a.astype(np.float64)
+    if a.ndim != 4 or a.shape[-1] != 3:
+        raise ValueError(f"expected (N, H, W[, 3]) images, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        import cv2
+
+        n, h, w, _ = a.shape
+        g = cv2.cvtColor(np.ascontiguousarray(a).reshape(n * h, w, 3), cv2.COLOR_RGB2GRAY)
+        return g.reshape(n, h, w).astype(np.float64)
+    return a.astype(np.float64) @ np.asarray(BT601)
+
+
+@lru_cache(maxsize=32)
+def _durall_geometry(h: int, w: int) -> Rings:
+    """Rings of ``azimuthalAverage`` (``radialProfile.py``): radius ``floor(hypot(x - c, y - c))``
+    about ``c = (W - 1) / 2`` for *both* axes (as published: the centre is computed from the x
+    indices only, so non-square images are measured about a point off their row centre), every
+    integer radius present except the smallest and the largest."""
+    c = (w - 1) / 2.0
+    yy, xx = np.indices((h, w))
+    r = np.floor(np.hypot(xx - c, yy - c)).astype(np.int64).ravel()
+    present = np.unique(r)
+    inner = present[1:-1]
+    lut = np.full(present.max() + 1, -1)
+    lut[inner] = np.arange(len(inner))
+    b = lut[r]
+    pos = np.flatnonzero(b >= 0)
+    return Rings(pos, b[pos], None, len(inner))
+
+
+@lru_cache(maxsize=32)
+def spline_resample_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``(n_in, n_out)`` matrix of the cubic spline (not-a-knot: what ``griddata(...,
+    method='cubic')`` does in 1-D) through ``n_in`` equally spaced samples, read at ``n_out``
+    equally spaced points over the same range. The spline is linear in the samples, so it is
+    the spline of each unit vector."""
+    from scipy.interpolate import make_interp_spline
+
+    t_in = np.linspace(0.0, 1.0, n_in)
+    return make_interp_spline(t_in, np.eye(n_in), k=3)(np.linspace(0.0, 1.0, n_out)).T.copy()
+
+
+def durall_faithful(images, n_points: int = 80) -> np.ndarray:
+    """Durall et al.'s CelebA detection feature, as their notebook computes it.
+
+    OpenCV grey (:func:`opencv_gray`; for files, ``imread(path, 0)``:
+    :func:`forensics.images.read_gray`); the *unnormalised* ``fftshift(fft2)``, plus 1e-8, then
+    ``20 ln|.|``; ``azimuthalAverage`` (:func:`_durall_geometry`: floor rings about
+    ``((W-1)/2, (W-1)/2)``, the first and last ring dropped: 88 values at 128 x 128); the cubic
+    spline of those values read at ``n_points`` equally spaced points (``griddata`` cubic onto
+    ``linspace(0, 80, 80)``); divided by its first value."""
+    def one(batch):
+        h, w = batch.shape[1:3]
+        F = np.fft.fftshift(np.fft.fft2(opencv_gray(batch), axes=(-2, -1)), axes=(-2, -1))
+        F += 1e-8
+        spec = 20.0 * np.log(np.abs(F))
+        prof = _durall_geometry(h, w)(spec)
+        v = prof @ spline_resample_matrix(prof.shape[1], n_points)
+        return v / v[:, :1]
+
+    return _per_group(images, one)
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """One entry of :data:`FEATURE_SETS`: a spectral feature set and how it relates to its paper."""
+
+    name: str  #: published method's name, or the name with ``+`` for the toolkit's variant
+    fn: Callable[..., np.ndarray]
+    dim: int  #: values per image
+    min_size: int  #: smallest image side it is defined for
+    published: bool  #: True: reproduces the published code; False: the toolkit's variant
+    summary: str
+
+    def columns(self) -> list[str]:
+        """Column names in ``features.csv``: ``<name>_0 .. <name>_<dim-1>``."""
+        return [f"{self.name}_{i}" for i in range(self.dim)]
+
+
+#: Every feature set: the published name is the faithful method, ``+`` marks the toolkit's
+#: variant. Adding one is adding an entry here.
+FEATURE_SETS: dict[str, FeatureSet] = {f.name: f for f in (
+    FeatureSet("dzanic", dzanic_faithful, 3, 64, True,
+               "Dzanic et al., generatedata.m: [b, y_i, y_f], corner band, published matrix-norm fit"),
+    FeatureSet("dzanic+", dzanic_fixed, 3, 16, False,
+               "toolkit variant: [b, y_i, y_f] on rings about DC, band 0.5-1.0 x axis Nyquist, vector-norm fit"),
+    FeatureSet("durall", durall_faithful, 80, 16, True,
+               "Durall et al., CelebA notebook: 80-point spline of the ring means of 20 ln|F|, / first value"),
+    FeatureSet("durall+", durall_fixed, 80, 16, False,
+               "toolkit variant: 80-point Keys resampling of ring means about DC, minus first value"),
+)}
+
+FEATURES: dict[str, Callable[..., np.ndarray]] = {k: f.fn for k, f in FEATURE_SETS.items()}
 
 #: Smallest image side each feature set supports.
-MIN_SIZE = {"dzanic": 16, "dzanic-faithful": 64, "durall": 16}
+MIN_SIZE = {k: f.min_size for k, f in FEATURE_SETS.items()}
+
+#: Names used before the published/variant naming (``dzanic`` was the variant, ``dzanic-faithful``
+#: the port, ``durall`` the variant); only for reading older model files.
+LEGACY_NAMES = {"dzanic": "dzanic+", "dzanic-faithful": "dzanic", "durall": "durall+"}
 
 
-def features(images, name: str = "dzanic", **kw) -> np.ndarray:
-    """Feature matrix ``(N, D)`` of the named feature set (see :data:`FEATURES`)."""
+def feature_set(name: str) -> FeatureSet:
     try:
-        fn = FEATURES[name]
+        return FEATURE_SETS[name]
     except KeyError:
-        raise ValueError(f"unknown feature set {name!r}; choose from {', '.join(FEATURES)}")
-    return fn(images, **kw)
+        hint = " (dzanic-faithful is now dzanic)" if name == "dzanic-faithful" else ""
+        raise ValueError(f"unknown feature set {name!r}{hint}; choose from {', '.join(FEATURE_SETS)}") from None
+
+
+def features(images, name: str = "dzanic+", **kw) -> np.ndarray:
+    """Feature matrix ``(N, D)`` of the named feature set (see :data:`FEATURE_SETS`)."""
+    return feature_set(name).fn(images, **kw)

@@ -29,7 +29,7 @@ def n_doublings(size: int) -> int:
 
 class Generator(nn.Module):
     def __init__(self, size: int = 128, z_dim: int = 128, ngf: int = 32, last_layer: str = "baseline",
-                 max_ch: int = 512):
+                 max_ch: int = 512, init: str = "dcgan"):
         super().__init__()
         self.size, self.z_dim = size, z_dim
         self.last_layer = LastLayerSpec.parse(last_layer)
@@ -41,7 +41,7 @@ class Generator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.last_in_channels = ch[-1]
         self.last = self.last_layer.build(ch[-1], 3)
-        self.apply(dcgan_init)
+        apply_init(self, init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.last(self.body(z.view(len(z), -1, 1, 1))))
@@ -51,7 +51,7 @@ class Discriminator(nn.Module):
     """``features(x)`` is the last 4x4 map, ``head`` the logit conv; objectives that need
     more outputs (auxiliary heads) read ``features``."""
 
-    def __init__(self, size: int = 128, ndf: int = 32, norm: str = "batch", max_ch: int = 512):
+    def __init__(self, size: int = 128, ndf: int = 32, norm: str = "batch", max_ch: int = 512, init: str = "dcgan"):
         super().__init__()
         n = n_doublings(size)
         ch = [min(ndf * 2 ** i, max_ch) for i in range(n)]
@@ -61,7 +61,7 @@ class Discriminator(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.feature_channels = ch[-1]
         self.head = nn.Conv2d(ch[-1], 1, 4, 1, 0)
-        self.apply(dcgan_init)
+        apply_init(self, init)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
@@ -78,6 +78,14 @@ def make_norm(kind: str, ch: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown norm {kind!r}")
+
+
+def apply_init(net: nn.Module, init: str) -> None:
+    """``"dcgan"``: :func:`dcgan_init`; ``"pytorch"``: keep PyTorch's default initialisation."""
+    if init == "dcgan":
+        net.apply(dcgan_init)
+    elif init != "pytorch":
+        raise ValueError(f"unknown initialisation {init!r}: dcgan or pytorch")
 
 
 def dcgan_init(m: nn.Module) -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from forensics.errors import UserError
 
-_GAN = {"beta1": 0.5, "beta2": 0.999, "batch": 64, "z_dim": 128, "ngf": 32, "ndf": 32, "seed": 2021}
+#: ``init``: "pytorch" keeps PyTorch's default initialisation, as Chandrasegaran et al.'s code does
+#: (the faithful ``paper`` preset); "dcgan" draws conv weights from N(0, 0.02) (``tiny``)
+_GAN = {"beta1": 0.5, "beta2": 0.999, "batch": 64, "z_dim": 128, "ngf": 32, "ndf": 32, "seed": 2021, "init": "pytorch"}
 _PAPER = {
     "dcgan": {**_GAN, "lr_g": 1e-4, "lr_d": 1e-4},
     "lsgan": {**_GAN, "lr_g": 1e-4, "lr_d": 1e-4},
@@ -23,7 +25,7 @@ _PAPER = {
                 "n_res": 6, "lambda_cls": 1.0, "lambda_rec": 10.0, "lambda_gp": 10.0, "seed": 2021},
 }
 #: what ``tiny`` changes in ``paper``
-_TINY = {"dcgan": {"lr_g": 2e-4, "lr_d": 2e-4, "z_dim": 64, "ngf": 16, "ndf": 16, "seed": 0},
+_TINY = {"dcgan": {"lr_g": 2e-4, "lr_d": 2e-4, "z_dim": 64, "ngf": 16, "ndf": 16, "seed": 0, "init": "dcgan"},
          "stargan": {"conv_dim": 16, "n_res": 2, "seed": 0}}
 _TINY["lsgan"] = _TINY["wgan-gp"] = _TINY["dcgan"]
 

@@ -17,8 +17,9 @@ class UnconditionalTask:
         self.objective.generator = gen
         torch.manual_seed(int(config["seed"]))  # weight initialisation
         size = int(config["size"])
-        self.G = Generator(size, p["z_dim"], p["ngf"], config["last_layer"]).to(device)
-        self.D = Discriminator(size, p["ndf"], norm=self.objective.d_norm).to(device)
+        init = p.get("init", "dcgan")  # runs made before the setting existed used DCGAN's
+        self.G = Generator(size, p["z_dim"], p["ngf"], config["last_layer"], init=init).to(device)
+        self.D = Discriminator(size, p["ndf"], norm=self.objective.d_norm, init=init).to(device)
         self.D.heads = self.objective.heads(self.D.feature_channels).to(device)
         self.optimizers = adam_pair(self.G, self.D, p)
         self.modules = {"G": self.G, "D": self.D}

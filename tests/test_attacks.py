@@ -18,7 +18,7 @@ def reals():
 @pytest.fixture(scope="module")
 def trained(sim_pair):
     real, fake = sim_pair
-    det = make_detector("durall-lr").fit(real[0::2], fake[0::2])
+    det = make_detector("durall-lr").fit_real_fake(real[0::2], fake[0::2])
     return det, real[1::2], fake[1::2]
 
 

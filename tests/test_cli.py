@@ -2,6 +2,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,14 +47,14 @@ def test_detect_mixed_folder_with_default_model(mixed_folder):
 def test_detect_json_and_trained_model(mixed_folder, tmp_path):
     root, _ = mixed_folder
     assert main(["train-detector", "--real", str(root / "real"), "--fake", str(root / "fake"),
-                 "--detector", "dzanic-knn", "--out", str(tmp_path / "model"), "--test-fraction", "0.25"]) == 0
+                 "--detector", "dzanic+-knn", "--out", str(tmp_path / "model"), "--test-fraction", "0.25"]) == 0
     m = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert {"real_accuracy", "generated_accuracy", "roc_auc"} <= set(m)
     assert m["n_test"] == {"real": 3, "generated": 3}
     assert json.loads((tmp_path / "model" / "config.json").read_text())["seed"] == 0
     assert main(["detect", str(root / "fake"), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "v.json")]) == 0
     out = json.loads((tmp_path / "v.json").read_text())
-    assert out["detector"] == "dzanic-knn" and len(out["rows"]) == 12
+    assert out["detector"] == "dzanic+-knn" and len(out["rows"]) == 12
     assert set(out["rows"][0]) == set(COLUMNS)
 
 
@@ -84,7 +85,10 @@ def test_spectrum_outputs(mixed_folder, tmp_path):
     _, feats = read_csv(tmp_path / "s" / "features.csv")
     assert len(feats) == 24 + len(reasons)
     assert sum(bool(r["error"]) for r in feats) == len(reasons)
-    assert all(r["dzanic_b"] and r["faithful_b"] for r in feats if not r["error"])
+    # default feature sets dzanic+ and dzanic: the published Dzanic fit has no finite objective
+    # at 64 px (empty bins in its band), so its b is blank there while y_i, y_f are not
+    assert all(r["dzanic+_0"] and r["dzanic_1"] and r["dzanic_2"] and not r["dzanic_0"]
+               for r in feats if not r["error"])
     png = (tmp_path / "s" / "spectrum.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
     assert json.loads((tmp_path / "s" / "config.json").read_text())["preprocess"] == "none"
@@ -141,7 +145,7 @@ def test_train_detector_warns_when_classes_differ_in_size(tmp_path, capsys):
         for i in range(12):
             Image.fromarray(rng.integers(0, 255, (size, size, 3), np.uint8)).save(tmp_path / cls / f"{i}.png")
     assert main(["train-detector", "--real", str(tmp_path / "r"), "--fake", str(tmp_path / "f"),
-                 "--detector", "durall-lr", "--out", str(tmp_path / "m")]) == 0
+                 "--detector", "durall+-lr", "--out", str(tmp_path / "m")]) == 0
     assert "warning: real images are 64x64 but generated images are 32x32" in capsys.readouterr().err
     card = json.loads((tmp_path / "m" / "model.json").read_text())
     assert card["training"]["sizes"] == {"real": {"64x64": 12}, "generated": {"32x32": 12}}
@@ -223,7 +227,7 @@ def test_training_features_stream_from_folders(mixed_folder, monkeypatch, capsys
     for name in reasons:  # bad files among the good ones
         (root / "real" / name).write_bytes((root / "bad" / name).read_bytes())
     monkeypatch.setattr(D, "CHUNK", 5)
-    det = make_detector("dzanic-knn")
+    det = make_detector("dzanic+-knn")
     got, sizes = D.source_features(det, str(root / "real"), 64, Policy.parse(None), "real")
     imgs = [r.image for r in map(load_image, scan_nonempty(root / "real")) if r.ok]
     assert len(got) == len(imgs) == 12 and sizes == {"64x64": 12}
@@ -234,3 +238,29 @@ def test_training_features_stream_from_folders(mixed_folder, monkeypatch, capsys
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "small" / "tiny.png")
     with pytest.raises(UserError, match="smaller than 16 px"):
         D.source_features(det, str(tmp_path / "small"), 64, Policy.parse(None), "real")
+
+
+def test_spectrum_features_columns_and_published_jpeg_grey(tmp_path):
+    # oracle: the library's feature sets on the same pixels; for durall on a JPEG, the grey that
+    # OpenCV's imread(path, 0) decodes (the JPEG decoder's luma, as Durall et al. read images)
+    import cv2
+    from PIL import Image
+
+    from forensics import spectrum as S
+    from forensics.data import builtin_patches
+
+    ims = builtin_patches(64, n=2, seed=5).images
+    (tmp_path / "in").mkdir()
+    Image.fromarray(ims[0]).save(tmp_path / "in" / "a.png")
+    Image.fromarray(ims[1]).save(tmp_path / "in" / "b.jpg", quality=85)
+    assert main(["spectrum", str(tmp_path / "in"), "--features", "durall,dzanic+", "--out", str(tmp_path / "s")]) == 0
+    cols, rows = read_csv(tmp_path / "s" / "features.csv")
+    assert cols[5:] == [f"durall_{i}" for i in range(80)] + ["dzanic+_0", "dzanic+_1", "dzanic+_2"]
+    by = {Path(r["path"]).name: r for r in rows}
+    got = {k: np.array([float(by[k][f"durall_{i}"]) for i in range(80)]) for k in by}
+    assert np.allclose(got["a.png"], S.features(ims[0][None], "durall")[0], rtol=1e-8)
+    luma = cv2.imread(str(tmp_path / "in" / "b.jpg"), cv2.IMREAD_GRAYSCALE)
+    assert np.allclose(got["b.jpg"], S.features(luma[None], "durall")[0], rtol=1e-8)
+    dz = np.array([float(by["a.png"][f"dzanic+_{i}"]) for i in range(3)])
+    assert np.allclose(dz, S.features(ims[0][None], "dzanic+")[0], rtol=1e-8)
+    assert main(["spectrum", str(tmp_path / "in"), "--features", "nope", "--out", str(tmp_path / "t")]) == 2

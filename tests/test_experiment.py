@@ -59,10 +59,10 @@ def test_paper_preset_overrides(tmp_path, capsys):
     from forensics.cli import main
 
     assert main(["counterexample", "--real", "celeba/", "--preset", "paper", "--steps", "10", "--gan", "lsgan",
-                 "--size", "64", "--detectors", "durall-lr", "--setups", "baseline,N.1.5", "--out", str(tmp_path),
+                 "--size", "64", "--detectors", "durall+-lr", "--setups", "baseline,N.1.5", "--out", str(tmp_path),
                  "--dry-run"]) == 0
     (p,) = json.loads(capsys.readouterr().out)
-    assert (p["gan"], p["size"], p["steps"], p["detectors"], p["setups"]) == ("lsgan", 64, 10, ["durall-lr"],
+    assert (p["gan"], p["size"], p["steps"], p["detectors"], p["setups"]) == ("lsgan", 64, 10, ["durall+-lr"],
                                                                            ["baseline", "N.1.5"])
     assert p["out"] == str(tmp_path / "lsgan") and p["seed"] == 2021
 
@@ -80,7 +80,7 @@ def test_paper_dry_run_cli(tmp_path):
 
 
 SMALL = StudyConfig(real="builtin", gan="dcgan", setups=("baseline", "N.1.5"), size=16, steps=20, n_fake=120, seed=3,
-                    detectors=("dzanic-knn", "durall-lr"), n_train=50, reps=3, n_real=300,
+                    detectors=("dzanic+-knn", "durall+-lr"), n_train=50, reps=3, n_real=300,
                     gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
 
 
@@ -95,14 +95,14 @@ def test_results_schema(small_study):
     res = json.loads((out / "results.json").read_text())
     assert set(res) == {"config", "stage_keys", "detectors", "matrix"}
     assert res["config"]["seed"] == 3 and res["config"]["reps"] == 3
-    assert set(res["detectors"]) == {"dzanic-knn", "durall-lr"}
+    assert set(res["detectors"]) == {"dzanic+-knn", "durall+-lr"}
     for det, per_setup in res["detectors"].items():
         assert set(per_setup) == {"baseline", "N.1.5"}
         for v in per_setup.values():
             assert set(v) == {"detection_rate", "real_accuracy", "auc"}
             for m in v.values():
                 assert set(m) == {"mean", "std"} and 0 <= m["mean"] <= 1 and m["std"] >= 0
-    m = res["matrix"]["durall-lr"]
+    m = res["matrix"]["durall+-lr"]
     assert set(m) == {"baseline", "N.1.5"} and set(m["N.1.5"]["detection_rate"]) == {"baseline", "N.1.5"}
     assert len(list((out / "fakes" / "N.1.5").glob("*.png"))) == 120
     assert StudyConfig.load(out / "config.json") == SMALL  # the written config reproduces the study
@@ -117,7 +117,7 @@ def test_report_is_self_contained(small_study):
         assert f"]({fig}.png)" in md and (out / f"{fig}.png").is_file() and (out / f"{fig}.svg").is_file()
     assert html.count("data:image/png;base64,") == 4  # every figure embedded
     assert 'src="spectra.png"' not in html
-    assert "**" not in html and "<strong>dzanic-knn</strong>" in html and "<em>Detection rate</em>" in html
+    assert "**" not in html and "<strong>dzanic+-knn</strong>" in html and "<em>Detection rate</em>" in html
     assert html.count("<table>") == 4  # 2 results + 2 matrix tables, rendered as tables
     assert '"numpy":' in md and '"date":' in md
 
@@ -153,7 +153,7 @@ def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
     from forensics.generators.trainer import CHECKPOINT
 
     c = SMALL.replace(setups=("baseline",), steps=6, n_fake=40, n_train=20, reps=1, n_real=100, seed=1,
-                      detectors=("durall-lr",))
+                      detectors=("durall+-lr",))
     st = Study(c, tmp_path, progress=False)
     assert len(st.stage_real()) == 100
     run = tmp_path / "runs" / "baseline"
@@ -175,7 +175,7 @@ def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
 
 def test_chained_keys_invalidate_exactly_the_stages_below(tmp_path):
     c = SMALL.replace(setups=("baseline",), steps=4, n_fake=30, n_train=10, reps=1, n_real=40, seed=2,
-                      detectors=("durall-lr",))
+                      detectors=("durall+-lr",))
     run_study(c, tmp_path, progress=False)
     ckpt = tmp_path / "runs" / "baseline" / "checkpoint.safetensors"
     png = tmp_path / "fakes" / "baseline" / "000000.png"
