@@ -8,7 +8,7 @@ import numpy as np
 
 from forensics import spectrum
 from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty
-from forensics.io import write_config, write_csv
+from forensics.io import check_output, write_config, write_csv
 from forensics.progress import bar
 from forensics.report import Curve, plot_profiles
 
@@ -30,47 +30,73 @@ def profile_curve(profiles_by_size: dict[tuple[int, int], list[np.ndarray]], lab
     return Curve(label, grid, allp.mean(0), allp.std(0), len(allp))
 
 
-def image_features(images: list[np.ndarray]) -> np.ndarray:
-    """``FEATURE_COLUMNS`` for a list of images (faithful features NaN below 64 px)."""
+def image_features(images: list[np.ndarray], device: str = "numpy") -> np.ndarray:
+    """``FEATURE_COLUMNS`` for a list of images (faithful features NaN below 64 px); the
+    ``dzanic`` ones on torch when ``device`` is ``cpu`` or ``cuda``."""
     feats = np.full((len(images), 6), np.nan)
     if not images:
         return feats
-    feats[:, :3] = spectrum.features(images, "dzanic")
+    if device == "numpy":
+        feats[:, :3] = spectrum.features(images, "dzanic")
+    else:
+        from forensics import spectrum_torch
+
+        feats[:, :3] = spectrum_torch.features(images, "dzanic", device)
     big = [i for i, im in enumerate(images) if min(im.shape[:2]) >= spectrum.MIN_SIZE["dzanic-faithful"]]
     if big:
         feats[big, 3:] = spectrum.features([images[i] for i in big], "dzanic-faithful")
     return feats
 
 
-def spectrum_report(paths, out, policy=None, progress: bool = True) -> dict:
+class Analyse:
+    """Profiles by image size, and the decay features, of one chunk of images (picklable,
+    so Dask workers can run it)."""
+
+    def __init__(self, device: str = "numpy"):
+        self.device = device
+
+    def __call__(self, imgs: list[np.ndarray]):
+        with spectrum.limit_threads(1):
+            profiles = {hw: spectrum.azimuthal_profile([im for im in imgs if im.shape[:2] == hw])
+                        for hw in {im.shape[:2] for im in imgs}}
+            return profiles, image_features(imgs, self.device)
+
+
+def spectrum_report(paths, out, policy=None, progress: bool = True, scheduler: str | None = None,
+                    device: str = "numpy") -> dict:
     """Write ``profiles.csv``, ``features.csv``, ``spectrum.png`` and ``config.json`` to ``out``.
 
     Each path is one group (a folder, searched recursively, or a single file). Files that
-    cannot be decoded are listed in ``features.csv`` with their error and skipped.
+    cannot be decoded are listed in ``features.csv`` with their error and skipped. With
+    ``scheduler`` the chunks run on Dask workers (same rows, same order); ``device`` picks
+    NumPy or torch (``cpu``/``cuda``) for the features.
     """
-    out = Path(out)
+    from forensics.detect import MinSide, _engine, check_device
+
+    check_device(device)
+    if scheduler is not None:
+        from forensics.distributed import parse_scheduler
+
+        parse_scheduler(scheduler)
+    out = check_output(out, "dir")
     pol = Policy.parse(policy)
     groups = [(str(p), scan_nonempty(p)) for p in paths]
     min_side = spectrum.MIN_SIZE["dzanic"]
     feature_rows, curves, n_bad = [], [], 0
     total = sum(len(f) for _, f in groups)
+    keep = MinSide(min_side, "the spectrum features")
+    analyse = Analyse(device)
 
-    def keep(r) -> bool:
-        if r.ok and min(r.image.shape[:2]) < min_side:
-            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}, below the {min_side}-pixel minimum"
-        return r.ok
-
-    def analyse(imgs: list[np.ndarray]):
-        """Profiles by image size, and the decay features, of one chunk."""
-        profiles = {hw: spectrum.azimuthal_profile([im for im in imgs if im.shape[:2] == hw])
-                    for hw in {im.shape[:2] for im in imgs}}
-        return profiles, image_features(imgs)
-
-    with bar(total=total, desc="spectrum", enabled=progress) as pb:
+    with bar(total=total, desc="spectrum", enabled=progress) as pb, _engine(scheduler) as c:
         for label, files in groups:
             by_size: dict[tuple[int, int], list[np.ndarray]] = {}
-            prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)
-            for loaded, kept, res in map_chunks(prefetch, spectrum.single_threaded(analyse), keep, CHUNK):
+            if c is None:
+                chunks = map_chunks(Prefetcher(files, pol), analyse, keep, CHUNK)
+            else:
+                from forensics.distributed import dask_chunks
+
+                chunks = dask_chunks(c, files, pol, keep, analyse)
+            for loaded, kept, res in chunks:
                 pb.update(len(loaded))
                 if res is not None:
                     for hw, p in res[0].items():
@@ -96,11 +122,14 @@ def spectrum_report(paths, out, policy=None, progress: bool = True) -> dict:
                               "mean_db": f"{m:.4f}", "std_db": f"{s:.4f}"})
     write_csv(out / "profiles.csv", prof_rows, ["group", "n_images", "bin", "frequency", "mean_db", "std_db"])
     write_csv(out / "features.csv", feature_rows, ["group", "path", "width", "height", "error"] + FEATURE_COLUMNS)
+    plot = None
     if curves:
-        plot_profiles(curves, out / "spectrum.png",
-                      title=f"Azimuthal spectrum (grey BT.601, |FFT| ortho, 20 log10), policy {pol}")
+        plot = plot_profiles(curves, out / "spectrum.png",
+                             title=f"Azimuthal spectrum (grey BT.601, |FFT| ortho, 20 log10), policy {pol}")
     write_config(out, {"command": "spectrum", "inputs": [g for g, _ in groups], "preprocess": str(pol),
+                       "device": device, "scheduler": scheduler,
                        "spectrum": "grey BT.601, ortho FFT, 20*log10(|F|+1e-8), integer rings k = round(f*min(H,W))",
                        "features": {"dzanic": "fixed variant, band 0.5-1.0 x axis Nyquist",
                                     "faithful": "Dzanic et al. MATLAB port (images >= 64 px)"}})
-    return {"groups": [(c.label, c.n) for c in curves], "errors": n_bad, "out": str(out)}
+    return {"groups": [(c.label, c.n) for c in curves], "errors": n_bad, "out": str(out),
+            "plot": None if plot is None else str(plot)}

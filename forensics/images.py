@@ -42,6 +42,8 @@ from forensics.errors import UserError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: Default guard against decompression bombs (pixels, read from the header before decoding).
 MAX_PIXELS = 100_000_000
+#: Largest side a policy may ask for (a resize target is allocated whatever the input).
+MAX_POLICY_SIZE = 16384
 
 # Pillow warns about images over its own pixel limit; we check ours (above) ourselves. One
 # filter for that warning alone, set once: ``warnings.catch_warnings`` in the decoding
@@ -158,8 +160,9 @@ class Policy:
             mode, size = parts[0], int(parts[1])
         except (IndexError, ValueError):
             raise UserError(f"bad preprocessing policy {text!r}: use none, crop:S or resize:S[:FILTER]")
-        if mode not in ("crop", "resize") or size < 8:
-            raise UserError(f"bad preprocessing policy {text!r}: use none, crop:S or resize:S[:FILTER] with S >= 8")
+        if mode not in ("crop", "resize") or not 8 <= size <= MAX_POLICY_SIZE:
+            raise UserError(f"bad preprocessing policy {text!r}: use none, crop:S or resize:S[:FILTER] "
+                            f"with 8 <= S <= {MAX_POLICY_SIZE}")
         filt = parts[2] if len(parts) > 2 else "area"
         if mode == "crop" and len(parts) > 2:
             raise UserError(f"bad preprocessing policy {text!r}: crop takes no filter")
@@ -412,6 +415,11 @@ class Prefetcher:
             self.pending.append(self.pool.submit(self._load, p))
 
     def __iter__(self) -> Iterator[Loaded]:
+        return self.iterate()
+
+    def iterate(self, close: bool = True) -> Iterator[Loaded]:
+        """The loaded files in order; the pool is shut down at the end unless ``close`` is
+        false (then :meth:`close` is the caller's, who may still :meth:`submit` work)."""
         try:
             if self.pool is None:
                 for p in self.paths:
@@ -423,7 +431,8 @@ class Prefetcher:
                 yield r
                 self._fill()  # the consumer may have freed memory meanwhile
         finally:
-            self.close()
+            if close:
+                self.close()
 
     def close(self) -> None:
         """Stop decoding: queued files are dropped (safe to call more than once)."""
@@ -440,7 +449,7 @@ def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: in
     sees (it may set ``loaded.error``). Yields ``(loaded, kept, fn(kept images) or None)``
     per chunk, in file order; at most two chunks are held besides the read-ahead. Shuts
     the pool down at the end."""
-    loader = iter(prefetch)
+    loader = prefetch.iterate(close=False)
     in_flight: deque = deque()
 
     def done(item):
@@ -467,6 +476,7 @@ def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: in
             yield done(in_flight.popleft())
     finally:
         loader.close()
+        prefetch.close()
 
 
 def iter_loaded(paths: Iterable[Path], policy=None, workers: int | None = None) -> Iterator[Loaded]:
