@@ -89,6 +89,10 @@ def _walk(root: Path) -> Iterator[Path]:
             except OSError:
                 is_dir = False
             if is_dir:
+                if e.is_symlink():  # a link to a folder that holds this one would loop
+                    target, here = os.path.realpath(e.path), os.path.realpath(d)
+                    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+                        continue
                 stack.append(Path(e.path))
             elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
                 yield Path(e.path)

@@ -281,6 +281,7 @@ class RowLog:
                 head = json.dumps({**(meta or {}), "rows": []}, indent=2, default=_jsonable)
                 yield head[:head.rindex("[") + 1].encode()
                 for i, r in enumerate(self.rows()):
+                    r = {k: printable(v) if isinstance(v, str) else v for k, v in r.items()}
                     yield (("," if i else "") + "\n    " + json.dumps(r, default=_jsonable)).encode()
                 yield b"\n  ]\n}\n"
         else:
