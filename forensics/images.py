@@ -345,7 +345,7 @@ def load_image(path, policy: Policy | str | None = None, max_pixels: int = MAX_P
 
 
 #: Default read-ahead budget of decoded bytes (see :class:`Prefetcher`).
-AHEAD_BYTES = 256 << 20
+AHEAD_BYTES = 128 << 20
 #: Default decoded bytes per chunk handed to the consumer (see :func:`map_chunks`).
 CHUNK_BYTES = 64 << 20
 
@@ -451,14 +451,19 @@ def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: in
     while later files decode (so ``fn`` should not start threads of its own: wrap spectrum
     work in ``spectrum.single_threaded``). ``keep(loaded) -> bool`` picks the images ``fn``
     sees (it may set ``loaded.error``). Yields ``(loaded, kept, fn(kept images) or None)``
-    per chunk, in file order; at most two chunks are held besides the read-ahead. Shuts
-    the pool down at the end."""
+    per chunk, in file order. A second chunk is started while one is being processed only
+    while their images together stay under ``chunk_bytes`` (small images: two chunks keep
+    two cores busy; photos: one at a time, so memory holds one chunk's work). Shuts the pool
+    down at the end."""
     loader = prefetch.iterate(close=False)
     in_flight: deque = deque()
 
     def done(item):
         loaded, kept, result = item
         return loaded, kept, None if result is None else result.result()
+
+    def held(items) -> int:
+        return sum(r.image.nbytes for loaded, _, _ in items for r in loaded if r.image is not None)
 
     try:
         exhausted = False
@@ -473,8 +478,10 @@ def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: in
                 nbytes += 0 if r.image is None else r.image.nbytes
             if loaded:
                 kept = [r for r in loaded if keep(r)]
+                while in_flight and (len(in_flight) > 1 or held(in_flight) + nbytes > chunk_bytes):
+                    yield done(in_flight.popleft())  # wait for the earlier chunk first
                 in_flight.append((loaded, kept, prefetch.submit(fn, [r.image for r in kept]) if kept else None))
-            while in_flight and (len(in_flight) > 1 or in_flight[0][2] is None or in_flight[0][2].done()):
+            while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
                 yield done(in_flight.popleft())
         while in_flight:
             yield done(in_flight.popleft())
