@@ -187,19 +187,25 @@ def run_detect(cfg: DetectConfig, progress: bool = True, sink=None) -> dict:
     out = check_output(cfg.out, "file")
     model_dir = Path(cfg.model) if cfg.model is not None else default_model_dir()
     files = scan_nonempty(list(cfg.paths))
+    meta = checks.model_description(model_dir)  # cheap; the full load overlaps decoding (iter_rows)
     pol = str(Policy.parse(cfg.preprocess if cfg.preprocess is not None else _stored_policy(model_dir)))
-    det = load_model(model_dir)
-    header = {"detector": det.name, "threshold": float(det.threshold_), "preprocess": pol,
+    name = meta.get("name") if isinstance(meta.get("name"), str) else meta["class"]
+    header = {"detector": name, "threshold": float(meta["threshold"]), "preprocess": pol,
               "model": str(model_dir.resolve())}
     log = RowLog(out, header, resume=cfg.resume)
     try:
-        for rows in iter_rows(cfg, files, log.done if cfg.resume else None, det, progress):
+        for rows in iter_rows(cfg, files, log.done if cfg.resume else None, None, progress):
             log.append(rows)
             if sink is not None:
                 sink(rows)
+    except BaseException:
+        log.close()
+        if not log.keys:  # nothing scored yet (e.g. the model failed to load): leave no partial file
+            log.discard()
+        raise
     finally:
         log.close()
-    log.finish(COLUMNS, {"detector": det.name, "threshold": float(det.threshold_), "preprocess": pol,
+    log.finish(COLUMNS, {"detector": name, "threshold": float(meta["threshold"]), "preprocess": pol,
                          "model": str(model_dir)})
     n_odd = sum(printable(str(f)) != str(f) for f in files)
     if n_odd:

@@ -190,6 +190,9 @@ class RowLog:
         self.n_before = 0
         self.counts: dict = {}
         old: list[dict] | None = None
+        if not resume and os.path.lexists(self.partial):
+            raise FileExistsError(errno.EEXIST, "holds an interrupted scan: resume it, or delete it to start over",
+                                  printable(str(self.partial)))
         if resume and self.partial.is_file():
             old = self._read_partial()
         elif resume and self.out.is_file():
@@ -264,6 +267,14 @@ class RowLog:
     def close(self) -> None:
         if not self._f.closed:
             self._f.close()
+
+    def discard(self) -> None:
+        """Remove the partial file (a scan that wrote no row)."""
+        self.close()
+        try:
+            os.unlink(self.partial)
+        except OSError:
+            pass
 
     def rows(self) -> Iterator[dict]:
         """The rows written so far, read back from the partial file (streamed)."""

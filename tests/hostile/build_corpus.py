@@ -266,6 +266,8 @@ def cases(root) -> list[Case]:
     ]
     for key, argv, reason in args:
         out.append(Case(f"args/{key}", "arguments", argv, "error", reason=reason))
+    out.append(Case("args/partial_without_resume", "arguments", ["detect", g, "--out", r("resume", "other.csv")],
+                    "error", reason="interrupted scan", protect=[r("resume", "other.csv.partial")]))
     # --- output faults: a previous output must survive
     prev = r("out", "prev.csv")
     outs = [
