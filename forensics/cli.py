@@ -307,6 +307,13 @@ def main(argv=None) -> int:
     if not getattr(a, "_fn", None):
         p.print_help()
         return 2
+    import warnings
+
+    def one_line(message, category, filename, lineno, file=None, line=None):  # no source lines, no paths
+        print(f"forensics: warning: {str(message).strip().splitlines()[0] if str(message).strip() else category.__name__}",
+              file=sys.stderr)
+
+    shown, warnings.showwarning = warnings.showwarning, one_line
     try:
         a._fn(a)
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
@@ -323,6 +330,8 @@ def main(argv=None) -> int:
     except MemoryError:
         print("forensics: error: out of memory (try fewer or smaller images)", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

@@ -174,3 +174,29 @@ def test_fuzz_model_loader_fails_in_one_line_or_scores(tmp_path, key, value):
         return
     s = det.score(np.full((2, 64, 64, 3), 100, np.uint8))
     assert s.shape == (2,)
+
+
+def test_spectrum_of_only_unusable_files_names_no_plot(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(b"junk")
+    assert cli.main(["spectrum", str(tmp_path / "in"), "--out", str(tmp_path / "s")]) == 0
+    err = capsys.readouterr().err
+    assert "spectrum.png" not in err and not (tmp_path / "s" / "spectrum.png").exists()
+    assert "a.png" in (tmp_path / "s" / "features.csv").read_text()
+
+
+def test_library_warnings_are_one_line(tmp_path, capsys, monkeypatch):
+    import warnings
+
+    import forensics.detect as D
+
+    def noisy(cfg, progress=True):
+        warnings.warn("something\nover two lines", RuntimeWarning)
+        return {"n": 0, "resumed": 0}
+
+    monkeypatch.setattr(D, "run_detect", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert cli.main(["detect", str(tmp_path), "--out", str(tmp_path / "o.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "forensics: warning: something\n" in err and "over two lines" not in err and ".py:" not in err
