@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from forensics import spectrum
 from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty
-from forensics.io import write_config, write_csv
+from forensics.io import check_output, write_config, write_csv
 from forensics.progress import bar
 from forensics.report import Curve, plot_profiles
 
@@ -36,18 +35,37 @@ def profile_curve(profiles_by_size: dict[tuple[int, int], list[np.ndarray]], lab
     return Curve(label, grid, allp.mean(0), allp.std(0), len(allp))
 
 
-def image_features(images: list[np.ndarray], names=DEFAULT_FEATURES) -> np.ndarray:
+def image_features(images: list[np.ndarray], names=DEFAULT_FEATURES, device: str = "numpy") -> np.ndarray:
     """The feature sets ``names`` side by side for a list of images (``feature_columns(names)``;
-    NaN where an image is below a set's minimum size or the set's value is undefined)."""
+    NaN where an image is below a set's minimum size or the set's value is undefined); the sets
+    with a torch path run on torch when ``device`` is ``cpu`` or ``cuda``."""
+    from forensics import spectrum_torch
+
     sets = [spectrum.feature_set(n) for n in names]
     feats = np.full((len(images), sum(f.dim for f in sets)), np.nan)
     col = 0
     for fs in sets:
         big = [i for i, im in enumerate(images) if min(im.shape[:2]) >= fs.min_size]
         if big:
-            feats[big, col:col + fs.dim] = fs.fn([images[i] for i in big])
+            imgs = [images[i] for i in big]
+            feats[big, col:col + fs.dim] = (spectrum_torch.features(imgs, fs.name, device)
+                                            if device != "numpy" else fs.fn(imgs))
         col += fs.dim
     return feats
+
+
+class Analyse:
+    """Profiles by image size, and the feature sets, of one chunk of images (picklable, so Dask
+    workers can run it)."""
+
+    def __init__(self, features=DEFAULT_FEATURES, device: str = "numpy"):
+        self.features, self.device = tuple(features), device
+
+    def __call__(self, imgs: list[np.ndarray]):
+        with spectrum.limit_threads(1):
+            profiles = {hw: spectrum.azimuthal_profile([im for im in imgs if im.shape[:2] == hw])
+                        for hw in {im.shape[:2] for im in imgs}}
+            return profiles, image_features(imgs, self.features, self.device)
 
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
@@ -75,17 +93,26 @@ def _durall_from_decoder_luma(features):
     return fix
 
 
-def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEFAULT_FEATURES) -> dict:
+def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEFAULT_FEATURES,
+                    scheduler: str | None = None, device: str = "numpy") -> dict:
     """Write ``profiles.csv``, ``features.csv``, ``spectrum.png`` and ``config.json`` to ``out``.
 
     Each path is one group (a folder, searched recursively, or a single file). ``features``
     names the feature sets written to ``features.csv``, one column per value
     (:func:`feature_columns`). Files that cannot be decoded are listed in ``features.csv``
-    with their error and skipped.
+    with their error and skipped. With ``scheduler`` the chunks run on Dask workers (same rows,
+    same order); ``device`` picks NumPy or torch (``cpu``/``cuda``) for the features.
     """
-    out = Path(out)
+    from forensics.detect import MinSide, _engine, check_device
+
     features = list(features)
     columns = feature_columns(features)  # unknown names fail here, before any work
+    check_device(device)
+    if scheduler is not None:
+        from forensics.distributed import parse_scheduler
+
+        parse_scheduler(scheduler)
+    out = check_output(out, "dir")
     pol = Policy.parse(policy)
     # durall of JPEG files from the decoder's luma, as published (not after a crop or resize)
     published_gray = _durall_from_decoder_luma(features) if pol.mode == "none" else None
@@ -93,23 +120,18 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
     min_side = min(spectrum.MIN_SIZE[n] for n in features)
     feature_rows, curves, n_bad = [], [], 0
     total = sum(len(f) for _, f in groups)
-
-    def keep(r) -> bool:
-        if r.ok and min(r.image.shape[:2]) < min_side:
-            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}, below the {min_side}-pixel minimum"
-        return r.ok
-
-    def analyse(imgs: list[np.ndarray]):
-        """Profiles by image size, and the decay features, of one chunk."""
-        profiles = {hw: spectrum.azimuthal_profile([im for im in imgs if im.shape[:2] == hw])
-                    for hw in {im.shape[:2] for im in imgs}}
-        return profiles, image_features(imgs, features)
-
-    with bar(total=total, desc="spectrum", enabled=progress) as pb:
+    keep = MinSide(min_side, "the spectrum features")
+    analyse = Analyse(features, device)
+    with bar(total=total, desc="spectrum", enabled=progress) as pb, _engine(scheduler) as c:
         for label, files in groups:
             by_size: dict[tuple[int, int], list[np.ndarray]] = {}
-            prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)
-            for loaded, kept, res in map_chunks(prefetch, spectrum.single_threaded(analyse), keep, CHUNK):
+            if c is None:
+                chunks = map_chunks(Prefetcher(files, pol), analyse, keep, CHUNK)
+            else:
+                from forensics.distributed import dask_chunks
+
+                chunks = dask_chunks(c, files, pol, keep, analyse)
+            for loaded, kept, res in chunks:
                 pb.update(len(loaded))
                 if res is not None:
                     for hw, p in res[0].items():
@@ -139,10 +161,13 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
                               "mean_db": f"{m:.4f}", "std_db": f"{s:.4f}"})
     write_csv(out / "profiles.csv", prof_rows, ["group", "n_images", "bin", "frequency", "mean_db", "std_db"])
     write_csv(out / "features.csv", feature_rows, ["group", "path", "width", "height", "error"] + columns)
+    plot = None
     if curves:
-        plot_profiles(curves, out / "spectrum.png",
-                      title=f"Azimuthal spectrum (grey BT.601, |FFT| ortho, 20 log10), policy {pol}")
+        plot = plot_profiles(curves, out / "spectrum.png",
+                             title=f"Azimuthal spectrum (grey BT.601, |FFT| ortho, 20 log10), policy {pol}")
     write_config(out, {"command": "spectrum", "inputs": [g for g, _ in groups], "preprocess": str(pol),
+                       "device": device, "scheduler": scheduler,
                        "spectrum": "grey BT.601, ortho FFT, 20*log10(|F|+1e-8), integer rings k = round(f*min(H,W))",
                        "features": {n: spectrum.feature_set(n).summary for n in features}})
-    return {"groups": [(c.label, c.n) for c in curves], "errors": n_bad, "out": str(out)}
+    return {"groups": [(c.label, c.n) for c in curves], "errors": n_bad, "out": str(out),
+            "plot": None if plot is None else str(plot)}

@@ -41,12 +41,15 @@ def arg(*a, **kw):
 @arg("--features", default="dzanic+,dzanic", metavar="NAME[,NAME..]",
      help="feature sets for features.csv, one column per value (<set>_0..): dzanic, dzanic+, durall, durall+ "
           "(published name = the published code; + = the toolkit's variant; default dzanic+,dzanic)")
+@arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
+@arg("--device", default="numpy", help="features on numpy (default), or torch on cpu or cuda")
 def cmd_spectrum(a):
     from forensics.analyze import spectrum_report
 
-    r = spectrum_report(a.paths, a.out, a.preprocess, features=_names(a.features))
-    groups = ", ".join(f"{g} (n={n})" for g, n in r["groups"])
-    print(f"forensics spectrum: {groups}; {r['errors']} unreadable -> {Path(a.out) / 'spectrum.png'}", file=sys.stderr)
+    r = spectrum_report(a.paths, a.out, a.preprocess, features=_names(a.features), scheduler=a.scheduler,
+                        device=a.device)
+    groups = ", ".join(f"{g} (n={n})" for g, n in r["groups"]) or "no usable image"
+    print(f"forensics spectrum: {groups}; {r['errors']} unreadable -> {r['plot'] or r['out']}", file=sys.stderr)
 
 
 @verb("train-detector", "train a spectral detector on real vs generated images",
@@ -81,11 +84,16 @@ def cmd_train_detector(a):
 @arg("--model", default=None, metavar="MODEL_DIR", help="model folder from train-detector (default: built-in)")
 @arg("--out", required=True, metavar="FILE", help="output .csv or .json")
 @arg("--preprocess", default=None, metavar="POLICY", help="override the model's stored policy")
+@arg("--resume", action="store_true", help="continue an interrupted scan into the same --out (skips scored files)")
+@arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
+@arg("--device", default="numpy", help="features on numpy (default), or torch on cpu or cuda")
 def cmd_detect(a):
-    from forensics.detect import detect, summary_line
+    from forensics.detect import DetectConfig, run_detect, summary_line
 
-    rows = detect(a.paths, a.model, a.out, a.preprocess)
-    print(f"forensics detect: {summary_line(rows, a.out)}", file=sys.stderr)
+    cfg = DetectConfig(tuple(a.paths), a.model, a.out, a.preprocess, a.resume, a.scheduler, a.device)
+    r = run_detect(cfg)
+    print(f"forensics detect: {summary_line(r, a.out)}"
+          + (f" ({r['resumed']} from the interrupted scan)" if r["resumed"] else ""), file=sys.stderr)
 
 
 @verb("train-gan", "train a GAN whose last upsampling layer is a spec string",
@@ -283,17 +291,11 @@ def main(argv=None) -> int:
         return 2
     import warnings
 
-    from forensics.errors import ForensicsWarning
+    def one_line(message, category, filename, lineno, file=None, line=None):  # no source lines, no paths
+        text = str(message).strip()
+        print(f"forensics: warning: {text.splitlines()[0] if text else category.__name__}", file=sys.stderr)
 
-    shown = warnings.showwarning
-
-    def one_line(message, category, *rest, **kw):
-        if issubclass(category, ForensicsWarning):
-            print(f"forensics: warning: {message}", file=sys.stderr)
-        else:
-            shown(message, category, *rest, **kw)
-
-    warnings.showwarning = one_line
+    shown, warnings.showwarning = warnings.showwarning, one_line
     try:
         a._fn(a)
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading

@@ -133,6 +133,8 @@ def read_idx(path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     nd = raw[3]
+    if len(raw) < 4 + 4 * nd:
+        raise UserError(f"{path}: truncated IDX header ({len(raw)} bytes; {nd} dimensions need {4 + 4 * nd})")
     dims = struct.unpack(">" + "I" * nd, raw[4:4 + 4 * nd])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * nd)
     if data.size != int(np.prod(dims)) or nd != 3:
@@ -145,9 +147,16 @@ def _to_rgb_uint8(a: np.ndarray, where: str) -> np.ndarray:
         a = a[..., None]
     if a.ndim != 4 or a.shape[-1] not in (1, 3, 4):
         raise UserError(f"{where}: expected images of shape (N, H, W[, 1|3|4]), got {a.shape}")
+    if len(a) == 0 or 0 in a.shape[1:3]:
+        raise UserError(f"{where}: holds no images (shape {a.shape})")
+    if a.dtype.kind not in "uifb":
+        raise UserError(f"{where}: images must be numbers, not {a.dtype}")
     if a.dtype != np.uint8:
         a = a.astype(np.float64)
-        lo, hi = np.nanmin(a), np.nanmax(a)
+        bad = a.size - int(np.isfinite(a).sum())
+        if bad:
+            raise UserError(f"{where}: {bad:,} of {a.size:,} values are NaN or infinite")
+        lo, hi = a.min(), a.max()
         if lo >= -1.0 and hi <= 1.0 and lo < 0:
             a = (a + 1.0) / 2.0
         elif hi > 1.0:
@@ -239,12 +248,17 @@ def load_source(source: str, size: int, n: int | None = None, seed: int = 0, pol
         if p.suffix == ".npz":
             try:
                 with np.load(p, allow_pickle=False) as z:
+                    if not hasattr(z, "files"):
+                        raise UserError(f"{p}: a .npy array, not an .npz archive")
                     key = "images" if "images" in z.files else (z.files[0] if len(z.files) == 1 else None)
                     if key is None:
-                        raise UserError(f"{p}: .npz must hold an array named 'images' (has {', '.join(z.files)})")
+                        raise UserError(f"{p}: .npz must hold an array named 'images' "
+                                        f"(has {', '.join(z.files) or 'no arrays'})")
                     arr = z[key]
-            except (ValueError, OSError) as e:
-                raise UserError(f"{p}: cannot read .npz ({e})")
+            except UserError:
+                raise
+            except Exception as e:  # BadZipFile, EOFError, pickled object arrays, ...
+                raise UserError(f"{p}: cannot read .npz ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
             kind = "npz"
         elif "ubyte" in p.name or ".idx" in p.name:
             arr, kind = read_idx(p), "idx"

@@ -1,20 +1,64 @@
 """``forensics detect`` and ``forensics train-detector`` as library functions."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from forensics import metrics, spectrum
+from forensics import checks, metrics, spectrum
+from forensics.config import Config
 from forensics.data import builtin_patches, data_dir
 from forensics.errors import UserError, warn
 from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty, warn_skipped
-from forensics.io import write_config, write_csv, write_json
+from forensics.io import RowLog, check_output, printable, write_config, write_json
 from forensics.progress import bar
 
 COLUMNS = ["path", "score", "label", "threshold", "detector", "width", "height", "error"]
 CHUNK = 128
+DEVICES = ("numpy", "cpu", "cuda")
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectConfig(Config):
+    """One ``detect`` scan: inputs, model folder (None: the built-in one), output file,
+    policy override, resume, Dask scheduler and feature device (``numpy``, or torch on
+    ``cpu``/``cuda``)."""
+
+    paths: tuple[str, ...] = ()
+    model: str | None = None
+    out: str | None = None
+    preprocess: str | None = None
+    resume: bool = False
+    scheduler: str | None = None
+    device: str = "numpy"
+    chunk: int = CHUNK
+
+    def validate(self):
+        if not self.paths:
+            raise ValueError("no input paths given")
+        if self.out is not None and Path(self.out).suffix.lower() not in (".csv", ".json"):
+            raise ValueError(f"{self.out}: output must end in .csv or .json")
+        if self.resume and self.out is None:
+            raise ValueError("resuming a scan needs its output file")
+        if self.preprocess is not None:
+            Policy.parse(self.preprocess)
+        check_device(self.device)
+        if self.scheduler is not None:
+            from forensics.distributed import parse_scheduler
+
+            parse_scheduler(self.scheduler)
+        checks.whole("chunk", self.chunk, 1, 1 << 20)
+
+
+def check_device(device: str) -> str:
+    if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise ValueError(f"unknown device {device!r}: use numpy (NumPy FFTs), cpu or cuda (torch FFTs)")
+    return device
 
 
 def default_model_dir() -> Path:
@@ -22,75 +66,183 @@ def default_model_dir() -> Path:
 
 
 def load_model(model_dir=None):
-    """The model in ``model_dir``, or the default model shipped in ``data/models/default``."""
+    """The model in ``model_dir``, or the default model shipped in ``data/models/default``;
+    checked to be complete and usable (one-line ``ValueError`` otherwise)."""
     from forensics.detectors import Detector
 
-    return Detector.load(model_dir if model_dir is not None else default_model_dir())
+    folder = Path(model_dir if model_dir is not None else default_model_dir())
+    checks.model_description(folder)
+    try:
+        det = Detector.load(folder)
+    except (ValueError, OSError):
+        raise
+    except RecursionError:
+        raise ValueError(f"{folder}: model description is nested too deeply") from None
+    except Exception as e:  # whatever a tampered file provokes inside the loader
+        raise ValueError(f"{folder}: incompatible or damaged model ({type(e).__name__}: {e})") from None
+    checks.fitted_model(det, folder)
+    return det
 
 
 def _stored_policy(model_dir) -> str:
     """The preprocessing policy recorded in a model folder, read without loading it (so
-    decoding can start while the detector's libraries import); "none" if unreadable."""
-    import json
+    decoding can start while the detector's libraries import)."""
+    meta = checks.model_description(Path(model_dir or default_model_dir()))
+    return str(meta["params"].get("preprocess", "none"))
 
+
+class MinSide:
+    """``keep`` for :func:`map_chunks`: decoded images at least ``side`` px, else an error row."""
+
+    def __init__(self, side: int, who: str):
+        self.side, self.who = side, who
+
+    def __call__(self, r) -> bool:
+        if r.ok and min(r.image.shape[:2]) < self.side:
+            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}; {self.who} needs at least {self.side}x{self.side}"
+        return r.ok
+
+
+def score_images(det, images, device: str = "numpy"):
+    """``det``'s scores of decoded images, features on NumPy or torch (``device``)."""
+    if device == "numpy" or getattr(det, "features", None) is None:
+        return det.score(images)
+    from forensics import spectrum_torch
+
+    return det.score(spectrum_torch.features(images, det.features, device))
+
+
+class RemoteScore:
+    """Picklable chunk scorer for Dask workers: the model is loaded once per worker."""
+
+    def __init__(self, model_dir, device):
+        self.model_dir, self.device = str(model_dir), device
+
+    def __call__(self, images):
+        from forensics.distributed import cached_model
+
+        folder = Path(self.model_dir)
+        stamp = tuple((folder / f).stat().st_mtime_ns for f in ("model.json", "model.npz"))
+        return spectrum.single_threaded(score_images)(cached_model(self.model_dir, stamp), images, self.device)
+
+
+def _row(r, s, name: str, thr: float) -> dict:
+    row = {"path": str(r.path), "threshold": thr, "detector": name,
+           "width": r.width, "height": r.height, "error": r.error}
+    if r.ok and s is not None and np.isfinite(s):
+        row.update(score=round(float(s), 6), label="generated" if s > thr else "real")
+    else:
+        row.update(score=None, label="error", error=r.error or f"{name} features are undefined for this image")
+    return row
+
+
+def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool = False):
+    """The rows of scan ``cfg`` in file order (``skip(path) -> bool`` leaves files out),
+    streamed chunk by chunk (on Dask workers with ``cfg.scheduler``)."""
+    model_dir = Path(cfg.model) if cfg.model is not None else default_model_dir()
+    files = scan_nonempty(list(cfg.paths)) if files is None else files
+    if skip is not None:
+        files = [f for f in files if not skip(f)]
+    pol = Policy.parse(cfg.preprocess if cfg.preprocess is not None else _stored_policy(model_dir))
+    prefetch = Prefetcher(files, pol) if cfg.scheduler is None and files else None  # decodes while the model loads
     try:
-        meta = json.loads((Path(model_dir or default_model_dir()) / "model.json").read_text(encoding="utf-8"))
-        return str(meta["params"].get("preprocess", "none"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return "none"
+        det = det or load_model(model_dir)
+        thr = float(det.threshold_)
+        keep = MinSide(getattr(det, "min_size", 1), det.name)
+        if not files:
+            return
+        with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb, \
+                _engine(cfg.scheduler) as c:
+            if c is None:
+                fn = spectrum.single_threaded(functools.partial(score_images, det, device=cfg.device))
+                chunks = map_chunks(prefetch, fn, keep, cfg.chunk)
+            else:
+                from forensics.distributed import dask_chunks
+
+                chunks = dask_chunks(c, files, pol, keep, RemoteScore(model_dir, cfg.device), min(cfg.chunk, 64))
+            known = training_sizes(det) if pol.mode == "none" else None
+            odd: Counter = Counter()
+            n = 0
+            for loaded, kept, scores in chunks:
+                sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
+                rows = [_row(r, sc.get(id(r)), det.name, thr) for r in loaded]
+                if known:
+                    odd.update(size_name(r["height"], r["width"]) for r in rows
+                               if r["label"] != "error" and size_name(r["height"], r["width"]) not in known)
+                n += len(rows)
+                yield rows
+                pb.update(len(loaded))
+            if odd:
+                warn(f"{sum(odd.values())} of {n} images ({_sizes_text(odd)}) differ in size from the model's "
+                     f"training images ({', '.join(sorted(known))}); its rates were measured on those sizes only")
+    finally:
+        if prefetch is not None:
+            prefetch.close()
 
 
-def detect(paths, model_dir=None, out=None, policy: str | None = None, progress: bool = True) -> list[dict]:
+@contextlib.contextmanager
+def _engine(scheduler):
+    if scheduler is None:
+        yield None
+    else:
+        from forensics.distributed import client
+
+        with client(scheduler) as c:
+            yield c
+
+
+def run_detect(cfg: DetectConfig, progress: bool = True, sink=None) -> dict:
+    """Scan ``cfg.paths`` into ``cfg.out`` (rows streamed to ``OUT.partial`` and flushed in
+    order, so an interrupted scan resumes with ``cfg.resume``); returns the label counts."""
+    if cfg.out is None:
+        raise ValueError("run_detect writes a file: give an output path")
+    out = check_output(cfg.out, "file")
+    model_dir = Path(cfg.model) if cfg.model is not None else default_model_dir()
+    files = scan_nonempty(list(cfg.paths))
+    meta = checks.model_description(model_dir)  # cheap; the full load overlaps decoding (iter_rows)
+    pol = str(Policy.parse(cfg.preprocess if cfg.preprocess is not None else _stored_policy(model_dir)))
+    name = meta.get("name") if isinstance(meta.get("name"), str) else meta["class"]
+    header = {"detector": name, "threshold": float(meta["threshold"]), "preprocess": pol,
+              "model": str(model_dir.resolve())}
+    log = RowLog(out, header, resume=cfg.resume)
+    try:
+        for rows in iter_rows(cfg, files, log.done if cfg.resume else None, None, progress):
+            log.append(rows)
+            if sink is not None:
+                sink(rows)
+    except BaseException:
+        log.close()
+        if not log.keys:  # nothing scored yet (e.g. the model failed to load): leave no partial file
+            log.discard()
+        raise
+    finally:
+        log.close()
+    log.finish(COLUMNS, {"detector": name, "threshold": float(meta["threshold"]), "preprocess": pol,
+                         "model": str(model_dir)})
+    n_odd = sum(printable(str(f)) != str(f) for f in files)
+    if n_odd:
+        print(f"forensics: note: {n_odd} file names are not valid UTF-8; written with \\xNN escapes",
+              file=sys.stderr)
+    return {"n": sum(log.counts.values()), "resumed": log.n_before, **log.counts, "out": str(out)}
+
+
+def detect(paths, model_dir=None, out=None, policy: str | None = None, progress: bool = True, **kw) -> list[dict]:
     """Score every image under ``paths``; returns one row per file (see ``COLUMNS``).
 
     Files that cannot be decoded, or are too small for the detector's features, get
     ``label = "error"`` and the reason; the rest are scored. With ``out`` (``.csv`` or
-    ``.json``) the rows are written there atomically.
+    ``.json``) the rows are also written there (see :func:`run_detect`, which streams them
+    without holding them all).
     """
-    if out is not None and Path(out).suffix.lower() not in (".csv", ".json"):
-        raise UserError(f"{out}: output must end in .csv or .json")
-    files = scan_nonempty(paths)
-    pol = Policy.parse(policy if policy is not None else _stored_policy(model_dir))
-    prefetch = Prefetcher(files, pol, ahead=2 * CHUNK)  # decodes while the model loads
-    det = load_model(model_dir)
-    thr = float(det.threshold_)
-    min_side = getattr(det, "min_size", 1)
-
-    def keep(r) -> bool:
-        if r.ok and min(r.image.shape[:2]) < min_side:
-            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}; {det.name} needs at least {min_side}x{min_side}"
-        return r.ok
-
-    rows = []
-    with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb:
-        for loaded, kept, scores in map_chunks(prefetch, spectrum.single_threaded(det.score), keep, CHUNK):
-            sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
-            for r in loaded:
-                row = {"path": str(r.path), "threshold": thr, "detector": det.name,
-                       "width": r.width, "height": r.height, "error": r.error}
-                s = sc.get(id(r))
-                if r.ok and s is not None and np.isfinite(s):
-                    row.update(score=round(float(s), 6), label="generated" if s > thr else "real")
-                else:
-                    row.update(score=None, label="error",
-                               error=r.error or f"{det.name} features are undefined for this image")
-                rows.append(row)
-            pb.update(len(loaded))
-    known = training_sizes(det)
-    if known and pol.mode == "none":
-        odd = Counter(size_name(r["height"], r["width"]) for r in rows
-                      if r["label"] != "error" and size_name(r["height"], r["width"]) not in known)
-        if odd:
-            warn(f"{sum(odd.values())} of {len(rows)} images ({_sizes_text(odd)}) differ in size from the "
-                 f"model's training images ({', '.join(sorted(known))}); its rates were measured on those sizes only")
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    cfg = DetectConfig(tuple(map(str, paths)), None if model_dir is None else str(model_dir),
+                       None if out is None else str(out), policy, **kw)
     if out is not None:
-        out = Path(out)
-        if out.suffix.lower() == ".json":
-            write_json(out, {"detector": det.name, "threshold": thr, "preprocess": str(pol),
-                             "model": str(model_dir or default_model_dir()), "rows": rows})
-        else:
-            write_csv(out, rows, COLUMNS)
-    return rows
+        rows: list[dict] = []
+        run_detect(cfg, progress, sink=rows.extend)
+        return rows
+    return [r for rows in iter_rows(cfg, progress=progress) for r in rows]
 
 
 def _sizes_text(sizes) -> str:
@@ -107,9 +259,15 @@ def training_sizes(det) -> set[str] | None:
     return None
 
 
-def summary_line(rows: list[dict], out=None) -> str:
-    counts = {k: sum(r["label"] == k for r in rows) for k in ("real", "generated", "error")}
-    s = f"{len(rows)} files: {counts['real']} real, {counts['generated']} generated, {counts['error']} error"
+def summary_line(rows, out=None) -> str:
+    """One line of counts, from the rows or from :func:`run_detect`'s counts."""
+    if isinstance(rows, dict):
+        counts = {k: rows.get(k, 0) for k in ("real", "generated", "error")}
+        n = rows["n"]
+    else:
+        counts = {k: sum(r["label"] == k for r in rows) for k in ("real", "generated", "error")}
+        n = len(rows)
+    s = f"{n} files: {counts['real']} real, {counts['generated']} generated, {counts['error']} error"
     return s + (f" -> {out}" if out else "")
 
 
@@ -197,12 +355,20 @@ def train_detector(real: str, fake: str, name: str, out, policy: str | None = No
     """Train detector ``name`` on real vs generated folders; save the model and metrics.json."""
     from forensics.detectors import make_detector
 
+    checks.seed(seed)
+    checks.finite("test fraction", test_fraction, 0, 1, lo_open=True, hi_open=True)
+    if target_fpr is not None:
+        checks.finite("target false-positive rate", target_fpr, 0, 1, hi_open=True)
+    checks.whole("patch size", patch_size, 8, 4096)
     det = make_detector(name, seed=seed, preprocess=str(Policy.parse(policy)))
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"the held-out fraction must be between 0 and 1, not {test_fraction}")
     pol = Policy.parse(policy)
+    check_output(out, "dir")
     Xr, size_r = source_features(det, real, patch_size, pol, "real")
     Xf, size_f = source_features(det, fake, patch_size, pol, "generated")
+    for what, X in (("real", Xr), ("generated", Xf)):
+        n_ok = int(np.isfinite(X).all(axis=1).sum())
+        if n_ok < 2:
+            raise ValueError(f"{what}: {n_ok} usable image(s); training and testing need at least 2 per class")
     if set(size_r) != set(size_f):
         warn(f"real images are {_sizes_text(size_r)} but generated images are {_sizes_text(size_f)}: the detector "
              f"may learn the size instead of the spectrum (give both classes one size, e.g. a resize policy"

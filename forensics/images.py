@@ -22,8 +22,11 @@ decays at high frequencies, so real and generated images must go through the sam
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
+import threading
 import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,12 +42,19 @@ from forensics.errors import UserError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: Default guard against decompression bombs (pixels, read from the header before decoding).
 MAX_PIXELS = 100_000_000
+#: Largest side a policy may ask for (a resize target is allocated whatever the input).
+MAX_POLICY_SIZE = 16384
 
 # Pillow warns about images over its own pixel limit; we check ours (above) ourselves. One
 # filter for that warning alone, set once: ``warnings.catch_warnings`` in the decoding
 # threads would race on the process-wide filter list (and once left "ignore everything"
 # installed behind it).
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.Image")
+# Decoders warn about damaged metadata (EXIF, TIFF tags, palettes) while still decoding the
+# pixels; a file whose pixels fail gets a row with the reason, so the raw warnings (one per
+# file, thousands in a scan) are not shown. Filters only for warnings raised in Pillow or here.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"forensics\.images$")
 
 _FILTERS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "lanczos": 4}  # cv2 INTER_*
 #: PIL filters (PIL widens its kernel when downscaling: antialiased); "pil-bilinear" is what
@@ -53,27 +63,72 @@ _PIL_FILTERS = {"pil-bilinear": 2, "pil-bicubic": 3, "pil-lanczos": 1}  # PIL.Im
 _FILTERS.update(_PIL_FILTERS)
 
 
+def _walk(root: Path) -> Iterator[Path]:
+    """Image entries below folder ``root``, without recursion (any depth) and without
+    following a symbolic link to a folder twice (loops end). Entries that are not regular
+    files (broken or looping links, pipes, devices) are yielded too, so that they get a row
+    with their reason (:func:`entry_problem`); so is a folder that cannot be searched."""
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            st = d.stat()
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                continue
+            seen_dirs.add(key)
+            with os.scandir(d) as it:
+                entries = list(it)
+        except OSError:
+            if d != root:
+                yield d  # a folder that cannot be searched: a row saying so
+                continue
+            raise
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                is_dir = e.is_dir()  # follows links; False for a broken link or a loop
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if e.is_symlink():  # a link to a folder that holds this one would loop
+                    target, here = os.path.realpath(e.path), os.path.realpath(d)
+                    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+                        continue
+                stack.append(Path(e.path))
+            elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
+                yield Path(e.path)
+
+
 def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
     """All image files under ``paths`` (files or folders, searched recursively).
 
     The result is sorted within each given path and de-duplicated, so a scan is
-    deterministic. A path that does not exist raises :class:`UserError`.
+    deterministic. Entries with an image extension that are not readable regular files
+    (broken links, link loops, pipes, devices, unsearchable folders) are included: loading
+    them gives a row with the precise reason. A path that does not exist raises
+    :class:`UserError`; a folder that cannot be searched raises ``PermissionError``.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[Path] = []
     seen: set[Path] = set()
     for p in map(Path, paths):
-        if not p.exists():
-            raise UserError(f"{p}: no such file or folder")
-        if p.is_file():
-            found = [p]
+        try:
+            os.lstat(p)
+        except FileNotFoundError:
+            raise UserError(f"{p}: no such file or folder") from None
+        except OSError:
+            pass  # e.g. inside a folder that cannot be searched: its row says why
+        if os.path.isdir(p):
+            try:
+                found = sorted(_walk(p))
+            except OSError as e:
+                raise PermissionError(e.errno, f"cannot search folder ({e.strerror})", str(p)) from None
         else:
-            found = sorted(
-                f for f in p.rglob("*")
-                if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
+            found = [p]  # a file, or an entry whose row will say what it is
         for f in found:
             if f not in seen:
                 seen.add(f)
@@ -113,8 +168,9 @@ class Policy:
             mode, size = parts[0], int(parts[1])
         except (IndexError, ValueError):
             raise UserError(f"bad preprocessing policy {text!r}: use none, crop:S or resize:S[:FILTER]")
-        if mode not in ("crop", "resize") or size < 8:
-            raise UserError(f"bad preprocessing policy {text!r}: use none, crop:S or resize:S[:FILTER] with S >= 8")
+        if mode not in ("crop", "resize") or not 8 <= size <= MAX_POLICY_SIZE:
+            raise UserError(f"bad preprocessing policy {text!r}: use none, crop:S or resize:S[:FILTER] "
+                            f"with 8 <= S <= {MAX_POLICY_SIZE}")
         filt = parts[2] if len(parts) > 2 else "area"
         if mode == "crop" and len(parts) > 2:
             raise UserError(f"bad preprocessing policy {text!r}: crop takes no filter")
@@ -185,6 +241,10 @@ def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
+        bad = a.size - int(np.isfinite(a).sum())
+        if bad:  # NaN or inf: no meaningful pixel value, so no meaningful spectrum
+            raise ValueError(f"float image holds {bad:,} non-finite (NaN or infinite) values "
+                             f"of {a.size:,}")
         if mode == "F":
             hi = 1.0 if np.nanmax(a) <= 1.0 else 255.0 if np.nanmax(a) <= 255.0 else 65535.0
         else:
@@ -201,17 +261,61 @@ def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8).copy()
 
 
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def entry_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a readable regular file (``None`` if it is one), read from the
+    file system without opening it: a broken or looping link, a pipe, a device, a folder
+    (one that could not be searched), an unreadable or unreachable file."""
+    path = os.fspath(path)
+    try:
+        lst = os.lstat(path)
+    except OSError as e:
+        return f"cannot reach file ({e.strerror})"
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return f"broken symbolic link (target {os.readlink(path)!r} does not exist)"
+        return f"cannot follow symbolic link ({e.strerror})"
+    link = " (through a symbolic link)" if stat.S_ISLNK(lst.st_mode) else ""
+    for test, what in _KINDS:
+        if test(st.st_mode):
+            if what == "a folder":
+                return "folder that cannot be searched (permission denied)" if not os.access(path, os.X_OK) \
+                    else "a folder, not an image file"
+            return f"not a regular file: {what}{link}"
+    if not os.access(path, os.R_OK):
+        return "permission denied (file is not readable)"
+    return None
+
+
 def decode(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode one image file to ``(H, W, 3)`` uint8 RGB; raises ``ValueError`` with a reason."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
+    problem = entry_problem(path)
+    if problem:
+        raise ValueError(problem)
+    try:  # non-blocking, so a file swapped for a pipe since the check cannot hang us
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
-        raise ValueError(f"cannot read file ({e.strerror})")
-    if size == 0:
-        raise ValueError("empty file (0 bytes)")
+        raise ValueError(f"cannot open file ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size == 0:
+            raise ValueError("empty file (0 bytes)")
+        return _decode_open(fh, max_pixels)
+
+
+def _decode_open(fh, max_pixels: int) -> np.ndarray:
     try:
-        with Image.open(path) as im:
+        with Image.open(fh) as im:
             w, h = im.size
             if w * h > max_pixels:
                 raise ValueError(
@@ -226,11 +330,15 @@ def decode(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ValueError("not a recognised image format (wrong extension or not an image)")
     except Image.DecompressionBombError:
         raise ValueError("image dimensions exceed Pillow's safety limit (possible decompression bomb)")
+    except PermissionError as e:
+        raise ValueError(f"cannot read file ({e.strerror})")
     except (OSError, SyntaxError, EOFError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"truncated or corrupt image data ({msg})")
     except ValueError:
         raise
+    except MemoryError:
+        raise ValueError("not enough memory to decode this image")
     except Exception as e:  # any other decoder failure is still one file's problem
         raise ValueError(f"cannot decode ({type(e).__name__}: {e})")
 
@@ -250,19 +358,36 @@ def load_image(path, policy: Policy | str | None = None, max_pixels: int = MAX_P
     return Loaded(Path(path), out, w, h)
 
 
+#: Default read-ahead budget of decoded bytes (see :class:`Prefetcher`).
+AHEAD_BYTES = 128 << 20
+#: Default decoded bytes per chunk handed to the consumer (see :func:`map_chunks`).
+CHUNK_BYTES = 64 << 20
+
+
 class Prefetcher:
     """Decode files on a thread pool ahead of the consumer, yielding :class:`Loaded` in
     order. Decoding starts when the object is created, so the caller can do other work
-    (load a model, compute features of the previous chunk) while files are decoded."""
+    (load a model, compute features of the previous chunk) while files are decoded.
 
-    def __init__(self, paths: Iterable[Path], policy=None, workers: int | None = None, ahead: int = 256):
+    Read-ahead is bounded by decoded bytes, not by file count: new files are queued only
+    while the images decoded and not yet consumed, plus the files being decoded (counted at
+    the largest image seen so far), stay under ``max_bytes`` -- and never more than
+    ``ahead`` files. At least one file is always queued, so an image bigger than the
+    budget still loads (alone). Memory is thus about ``max_bytes`` plus one image per
+    decoding thread, whatever the number of files."""
+
+    def __init__(self, paths: Iterable[Path], policy=None, workers: int | None = None, ahead: int = 256,
+                 max_bytes: int = AHEAD_BYTES):
         self.policy = Policy.parse(policy)
         paths = list(paths)
         self.n_files = len(paths)
         self.paths = iter(paths)
         self.workers = workers or min(4, os.cpu_count() or 1)
-        self.ahead = ahead
+        self.ahead = max(1, ahead)
+        self.max_bytes = max_bytes
+        self.largest = 0  # bytes of the largest decoded image so far (estimate for queued ones)
         self.pending = deque()
+        self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
         self._fill()
 
@@ -279,49 +404,104 @@ class Prefetcher:
             f.set_exception(e)
         return f
 
+    def _load(self, p) -> Loaded:
+        r = load_image(p, self.policy)
+        if r.image is not None:
+            with self._lock:
+                self.largest = max(self.largest, r.image.nbytes)
+        return r
+
+    def _queued_bytes(self) -> int:
+        total = 0
+        for f in self.pending:
+            if f.done() and not f.cancelled() and f.exception() is None:
+                im = f.result().image
+                total += 0 if im is None else im.nbytes
+            else:
+                total += self.largest
+        return total
+
     def _fill(self):
+        if self.pool is None:
+            return  # decoded on demand, one at a time
         while len(self.pending) < self.ahead:
+            if self.pending and self._queued_bytes() + self.largest > self.max_bytes:
+                return
             p = next(self.paths, None)
             if p is None:
                 return
-            self.pending.append(self.pool.submit(load_image, p, self.policy) if self.pool
-                                else p)
+            self.pending.append(self.pool.submit(self._load, p))
 
     def __iter__(self) -> Iterator[Loaded]:
+        return self.iterate()
+
+    def iterate(self, close: bool = True) -> Iterator[Loaded]:
+        """The loaded files in order; the pool is shut down at the end unless ``close`` is
+        false (then :meth:`close` is the caller's, who may still :meth:`submit` work)."""
         try:
+            if self.pool is None:
+                for p in self.paths:
+                    yield self._load(p)
+                return
             while self.pending:
-                item = self.pending.popleft()
+                r = self.pending.popleft().result()
                 self._fill()
-                yield item.result() if self.pool else load_image(item, self.policy)
+                yield r
+                self._fill()  # the consumer may have freed memory meanwhile
         finally:
-            if self.pool:
-                self.pool.shutdown(wait=False, cancel_futures=True)
+            if close:
+                self.close()
+
+    def close(self) -> None:
+        """Stop decoding: queued files are dropped (safe to call more than once)."""
+        if self.pool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pending.clear()
 
 
-def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128):
-    """Run ``fn`` on the decoded images of ``prefetch``, ``chunk`` files at a time, on its
-    own decoding threads while later files decode (so ``fn`` should not start threads of
-    its own: wrap spectrum work in ``spectrum.single_threaded``). ``keep(loaded) -> bool``
-    picks the images ``fn`` sees (it may set ``loaded.error``). Yields ``(loaded, kept,
-    fn(kept images) or None)`` per chunk, in file order; shuts the pool down at the end."""
-    loader = iter(prefetch)
+def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: int = CHUNK_BYTES):
+    """Run ``fn`` on the decoded images of ``prefetch``, a chunk at a time (``chunk`` files,
+    or fewer once their decoded images reach ``chunk_bytes``), on its own decoding threads
+    while later files decode (so ``fn`` should not start threads of its own: wrap spectrum
+    work in ``spectrum.single_threaded``). ``keep(loaded) -> bool`` picks the images ``fn``
+    sees (it may set ``loaded.error``). Yields ``(loaded, kept, fn(kept images) or None)``
+    per chunk, in file order. A second chunk is started while one is being processed only
+    while their images together stay under ``chunk_bytes`` (small images: two chunks keep
+    two cores busy; photos: one at a time, so memory holds one chunk's work). Shuts the pool
+    down at the end."""
+    loader = prefetch.iterate(close=False)
     in_flight: deque = deque()
 
     def done(item):
         loaded, kept, result = item
         return loaded, kept, None if result is None else result.result()
 
+    def held(items) -> int:
+        return sum(r.image.nbytes for loaded, _, _ in items for r in loaded if r.image is not None)
+
     try:
-        for i in range(0, prefetch.n_files, chunk):
-            loaded = [next(loader) for _ in range(min(chunk, prefetch.n_files - i))]
-            kept = [r for r in loaded if keep(r)]
-            in_flight.append((loaded, kept, prefetch.submit(fn, [r.image for r in kept]) if kept else None))
+        exhausted = False
+        while not exhausted:
+            loaded, nbytes = [], 0
+            while len(loaded) < chunk and nbytes < chunk_bytes:
+                r = next(loader, None)
+                if r is None:
+                    exhausted = True
+                    break
+                loaded.append(r)
+                nbytes += 0 if r.image is None else r.image.nbytes
+            if loaded:
+                kept = [r for r in loaded if keep(r)]
+                while in_flight and (len(in_flight) > 1 or held(in_flight) + nbytes > chunk_bytes):
+                    yield done(in_flight.popleft())  # wait for the earlier chunk first
+                in_flight.append((loaded, kept, prefetch.submit(fn, [r.image for r in kept]) if kept else None))
             while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
                 yield done(in_flight.popleft())
         while in_flight:
             yield done(in_flight.popleft())
     finally:
         loader.close()
+        prefetch.close()
 
 
 def iter_loaded(paths: Iterable[Path], policy=None, workers: int | None = None) -> Iterator[Loaded]:

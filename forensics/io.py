@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -16,29 +17,90 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+def printable(text: str) -> str:
+    """``text`` as valid Unicode: a file name that is not valid UTF-8 (decoded by Python with
+    surrogate escapes) gets its undecodable bytes written as ``\\xNN`` escapes."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _fail(e: OSError, path, what: str) -> OSError:
+    """``e`` again, naming ``path`` and what was being done (for the one-line CLI error)."""
+    return type(e)(e.errno, f"{what} ({e.strerror or e})", printable(str(path)))
+
+
+def check_output(path, kind: str = "file") -> Path:
+    """Fail early, before any work, when ``path`` cannot receive an output ``kind`` (``file``
+    or ``dir``): it is a folder where a file is wanted (or the reverse), a device or pipe, a
+    parent is a file, or the folder is read-only or not writable. Creates the folder(s)
+    that the output needs; returns ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder = path if kind == "dir" else path.parent
+    if os.path.lexists(path):
+        if kind == "dir" and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", printable(str(path)))
+        if kind == "file":
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", printable(str(path)))
+            if not path.is_file():
+                raise OSError(errno.EINVAL, "exists and is not a regular file (a device, pipe or broken link)",
+                              printable(str(path)))
+    anc = folder
+    while not os.path.lexists(anc) and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", printable(str(anc)))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".forensics-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise _fail(e, folder, "cannot write in this folder") from None
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+    A failure (disk full, read-only folder) leaves the previous ``path`` intact and raises
+    an ``OSError`` naming ``path``."""
+    return atomic_write_stream(path, [data])
+
+
+def atomic_write_stream(path: str | os.PathLike, chunks: Iterable[bytes]) -> Path:
+    """:func:`atomic_write_bytes` for content produced piece by piece (never held whole)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(path) and not path.is_file():
+            raise OSError(errno.EINVAL, "exists and is not a regular file")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _fail(e, path, "cannot write") from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would make outputs private
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for data in chunks:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise _fail(e, path, "cannot write") from None
         raise
     return path
 
 
 def atomic_write_text(path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, printable(text).encode("utf-8"))
 
 
 def _jsonable(o):
@@ -69,8 +131,14 @@ def write_csv(path, rows: Iterable[Mapping], columns: Sequence[str]) -> Path:
     w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+        w.writerow(csv_cells(r, columns))
     return atomic_write_text(path, buf.getvalue())
+
+
+def csv_cells(row: Mapping, columns: Sequence[str]) -> dict:
+    """One CSV row's cells: ``None`` as empty, text made :func:`printable`."""
+    return {k: "" if row.get(k) is None else printable(row[k]) if isinstance(row.get(k), str) else row.get(k)
+            for k in columns}
 
 
 def write_npz(path, **arrays) -> Path:
@@ -101,3 +169,144 @@ def versions() -> dict:
 def write_config(folder, config: Mapping, name: str = "config.json") -> Path:
     """``folder/config.json`` with the given settings plus library versions."""
     return write_json(Path(folder) / name, {**config, "versions": versions()})
+
+
+class RowLog:
+    """Rows of a scan streamed to ``OUT.partial`` (JSON lines, flushed and synced after each
+    batch, in order), turned into the final ``OUT`` (``.csv`` or ``.json``) atomically by
+    :meth:`finish`. An interrupted scan leaves the partial file; with ``resume`` its rows are
+    kept (a torn last line is dropped) -- or, when the scan had finished, the rows of ``OUT``
+    itself -- and :meth:`done` says which paths need no scoring again. ``header`` (the
+    settings the rows depend on) must match the one the partial file was started with."""
+
+    KIND = "forensics-scan-rows"
+
+    def __init__(self, out, header: Mapping, resume: bool = False, key: str = "path"):
+        self.out = Path(out)
+        self.partial = self.out.with_name(self.out.name + ".partial")
+        self.header = {"format": self.KIND, **header}
+        self.key = key
+        self.keys: set[str] = set()
+        self.n_before = 0
+        self.counts: dict = {}
+        old: list[dict] | None = None
+        if not resume and os.path.lexists(self.partial):
+            raise FileExistsError(errno.EEXIST, "holds an interrupted scan: resume it, or delete it to start over",
+                                  printable(str(self.partial)))
+        if resume and self.partial.is_file():
+            old = self._read_partial()
+        elif resume and self.out.is_file():
+            old = self._read_final()
+        try:
+            self._f = open(self.partial, "w", encoding="utf-8")
+            self._f.write(json.dumps(self.header) + "\n")
+            for r in old or ():
+                self._f.write(json.dumps(r, default=_jsonable) + "\n")
+                self._note(r)
+            self._sync()
+        except OSError as e:
+            raise _fail(e, self.partial, "cannot write") from None
+        self.n_before = len(self.keys)
+
+    def _note(self, r):
+        self.keys.add(printable(str(r.get(self.key))))
+        lab = r.get("label")
+        self.counts[lab] = self.counts.get(lab, 0) + 1
+
+    def _read_partial(self) -> list[dict]:
+        with open(self.partial, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().split("\n")
+        try:
+            head = json.loads(lines[0])
+        except ValueError:
+            raise ValueError(f"{self.partial}: not a partial scan of this toolkit (bad first line)") from None
+        if head != json.loads(json.dumps(self.header, default=_jsonable)):
+            diff = sorted(k for k in set(head) | set(self.header) if head.get(k) != self.header.get(k))
+            raise ValueError(f"{self.partial}: started with other settings ({', '.join(diff)} differ); "
+                             "remove it or use the same settings")
+        rows = []
+        for ln in lines[1:]:
+            try:
+                r = json.loads(ln)
+            except ValueError:
+                break  # the torn line of a killed run: it and anything after are redone
+            if isinstance(r, dict):
+                rows.append(r)
+        return rows
+
+    def _read_final(self) -> list[dict]:
+        try:
+            if self.out.suffix.lower() == ".json":
+                rows = read_json(self.out).get("rows")
+            else:
+                with open(self.out, encoding="utf-8", newline="") as f:
+                    rows = list(csv.DictReader(f))
+        except (OSError, ValueError, AttributeError) as e:
+            raise ValueError(f"{self.out}: cannot resume from it ({e})") from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ValueError(f"{self.out}: cannot resume from it (no list of rows)")
+        return rows
+
+    def _sync(self):
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def done(self, path) -> bool:
+        return printable(str(path)) in self.keys
+
+    def append(self, rows: Iterable[Mapping]) -> None:
+        try:
+            for r in rows:
+                self._f.write(json.dumps(r, default=_jsonable) + "\n")
+                self._note(r)
+            self._sync()
+        except OSError as e:
+            raise type(e)(e.errno, f"cannot write ({e.strerror}); the {len(self.keys)} rows so far are kept "
+                                   "there, resume the scan to continue", printable(str(self.partial))) from None
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+    def discard(self) -> None:
+        """Remove the partial file (a scan that wrote no row)."""
+        self.close()
+        try:
+            os.unlink(self.partial)
+        except OSError:
+            pass
+
+    def rows(self) -> Iterator[dict]:
+        """The rows written so far, read back from the partial file (streamed)."""
+        with open(self.partial, encoding="utf-8", errors="surrogateescape") as f:
+            next(f)
+            for ln in f:
+                yield json.loads(ln)
+
+    def finish(self, columns: Sequence[str], meta: Mapping | None = None) -> Path:
+        """Write ``OUT`` from the partial file (CSV with ``columns``, or JSON ``{**meta, "rows": [...]}``)
+        and remove the partial file."""
+        self.close()
+        if self.out.suffix.lower() == ".json":
+            def chunks():
+                head = json.dumps({**(meta or {}), "rows": []}, indent=2, default=_jsonable)
+                yield head[:head.rindex("[") + 1].encode()
+                for i, r in enumerate(self.rows()):
+                    r = {k: printable(v) if isinstance(v, str) else v for k, v in r.items()}
+                    yield (("," if i else "") + "\n    " + json.dumps(r, default=_jsonable)).encode()
+                yield b"\n  ]\n}\n"
+        else:
+            def chunks():
+                buf = io.StringIO()
+                w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+                w.writeheader()
+                for i, r in enumerate(self.rows()):
+                    w.writerow(csv_cells(r, columns))
+                    if i % 4096 == 4095:
+                        yield buf.getvalue().encode("utf-8")
+                        buf.seek(0)
+                        buf.truncate()
+                yield buf.getvalue().encode("utf-8")
+        atomic_write_stream(self.out, chunks())
+        os.unlink(self.partial)
+        return self.out

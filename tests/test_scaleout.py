@@ -1,0 +1,79 @@
+"""Scale-out paths: Dask (a local multi-process cluster) gives the rows of a single-process
+run in the same order; the torch FFT features equal the NumPy ones to float32 tolerance."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from forensics import cli, spectrum
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scale")
+    rng = np.random.default_rng(0)
+    for i in range(70):  # mixed sizes, a few bad files: rows of every kind
+        side = (40, 64, 80)[i % 3]
+        Image.fromarray(rng.integers(0, 256, (side, side + i % 5, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
+    (root / "bad.png").write_bytes(b"nope")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "small.png")
+    return root
+
+
+def test_dask_local_cluster_gives_the_single_process_rows(folder, tmp_path):
+    pytest.importorskip("distributed")
+    one, many = tmp_path / "one.json", tmp_path / "many.json"
+    assert cli.main(["detect", str(folder), "--out", str(one)]) == 0
+    assert cli.main(["detect", str(folder), "--out", str(many), "--scheduler", "local:2"]) == 0
+    a, b = json.loads(one.read_text()), json.loads(many.read_text())
+    assert len(a["rows"]) == 72 and a == b
+    labels = {r["label"] for r in a["rows"]}
+    assert labels >= {"error"} and labels & {"real", "generated"}
+    s1, s2 = tmp_path / "s1", tmp_path / "s2"
+    assert cli.main(["spectrum", str(folder), "--out", str(s1)]) == 0
+    assert cli.main(["spectrum", str(folder), "--out", str(s2), "--scheduler", "local:2"]) == 0
+    for f in ("features.csv", "profiles.csv"):
+        assert (s1 / f).read_bytes() == (s2 / f).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["dzanic+", "durall+"])
+def test_torch_features_equal_numpy_to_float32_tolerance(name, patches64):
+    pytest.importorskip("torch")
+    from forensics import spectrum_torch
+
+    imgs = list(patches64[:40]) + [patches64[40][:48, :57], patches64[41][:33, :64]]  # mixed sizes
+    ref = spectrum.features(imgs, name)
+    got = spectrum_torch.features(imgs, name, "cpu")
+    # float32 spectra: ring means agree to ~1e-6 relative; the dB / log features to ~1e-5 of their range
+    scale = np.abs(ref).max(axis=0)
+    assert np.all(np.abs(got - ref) <= 1e-5 * scale + 1e-6), np.abs(got - ref).max(axis=0)
+
+
+def test_ring_profiles_match_an_independent_full_plane_average():
+    torch = pytest.importorskip("torch")
+    from forensics import spectrum_torch
+
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (2, 20, 26, 3), dtype=np.uint8)
+    grey = img.astype(np.float64) @ np.array(spectrum.BT601)
+    mag = np.abs(np.fft.fft2(grey, norm="ortho"))  # full plane, float64, no Hermitian shortcut
+    fy, fx = np.fft.fftfreq(20)[:, None], np.fft.fftfreq(26)[None, :]
+    k = np.rint(np.sqrt(fy ** 2 + fx ** 2) * 20).astype(int)
+    want = np.stack([[m[k == b].mean() for b in range(k.max() + 1)] for m in mag])
+    got = spectrum_torch.ring_profiles(img, "cpu")
+    assert got.shape == want.shape and np.allclose(got, want, rtol=2e-6, atol=1e-6)
+    assert torch.get_num_threads() >= 1
+
+
+def test_detect_device_cpu_scores_like_numpy(folder, tmp_path):
+    pytest.importorskip("torch")
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert cli.main(["detect", str(folder), "--out", str(a)]) == 0
+    assert cli.main(["detect", str(folder), "--out", str(b), "--device", "cpu"]) == 0
+    ra, rb = json.loads(a.read_text())["rows"], json.loads(b.read_text())["rows"]
+    assert [r["path"] for r in ra] == [r["path"] for r in rb]
+    assert [r["label"] for r in ra] == [r["label"] for r in rb]
+    sa = np.array([r["score"] if r["score"] is not None else np.nan for r in ra])
+    sb = np.array([r["score"] if r["score"] is not None else np.nan for r in rb])
+    assert np.allclose(sa, sb, atol=1e-5, equal_nan=True)
