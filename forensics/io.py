@@ -266,7 +266,10 @@ class RowLog:
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError:  # a flush that failed again (disk full): the append that failed reports it;
+                pass         # rows up to the last synced one stay in the partial file
 
     def discard(self) -> None:
         """Remove the partial file (a scan that wrote no row)."""
