@@ -186,7 +186,7 @@ class Experiment:
         from forensics import spectrum
 
         f = self.out / "features" / name / f"{group}.npz"
-        key = {**source_key, "features": name}
+        key = {**source_key, "features": name, "revision": spectrum.FEATURES_REVISION}
         if f.is_file():
             z = read_npz(f)
             if str(z["key"]) == _fingerprint(key):

@@ -14,7 +14,7 @@ def test_paper_preset_configuration_builds_on_cpu(tmp_path):
     assert [p["gan"] for p in plans] == ["dcgan", "lsgan", "wgan-gp"]
     for p in plans:
         assert p["setups"] == list(PAPER_SETUPS) and p["size"] == 128 and p["n_fake"] == 1000
-        assert p["detectors"][0] == "dzanic-faithful-knn" and p["policy"] == "resize:128:area"
+        assert p["detectors"][0] == "dzanic-knn" and p["policy"] == "resize:128:pil-bilinear"
         assert p["params"]["batch"] == 64 and (p["params"]["beta1"], p["params"]["beta2"]) == (0.5, 0.999)
     steps = {p["gan"]: p["steps"] for p in plans}
     assert steps == {"dcgan": 127165, "lsgan": 127165, "wgan-gp": 50866}  # 50 / 50 / 100 epochs
@@ -43,7 +43,7 @@ def test_paper_dry_run_cli(tmp_path):
 def small_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
     exp = Experiment("builtin", "dcgan", ["baseline", "N.1.5"], 16, 20, 120, out, seed=3,
-                     detectors=["dzanic-knn", "durall-lr"], n_train=50, reps=3, n_real=300, progress=False,
+                     detectors=["dzanic+-knn", "durall+-lr"], n_train=50, reps=3, n_real=300, progress=False,
                      gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
     return out, exp.run()
 
@@ -53,14 +53,14 @@ def test_results_schema(small_study):
     res = json.loads((out / "results.json").read_text())
     assert set(res) == {"config", "detectors", "matrix"}
     assert res["config"]["seed"] == 3 and res["config"]["reps"] == 3
-    assert set(res["detectors"]) == {"dzanic-knn", "durall-lr"}
+    assert set(res["detectors"]) == {"dzanic+-knn", "durall+-lr"}
     for det, per_setup in res["detectors"].items():
         assert set(per_setup) == {"baseline", "N.1.5"}
         for v in per_setup.values():
             assert set(v) == {"detection_rate", "real_accuracy", "auc"}
             for m in v.values():
                 assert set(m) == {"mean", "std"} and 0 <= m["mean"] <= 1 and m["std"] >= 0
-    m = res["matrix"]["durall-lr"]
+    m = res["matrix"]["durall+-lr"]
     assert set(m) == {"baseline", "N.1.5"} and set(m["N.1.5"]["detection_rate"]) == {"baseline", "N.1.5"}
     assert len(list((out / "fakes" / "N.1.5").glob("*.png"))) == 120
     assert json.loads((out / "config.json").read_text())["seed"] == 3
@@ -81,7 +81,7 @@ def test_rerun_skips_finished_stages(small_study):
     stamp = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("checkpoint.safetensors")}
     stamp.update({p: p.stat().st_mtime_ns for p in (out / "fakes").rglob("000000.png")})
     exp = Experiment("builtin", "dcgan", ["baseline", "N.1.5"], 16, 20, 120, out, seed=3,
-                     detectors=["dzanic-knn", "durall-lr"], n_train=50, reps=3, n_real=300, progress=False,
+                     detectors=["dzanic+-knn", "durall+-lr"], n_train=50, reps=3, n_real=300, progress=False,
                      gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
     r2 = exp.run()
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())
@@ -107,7 +107,7 @@ def test_paper_plan_counts_the_celeba_train_split(tmp_path):
 def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
     from forensics.generators.trainer import CHECKPOINT
 
-    kw = dict(detectors=["durall-lr"], n_train=20, reps=1, n_real=100, progress=False,
+    kw = dict(detectors=["durall+-lr"], n_train=20, reps=1, n_real=100, progress=False,
               gan_overrides={"ngf": 4, "ndf": 4, "batch": 16})
     exp = Experiment("builtin", "dcgan", ["baseline"], 16, 6, 40, tmp_path, seed=1, **kw)
     real = exp.stage_real()

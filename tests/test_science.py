@@ -12,7 +12,7 @@ from forensics.experiment import Experiment
 @pytest.mark.slow
 def test_last_layer_swap_walks_past_spectral_detectors(tmp_path):
     exp = Experiment("builtin", "dcgan", ["baseline", "N.1.5", "B.1.5"], 32, 600, 500, tmp_path, seed=0,
-                     detectors=["dzanic-svm", "durall-lr"], reps=5, progress=False,
+                     detectors=["dzanic+-svm", "durall+-lr"], reps=5, progress=False,
                      gan_overrides={"ngf": 8, "ndf": 8})
     res = exp.run()["results"]["detectors"]
     for det, r in res.items():
