@@ -174,7 +174,7 @@ def _names(text):
 @arg("--out", required=True, metavar="DIR")
 @arg("--seed", type=int, default=None, help="default 0 (paper: 2021)")
 @arg("--detectors", default=None, help="comma-separated detector names (default: "
-                                        "dzanic-knn,dzanic-svm,dzanic-mlp,durall-lr,durall-svm)")
+                                        "dzanic+-knn,dzanic+-svm,dzanic+-mlp,durall+-lr,durall+-svm; paper: the published ones)")
 @arg("--preset", default="tiny", choices=["tiny", "paper"],
      help="tiny: CPU-sized nets (default); paper: the paper's nets and settings")
 @arg("--reps", type=int, default=None, help="seeded repetitions of the detector protocol (default 10)")
@@ -227,7 +227,7 @@ def cmd_demo(a):
 @arg("--strength", type=float, default=1.0, help="0 (no change) to 1 (full, default)")
 @arg("--from-freq", type=float, default=0.1, help="equalize: lowest frequency changed (cycles/pixel, default 0.1)")
 @arg("--max-gain", type=float, default=8.0, help="match2d: cap of the per-frequency gain (default 8; 1 = notch)")
-@arg("--detectors", default=None, help="fresh detectors to measure with (default dzanic-knn,dzanic-svm,durall-lr,durall-svm)")
+@arg("--detectors", default=None, help="fresh detectors to measure with (default dzanic+-knn,dzanic+-svm,durall+-lr,durall+-svm)")
 @arg("--model", default=None, metavar="MODEL_DIR", help="also score with this saved model")
 @arg("--seed", type=int, default=0)
 def cmd_attack(a):

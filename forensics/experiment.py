@@ -270,7 +270,7 @@ class Study:
         from forensics import spectrum
 
         f = self.out / "features" / name / f"{group}.npz"
-        key = chain(upstream, {"features": name})
+        key = chain(upstream, {"features": name, "revision": spectrum.FEATURES_REVISION})
         if f.is_file():
             try:
                 z = read_npz(f)

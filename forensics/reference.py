@@ -2,9 +2,8 @@
 
 They follow the published scripts' structure (a loop over images, a loop over radius
 bins, SciPy's Nelder–Mead per image) and exist as the baseline of
-``benchmarks/bench_spectrum.py`` and as the oracle of the ring geometry. ``dzanic_faithful_one``
-keeps the first port's even-size centre and vector-norm fit (the timing baseline); the
-transcriptions of the published algorithms the faithful features are tested against are in
+``benchmarks/bench_spectrum.py`` and as the oracle of the ring geometry. The transcriptions
+of the published algorithms the faithful features are tested against are in
 ``tests/test_fidelity.py``. Nothing else should call them.
 """
 from __future__ import annotations
@@ -23,15 +22,17 @@ def dzanic_faithful_one(img: np.ndarray, n_bins: int = 200, keep: float = 0.5,
     mag = np.abs(np.fft.fftshift(np.fft.fft2(g)))
     h, w = g.shape
     yy, xx = np.mgrid[0:h, 0:w]
-    r = np.sqrt((yy - (h / 2 - 1)) ** 2 + (xx - (w / 2 - 1)) ** 2)
-    r_max = np.sqrt((h / 2) ** 2 + (w / 2) ** 2)
+    cy, cx = np.floor(h / 2 + 0.5), np.floor(w / 2 + 0.5)  # MATLAB int32(N/2), 1-based
+    r = np.sqrt((yy + 1 - cy) ** 2 + (xx + 1 - cx) ** 2)
+    r_max = np.sqrt(cy ** 2 + cx ** 2)
     keep_mask = r > keep * r_max
     rk, mk = r[keep_mask], mag[keep_mask]
     edges = np.linspace(rk.min(), rk.max(), n_bins + 1)
     y = np.empty(n_bins)
+    taken = np.zeros(rk.size, bool)
     for i in range(n_bins):  # one mask per bin, as the script does
-        upper = rk <= edges[i + 1] if i == n_bins - 1 else rk < edges[i + 1]
-        sel = (rk >= edges[i]) & upper
+        sel = (rk >= edges[i]) & (rk <= edges[i + 1]) & ~taken  # first matching bin wins
+        taken |= sel
         y[i] = mk[sel].mean() if sel.any() else np.nan
     centres = (edges[:-1] + edges[1:]) / 2
     sm = np.empty(n_bins)
@@ -44,10 +45,11 @@ def dzanic_faithful_one(img: np.ndarray, n_bins: int = 200, keep: float = 0.5,
     x = centres[start:] / centres[-1]
     yb = sm[start:]
 
-    def cost(b):
-        return np.sqrt(np.nansum((yb[0] * (x / x[0]) ** b[0] - yb) ** 2))
+    def cost(b):  # the published objective: 2-norm of the matrix column y minus row f
+        return np.linalg.norm(yb[:, None] - (yb[0] * (x / x[0]) ** b[0])[None, :], 2)
 
-    b = fmin(cost, [-2.0], xtol=1e-4, ftol=1e-4, disp=False)[0] if not np.isnan(yb[0]) else np.nan
+    b = fmin(cost, [-2.0], xtol=1e-4, ftol=1e-4, maxfun=99_000_000, disp=False)[0] \
+        if np.isfinite(yb).all() else np.nan
     return np.array([b, yb[0], yb[-1]])
 
 

@@ -466,6 +466,17 @@ def fit_decay(x: np.ndarray, y: np.ndarray, b0: float = -2.0) -> np.ndarray:
     return b
 
 
+def half_source(h: int, w: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """Flat index into the ``rfft2`` half plane ``(h, w // 2 + 1)`` of each position ``(yy, xx)``
+    of the centred (``fftshift``-ed) ``h x w`` spectrum: the position itself or its Hermitian
+    mirror, which has the same magnitude for a real image."""
+    ky = yy - h // 2  # unshifted frequency of each position
+    kx = xx - w // 2
+    mirror = kx < 0
+    ky = np.where(mirror, -ky, ky) % h
+    return ky * (w // 2 + 1) + np.abs(kx)
+
+
 # ------------------------------------------------------------------------ Dzanic (faithful)
 def matlab_round(x):
     """MATLAB's ``int32(x)``/``round``: to nearest, halves away from zero."""
@@ -494,13 +505,7 @@ def _dzanic_geometry(h: int, w: int, n_bins: int, keep: float):
     edges = np.linspace(rk.min(), rk.max(), n_bins + 1)
     b = np.clip(np.searchsorted(edges, rk, side="left") - 1, 0, n_bins - 1)
     centres = (edges[:-1] + edges[1:]) / 2
-    ky = yy.ravel()[kept] - h // 2  # unshifted frequency of each kept position
-    kx = xx.ravel()[kept] - w // 2
-    mirror = kx < 0
-    ky = np.where(mirror, -ky, ky) % h
-    kx = np.abs(kx)
-    src = ky * (w // 2 + 1) + kx
-    return Rings(src, b, None, n_bins), centres, r_max
+    return Rings(half_source(h, w, yy.ravel()[kept], xx.ravel()[kept]), b, None, n_bins), centres, r_max
 
 
 def matlab_smooth(y: np.ndarray, span: int = 5) -> np.ndarray:
@@ -720,7 +725,8 @@ def _durall_geometry(h: int, w: int) -> Rings:
     lut[inner] = np.arange(len(inner))
     b = lut[r]
     pos = np.flatnonzero(b >= 0)
-    return Rings(pos, b[pos], None, len(inner))
+    # read from the rfft2 half plane: |F(-k) + 1e-8| = |F(k) + 1e-8| for a real image
+    return Rings(half_source(h, w, yy.ravel()[pos], xx.ravel()[pos]), b[pos], None, len(inner))
 
 
 @lru_cache(maxsize=32)
@@ -746,10 +752,11 @@ def durall_faithful(images, n_points: int = 80) -> np.ndarray:
     ``linspace(0, 80, 80)``); divided by its first value."""
     def one(batch):
         h, w = batch.shape[1:3]
-        F = np.fft.fftshift(np.fft.fft2(opencv_gray(batch), axes=(-2, -1)), axes=(-2, -1))
+        F = rfft2(opencv_gray(batch), norm=None)  # the half plane of the unnormalised fft2
         F += 1e-8
-        spec = 20.0 * np.log(np.abs(F))
-        prof = _durall_geometry(h, w)(spec)
+        spec = np.abs(F)
+        np.log(spec, out=spec)
+        prof = 20.0 * _durall_geometry(h, w)(spec)  # the 20 is linear
         v = prof @ spline_resample_matrix(prof.shape[1], n_points)
         return v / v[:, :1]
 
@@ -789,6 +796,10 @@ FEATURES: dict[str, Callable[..., np.ndarray]] = {k: f.fn for k, f in FEATURE_SE
 
 #: Smallest image side each feature set supports.
 MIN_SIZE = {k: f.min_size for k, f in FEATURE_SETS.items()}
+
+#: Bumped when a feature set's name starts meaning other numbers (2: published names = faithful
+#: methods); caches of features key on it.
+FEATURES_REVISION = 2
 
 #: Names used before the published/variant naming (``dzanic`` was the variant, ``dzanic-faithful``
 #: the port, ``durall`` the variant); only for reading older model files.

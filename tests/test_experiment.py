@@ -14,6 +14,7 @@ def test_paper_preset_configuration_builds_on_cpu(tmp_path):
     assert [p.gan for p in plans] == ["dcgan", "lsgan", "wgan-gp"]
     for p in plans:
         assert p.setups == tuple(PAPER_SETUPS) and p.size == 128 and p.gan_preset == "paper"
+        assert p.detectors[0] == "dzanic-knn" and p.policy == "resize:128:pil-bilinear"
     steps = {p.gan: p.steps for p in plans}
     # 50 / 50 / 100 epochs of 162,770 images at batch 64 (WGAN-GP: 5 critic batches per generator step)
     assert steps == {"dcgan": 127165, "lsgan": 127165, "wgan-gp": 50866}
