@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from forensics.experiment import Study, StudyConfig, paper_plan, plan_study, run_study
+from forensics.experiment import Study, StudyConfig, paper_plan, run_study
 from forensics.generators.layers import PAPER_SETUPS
 
 
