@@ -201,16 +201,28 @@ def cmd_counterexample(a):
 
 
 @verb("demo", "the counterexample study at toy scale on the built-in real images (about 10 minutes on 2 cores)",
-      """forensics demo --out demo/""")
+      """forensics demo --out demo/
+      forensics demo --seeds 3 --out demo3/     # three GAN seeds, mean ± spread over seeds""")
 @arg("--out", default="forensics-demo", metavar="DIR", help="output folder (default forensics-demo)")
 @arg("--steps", type=int, default=None, help="generator steps per setup (default 1500)")
 @arg("--seed", type=int, default=None, help="default 0")
 @arg("--device", default=None, help="auto (default), cpu or cuda")
+@arg("--seeds", type=int, default=None, metavar="N",
+     help="run the study for N GAN seeds (seed, seed+1, ...) into DIR/seed<S>/ and report the spread over seeds")
+@arg("--detectors", default=None, help="comma-separated detector names (default: the toolkit's five)")
 def cmd_demo(a):
-    from forensics.experiment import StudyConfig, run_study
-    from forensics.report import results_text
+    from forensics.experiment import StudyConfig, run_seeds, run_study
+    from forensics.report import results_text, seeds_text
 
-    r = run_study(StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device), a.out)
+    cfg = StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device, detectors=_names(a.detectors))
+    if a.seeds is not None:
+        if a.seeds < 1:
+            raise ValueError(f"the number of seeds must be at least 1, not {a.seeds}")
+        summary = run_seeds(cfg, range(cfg.seed, cfg.seed + a.seeds), a.out)
+        print(seeds_text(summary))
+        print(f"summary: {Path(a.out) / 'seeds.md'}")
+        return
+    r = run_study(cfg, a.out)
     print(results_text(r["results"]))
     print(f"report: {r['report'][1]}")
 

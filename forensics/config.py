@@ -78,6 +78,10 @@ class Config:
     and may define ``validate(self)`` (raise ``ValueError`` with a message about the values)."""
 
     def __post_init__(self):
+        for name, tp in typing.get_type_hints(type(self)).items():  # lists given for tuple fields
+            v = getattr(self, name, None)
+            if isinstance(v, list) and (typing.get_origin(tp) is tuple or tp is tuple):
+                object.__setattr__(self, name, tuple(v))
         self.validate()
 
     def validate(self) -> None:  # overridden by subclasses

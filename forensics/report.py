@@ -255,6 +255,28 @@ def results_text(results: dict) -> str:
     return "\n".join(parts)
 
 
+def seeds_text(summary: dict) -> str:
+    """The spread over GAN seeds (:func:`forensics.experiment.summarise_seeds`) as Markdown: per
+    detector, mean ± std over seeds of each seed's mean, and the range [min, max]."""
+    n = len(summary["seeds"])
+    parts = [f"Over {n} GAN seeds ({', '.join(map(str, summary['seeds']))}): mean ± std across seeds of each "
+             f"study's mean, [min – max] across seeds.\n"]
+
+    def cell(d, pct=True):
+        k = 100 if pct else 1
+        f = "{:.1f}" if pct else "{:.3f}"
+        return (f"{f.format(k * d['mean'])} ± {f.format(k * d['std'])} "
+                f"[{f.format(k * d['min'])} – {f.format(k * d['max'])}]")
+
+    for det, per_setup in summary["detectors"].items():
+        parts.append(f"**{det}**\n")
+        rows = [[s, cell(v["detection_rate"]), cell(v["real_accuracy"]), cell(v["auc"], pct=False)]
+                for s, v in per_setup.items()]
+        parts.append(markdown_table(["setup", "detection rate (%)", "real accuracy (%)", "ROC-AUC"], rows))
+        parts.append("")
+    return "\n".join(parts)
+
+
 def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict,
                             scores: dict | None = None) -> tuple[Path, Path]:
     """``report.md`` + ``report.html`` of a counterexample study: tables, spectra, ROC curves (one

@@ -197,3 +197,20 @@ def test_chained_keys_invalidate_exactly_the_stages_below(tmp_path):
     # another GAN with the old runs in place: refused with a clear message, nothing overwritten
     with pytest.raises(FileExistsError, match="other settings"):
         run_study(c.replace(n_fake=35, gan="dcgan"), tmp_path, progress=False)
+
+
+def test_spread_over_seeds_is_exact_on_known_results():
+    from forensics.experiment import summarise_seeds
+    from forensics.report import seeds_text
+
+    def res(rate, acc):
+        return {"detectors": {"d": {"baseline": {"detection_rate": {"mean": rate, "std": 0.3},
+                                                 "real_accuracy": {"mean": acc, "std": 0.0},
+                                                 "auc": {"mean": 0.5, "std": 0.0}}}}}
+
+    s = summarise_seeds({0: res(0.90, 0.80), 1: res(0.80, 0.90), 2: res(1.00, 1.00)})
+    c = s["detectors"]["d"]["baseline"]["detection_rate"]
+    assert s["seeds"] == [0, 1, 2] and c["per_seed"] == [0.9, 0.8, 1.0]
+    assert np.isclose(c["mean"], 0.9) and np.isclose(c["std"], 0.1) and (c["min"], c["max"]) == (0.8, 1.0)
+    assert "| baseline | 90.0 ± 10.0 [80.0 – 100.0] | 90.0 ± 10.0 [80.0 – 100.0] |" in seeds_text(s)
+    assert StudyConfig.demo(detectors=["durall+-lr"]).detectors == ("durall+-lr",)  # lists become tuples
