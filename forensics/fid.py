@@ -204,7 +204,9 @@ class InceptionFeatures:
 
         images = list(images)
         feats = []
-        with torch.inference_mode():
+        # the profiling executor re-optimises for every new batch shape, which costs more than it
+        # gains for a network run a few times per shape (measured: about 25% slower on CPU)
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
             for i in range(0, len(images), self.batch):
                 x = preprocess(images[i:i + self.batch], self.mode).to(self.device)
                 feats.append(self.model(x).reshape(len(x), -1).float().cpu().numpy())
