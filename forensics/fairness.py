@@ -290,3 +290,20 @@ def group_false_positive_rates(flagged, groups) -> dict:
         out[str(name)] = {"n": int(m.sum()), "false_positives": fp, "fpr": fp / int(m.sum())}
     rates = [v["fpr"] for v in out.values()]
     return {"groups": out, "overall_fpr": float(f.mean()), "max_gap": float(max(rates) - min(rates))}
+
+
+def run_benchmark(config: FairnessBenchmarkConfig, out) -> list[dict]:
+    """:func:`benchmark`, written to ``out``: ``rows.csv``, ``summary.csv``, ``benchmark.png`` and
+    ``config.json``; returns the summary."""
+    from pathlib import Path
+
+    from forensics.io import write_config, write_csv
+
+    out = Path(out)
+    rows = benchmark(config)
+    summary = benchmark_summary(rows)
+    write_csv(out / "rows.csv", rows, ["k", "accuracy", "t", "metric", "true", "measured", "corrected"])
+    write_csv(out / "summary.csv", summary, ["metric", "k", "accuracy", "mae_measured", "mae_corrected"])
+    plot_benchmark(rows, out / "benchmark.png")
+    write_config(out, {"command": "fairness-benchmark", "config": config.to_dict()})
+    return summary
