@@ -151,9 +151,13 @@ def weights_sha1(path: Path | None = None) -> str:
 @lru_cache(maxsize=2)
 def load_inception(device: str = "cpu"):
     """The TorchScript InceptionV3, in eval mode on ``device``."""
+    import warnings
+
     import torch
 
-    m = torch.jit.load(str(inception_path()), map_location=device)
+    with warnings.catch_warnings():  # torch 2.13 calls TorchScript deprecated; it still loads it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        m = torch.jit.load(str(inception_path()), map_location=device)
     m.eval()
     return m
 
@@ -336,6 +340,9 @@ def compare(a, b, config: FidConfig = FidConfig(), out=None, progress: bool = Fa
     """FID (and with ``config.kid`` KID) between sources ``a`` and ``b`` (folders of images, or a
     GAN run folder that is sampled). The result records the resize mode, the weights' SHA-1 and
     each side's size and skipped files; with ``out`` it is written there as JSON."""
+    for p in (a, b):
+        if not Path(p).exists():
+            raise FileNotFoundError(f"{p}: no such folder or run")
     ext = InceptionFeatures(config.mode, config.batch, config.device)
     fa = source_features(a, ext, config, progress)
     fb = source_features(b, ext, config, progress)
