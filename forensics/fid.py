@@ -75,7 +75,23 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def fid_from_features(f1, f2) -> float:
-    return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
+    """FID of two feature sets. With fewer vectors than dimensions on a side, the trace term is
+    computed in sample space: for centred ``A`` (n1 x d) and ``B`` (n2 x d), the non-zero eigenvalues
+    of ``S1 S2`` are the squared singular values of ``A B^T / sqrt((n1-1)(n2-1))``, so
+    ``tr((S1 S2)^{1/2})`` is that matrix's nuclear norm (an n1 x n2 SVD instead of d x d
+    eigendecompositions; the same number)."""
+    a, b = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"need two (N >= 2, D) feature sets of equal D, got {a.shape} and {b.shape}")
+    if min(len(a), len(b)) >= a.shape[1]:
+        return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+    mu1, mu2 = a.mean(0), b.mean(0)
+    A, B = a - mu1, b - mu2
+    n1, n2 = len(a) - 1, len(b) - 1
+    tr1, tr2 = (A * A).sum() / n1, (B * B).sum() / n2
+    tr_covmean = np.linalg.svd(A @ B.T, compute_uv=False).sum() / np.sqrt(n1 * n2)
+    d = mu1 - mu2
+    return float(d @ d + tr1 + tr2 - 2.0 * tr_covmean)
 
 
 def kid(f1, f2, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> dict:
