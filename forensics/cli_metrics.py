@@ -94,7 +94,8 @@ def cmd_metrics_fairness_benchmark(a):
 
 
 @verb("group-fpr", "per-group false-positive rates of detector verdicts on real images with group labels",
-      """forensics detect real_faces/ --out verdicts.csv && forensics group-fpr verdicts.csv --attributes list_attr_celeba.txt --attribute Male --out fpr.json""")
+      """forensics group-fpr verdicts.csv --attributes list_attr_celeba.txt --attribute Male --out fpr.json
+      # verdicts.csv from: forensics detect real_faces/ --out verdicts.csv""")
 @arg("verdicts", metavar="VERDICTS", help=".csv or .json written by forensics detect on REAL images")
 @arg("--attributes", required=True, metavar="FILE", help="attribute table naming the files' groups")
 @arg("--attribute", required=True, metavar="NAME[,NAME]")

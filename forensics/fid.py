@@ -96,13 +96,16 @@ def fid_from_features(f1, f2) -> float:
 
 def kid(f1, f2, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> dict:
     """Kernel Inception Distance: unbiased MMD^2 with ``k(x, y) = (x.y / d + 1)^3`` over
-    ``subsets`` random subsets of ``min(subset_size, n1, n2)`` vectors of each set."""
+    ``subsets`` random subsets of ``min(subset_size, n1, n2)`` vectors of each set (one subset when
+    that is all of both sets; ``kid_std`` is then 0 and says nothing about the uncertainty)."""
     x, y = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"features of shapes {x.shape} and {y.shape} do not match")
     m = min(subset_size, len(x), len(y))
     if m < 2:
         raise ValueError("KID needs at least 2 images on each side")
+    if m == len(x) == len(y):
+        subsets = 1  # every subset would be the whole of both sets: one value, no spread to report
     d = x.shape[1]
     rng = np.random.default_rng(seed)
     vals = np.empty(subsets)
@@ -276,13 +279,16 @@ def files_key(root: Path, files, mode: str, weights: str) -> str:
 
 
 def is_run(path: Path) -> bool:
-    """A GAN training run folder (``config.json`` naming a ``gan``)."""
+    """A GAN training run folder: a ``config.json`` naming a ``gan`` beside a checkpoint (a folder
+    written by ``forensics generate`` has the config but no checkpoint: it is a folder of images)."""
+    import json
+
+    from forensics.generators.trainer import CHECKPOINT
+
     c = Path(path) / "config.json"
-    if not c.is_file():
+    if not c.is_file() or not (Path(path) / CHECKPOINT).is_file():
         return False
     try:
-        import json
-
         return "gan" in json.loads(c.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False

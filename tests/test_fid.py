@@ -53,7 +53,7 @@ def test_kid_hand_computed():
     # d = 1, k(a, b) = (ab + 1)^3: Kxx off-diagonal k(0,1) = 1, Kyy off-diagonal k(0,2) = 1,
     # Kxy = {1, 1, 1, 27} -> MMD^2_u = 1 + 1 - 2 * 30 / 4 = -13
     r = fid.kid(np.array([[0.0], [1.0]]), np.array([[0.0], [2.0]]), subsets=3, subset_size=2)
-    assert r["kid"] == pytest.approx(-13.0) and r["kid_std"] == pytest.approx(0.0)
+    assert r["kid"] == pytest.approx(-13.0) and r["kid_std"] == 0.0 and r["subsets"] == 1
 
 
 def test_kid_is_unbiased_and_sees_shifts():
@@ -173,3 +173,12 @@ def test_real_statistics_cache_hits_and_misses(small_set, tmp_path):
     assert fid.files_key(tmp_path / "r", files, "clean", ext.weights) == changed["key"]
     assert fid.files_key(tmp_path / "r", files, "legacy", ext.weights) != changed["key"]  # mode in the key
     assert fid.files_key(tmp_path / "r", files, "clean", "0" * 40) != changed["key"]  # weights in the key
+
+
+def test_a_run_needs_its_checkpoint_a_generated_folder_is_images(tmp_path):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({"command": "generate", "gan": "dcgan"}))
+    assert not fid.is_run(tmp_path)  # what `forensics generate` writes beside its PNGs
+    (tmp_path / "checkpoint.safetensors").write_bytes(b"")
+    assert fid.is_run(tmp_path)
