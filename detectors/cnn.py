@@ -210,14 +210,18 @@ class CNNDetector(ClassifierMixin, BaseEstimator):
         return self
 
     def train(self, X, y, epochs: int, lr: float | None = None, seed_offset: int = 0,
-              progress: bool = False) -> list[float]:
+              progress: bool = False, freeze_bn: bool = False, guidance: float | None = None) -> list[float]:
         """Run ``epochs`` more epochs of (possibly guided) training on ``X, y`` from the current
-        weights (fine-tuning when the network is already fitted); returns the mean loss per epoch."""
+        weights (fine-tuning when the network is already fitted); returns the mean loss per epoch.
+
+        ``freeze_bn`` keeps the batch-norm statistics fixed (for few-shot fine-tuning on a
+        handful of images); ``guidance`` overrides the config's λ for this call."""
         import torch
         from forensics.progress import bar
         from forensics.detectors.lrp import lrp
 
         cfg = self.cfg
+        lam = cfg.guidance if guidance is None else guidance
         X = self._check_images(X)
         y = np.asarray(y).astype(np.int64).ravel()
         rng = np.random.default_rng([cfg.seed, 1 + seed_offset])
@@ -227,7 +231,7 @@ class CNNDetector(ClassifierMixin, BaseEstimator):
         yt_all = torch.from_numpy(y.astype(np.float32))
         losses = []
         # batch norm statistics need more than one image; a single image trains in eval mode
-        train_bn = len(X) > 1
+        train_bn = len(X) > 1 and not freeze_bn
         for _ in bar(range(epochs), total=epochs, desc="training CNN", enabled=progress):
             self.backbone_.train(train_bn)
             self.head_.train()
@@ -240,12 +244,12 @@ class CNNDetector(ClassifierMixin, BaseEstimator):
                 feats = self.backbone_(xb)
                 logit = self.head_(feats)[:, 0]
                 loss = bce(logit, yb)
-                if cfg.guidance > 0:
+                if lam > 0:
                     with torch.no_grad():
                         r0 = initial_relevance(logit.detach(), yb)[:, None]
                     R = lrp(self.head_, feats.detach(), r0)
                     w = guided_weights(R)
-                    loss = loss + cfg.guidance * bce(self.head_(feats * w)[:, 0], yb)
+                    loss = loss + lam * bce(self.head_(feats * w)[:, 0], yb)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
