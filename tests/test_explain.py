@@ -82,8 +82,9 @@ def test_explain_durall_mlp_per_frequency(data, capsys):
         z = np.load(out / r["files"], allow_pickle=False)
         f = z["radial_frequency"]
         assert len(f) == 80 and np.all(np.diff(f) > 0) and 0 < f[0] and f[-1] < 0.75
-        # relevance per durall frequency sample adds up to the logit; the logit is the detector's
-        assert z["radial_relevance"].sum() == pytest.approx(float(z["logit"]), rel=1e-6)
+        # relevance per durall frequency sample adds up to the logit (less what the ε = 1e-6
+        # stabiliser absorbs at small pre-activations); the logit is the detector's
+        assert z["radial_relevance"].sum() == pytest.approx(float(z["logit"]), rel=1e-4)
         p = 1 / (1 + np.exp(-float(z["logit"])))
         assert float(r["p_generated"]) == pytest.approx(p, abs=1e-6)
     img = np.asarray(Image.open(folder / "sub" / "fake.png").convert("RGB"))
