@@ -27,6 +27,9 @@ def data(tmp_path_factory):
     Image.fromarray(fake[-1]).save(folder / "sub" / "fake.png")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     Image.fromarray(imgs[0][:8, :8]).save(folder / "tiny.png")
+    (root / "fakes").mkdir()
+    for i, im in enumerate(fake):
+        Image.fromarray(im).save(root / "fakes" / f"{i:03d}.png")
     return root, folder, real, fake
 
 
@@ -35,12 +38,18 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def test_explain_cnn_folder(data):
-    from forensics.detectors.cnn import CNNConfig, CNNDetector
+def test_train_cnn_then_explain_folder(data):
+    import json
+    from forensics.detectors.cnn import CNNDetector
 
     root, folder, real, fake = data
-    det = CNNDetector(CNNConfig(size=16, input="pixels", channels=(4, 8), epochs=2, batch=32, seed=0))
-    det.fit(np.r_[real, fake], np.r_[np.zeros(len(real)), np.ones(len(fake))]).save(root / "cnn")
+    (root / "cfg.json").write_text(json.dumps({"channels": [4, 8], "batch": 32}))
+    assert main(["train-cnn", "--real", "builtin", "--n", "120", "--fake", str(root / "fakes"), "--size", "16",
+                 "--epochs", "2", "--config", str(root / "cfg.json"), "--out", str(root / "cnn")]) == 0
+    det = CNNDetector.load(root / "cnn")
+    assert det.cfg.channels == (4, 8) and det.cfg.size == 16 and det.n_train_ == {"real": 96, "generated": 96}
+    m = json.loads((root / "cnn" / "metrics.json").read_text())
+    assert m["n_test"] == {"real": 24, "generated": 24} and 0 <= m["roc_auc"] <= 1
     out = root / "why_cnn"
     assert main(["explain", str(root / "cnn"), str(folder), "--out", str(out)]) == 0
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in _rows(out / "summary.csv")}
