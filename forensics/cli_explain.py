@@ -18,11 +18,14 @@ from forensics.cli import arg, verb
 @arg("--high-frequency", type=float, default=0.25, metavar="F",
      help="cycles/pixel from which relevance counts as high-frequency in summary.csv (default 0.25)")
 @arg("--no-maps", action="store_true", help="skip the PNG heat maps")
+@arg("--eps", type=float, default=1e-6,
+     help="stabiliser of the linear layers' epsilon rule (default 1e-6; larger damps cancelling relevances "
+          "of correlated features at the cost of conservation)")
 def cmd_explain(a):
     from forensics.explain import ExplainConfig, explain
 
     cfg = ExplainConfig(model=a.model, paths=tuple(a.paths), out=a.out, preprocess=a.preprocess,
-                        maps=not a.no_maps, high_frequency=a.high_frequency)
+                        maps=not a.no_maps, high_frequency=a.high_frequency, eps=a.eps)
     r = explain(cfg)
     print(f"forensics explain: {r['explainer']}: {r['n_explained']} of {r['n_files']} images explained, "
           f"{r['n_errors']} with errors -> {r['out']}", file=sys.stderr)

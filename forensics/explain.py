@@ -56,6 +56,8 @@ class ExplainConfig(Config):
     eps: float = 1e-6  #: the ε of the linear layers' rule
 
     def validate(self):
+        if self.eps <= 0:
+            raise ValueError(f"eps {self.eps} must be positive")
         if not self.paths:
             raise ValueError("no images to explain")
         if not 0.0 < self.high_frequency <= 0.75:
