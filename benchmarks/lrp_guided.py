@@ -120,6 +120,27 @@ def evaluate(det, real_te, fake_te) -> dict:
     return {"auc": roc_auc(pr, pf), "balanced_accuracy": 0.5 * (real_accuracy(pr, 0.5) + detection_rate(pf, 0.5))}
 
 
+def summarize(runs: list[dict], shots) -> list[dict]:
+    """Mean ± std over seeds per held-out generator and shot count, plain vs guided, with the
+    paired (same seed, same split) difference and how many runs guidance won."""
+    from forensics.metrics import mean_std
+
+    summary = []
+    for held in GENERATORS + ("all",):
+        for k in (0, *shots):
+            sel = [r for r in runs if r["shots"] == k and (held == "all" or r["held_out"] == held)]
+            plain = sorted((r for r in sel if not r["guided"]), key=lambda r: (r["seed"], r["held_out"]))
+            guided = sorted((r for r in sel if r["guided"]), key=lambda r: (r["seed"], r["held_out"]))
+            entry = {"held_out": held, "shots": k, "n": len(plain)}
+            for m in ("auc", "balanced_accuracy"):
+                a = np.array([r[m] for r in plain])
+                b = np.array([r[m] for r in guided])
+                entry[m] = {"plain": mean_std(a), "guided": mean_std(b), "guided_minus_plain": mean_std(b - a),
+                            "guided_better_runs": int((b > a).sum())}
+            summary.append(entry)
+    return summary
+
+
 def run(cfg: GuidedStudyConfig, out: Path) -> dict:
     import copy
 
@@ -165,19 +186,7 @@ def run(cfg: GuidedStudyConfig, out: Path) -> dict:
                   f"({time.time() - t0:.0f}s)", file=sys.stderr, flush=True)
         write_json(out / "runs.json", runs)  # partial results survive an interruption
 
-    summary = []
-    for held in GENERATORS + ("all",):
-        for k in (0, *cfg.shots):
-            sel = [r for r in runs if r["shots"] == k and (held == "all" or r["held_out"] == held)]
-            plain = sorted((r for r in sel if not r["guided"]), key=lambda r: (r["seed"], r["held_out"]))
-            guided = sorted((r for r in sel if r["guided"]), key=lambda r: (r["seed"], r["held_out"]))
-            entry = {"held_out": held, "shots": k, "n": len(plain)}
-            for m in ("auc", "balanced_accuracy"):
-                a = np.array([r[m] for r in plain])
-                b = np.array([r[m] for r in guided])
-                entry[m] = {"plain": mean_std(a), "guided": mean_std(b), "guided_minus_plain": mean_std(b - a),
-                            "guided_better_runs": int((b > a).sum())}
-            summary.append(entry)
+    summary = summarize(runs, cfg.shots)
     res = {"config": cfg.to_dict(), "seconds": time.time() - t0, "summary": summary, "runs": runs}
     write_json(out / "results.json", res)
     return res
@@ -198,12 +207,25 @@ def table(res: dict) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
+    ap.add_argument("--summarize", action="store_true",
+                    help="only summarise the runs.json (and config.json) already in --out, e.g. of an interrupted study")
     ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
     ap.add_argument("--input", default="pixels", choices=["pixels", "spectrum"])
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--n-per-gen", type=int, default=None, help="training images per seen generator")
     ap.add_argument("--n-test", type=int, default=None, help="test images per class")
     a = ap.parse_args(argv)
+    if a.summarize:
+        from forensics.io import read_json, write_json
+
+        cfg = GuidedStudyConfig.load(Path(a.out) / "config.json")
+        runs = read_json(Path(a.out) / "runs.json")
+        res = {"config": cfg.to_dict(), "partial": True, "seeds_done": sorted({r["seed"] for r in runs}),
+               "summary": summarize(runs, cfg.shots), "runs": runs}
+        write_json(Path(a.out) / "results_partial.json", res)
+        print(table(res))
+        print(f"seeds done: {res['seeds_done']}")
+        return
     over = {"epochs": a.epochs, "n_per_gen": a.n_per_gen, "n_test": a.n_test}
     cfg = GuidedStudyConfig(seeds=tuple(range(a.seeds)), input=a.input,
                             **{k: v for k, v in over.items() if v is not None})
