@@ -1,0 +1,338 @@
+"""``forensics explain``: LRP relevance of a detector's verdict, per image, in image space
+and per radial frequency.
+
+Models explained (rules in :mod:`forensics.detectors.lrp`; relevance is of the **logit**,
+so positive relevance is evidence for *generated*, negative for *real*, and an image's
+relevances add up to its logit):
+
+* the small CNN detector (``model.json`` + ``model.safetensors``, :mod:`forensics.detectors.cnn`):
+  - ``pixels`` input: a relevance map over the image (summed over colour channels); its
+    **per-frequency relevance** comes from a virtual inverse-DFT layer in front of the
+    network (DFT-LRP, Vielhaben et al. 2023): each pixel is the sum of its Fourier
+    components, and the pixel's relevance is shared among them in proportion to their
+    contribution to it, ``R_k = Re(X_k · ifft2(R/x)_k)``. Unlike the spectrum *of* the
+    heat map, this says which frequencies of the input the verdict rests on, and it adds
+    up to the same total;
+  - ``spectrum`` input: the network sees the centred log spectrum, so LRP lands directly
+    on frequency bins (the map is the frequency plane; no image-space map exists, the
+    spectrum having no phase);
+  then the frequency plane is summed over integer-radius rings (ring r = r/S cycles/pixel).
+* a spectral detector with an ``mlp`` or ``lr`` classifier (``forensics train-detector``):
+  relevance per (standardised) feature; for ``durall`` features each feature *is* an
+  azimuthal-spectrum sample, so that is the per-frequency relevance directly. No image
+  map (the features are not a linear function of the pixels).
+
+Outputs in ``out``: ``summary.csv`` (one row per file, unreadable or too small files with
+their reason), ``radial.csv`` (relevance per frequency, one row per explained image),
+``relevance/NAME.npz`` (arrays), ``maps/NAME.png`` (heat maps: image, relevance map,
+frequency-plane relevance; blue real, red generated), ``radial.png`` (mean relevance
+per frequency) and ``config.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from forensics.config import Config
+
+SUMMARY_COLUMNS = ["path", "status", "error", "p_generated", "label", "logit", "relevance_sum",
+                   "low_frequency_relevance", "high_frequency_relevance", "peak_frequency", "files"]
+CHUNK = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainConfig(Config):
+    model: str
+    paths: tuple[str, ...]
+    out: str
+    preprocess: str | None = None  #: default: crop:S for a CNN (resizing would blur its traces), the model's policy otherwise
+    maps: bool = True  #: write the PNG heat maps
+    high_frequency: float = 0.25  #: cycles/pixel from which relevance counts as high-frequency
+    eps: float = 1e-6  #: the ε of the linear layers' rule
+
+    def validate(self):
+        if self.eps <= 0:
+            raise ValueError(f"eps {self.eps} must be positive")
+        if not self.paths:
+            raise ValueError("no images to explain")
+        if not 0.0 < self.high_frequency <= 0.75:
+            raise ValueError(f"high_frequency {self.high_frequency} is not in (0, 0.75] cycles/pixel")
+
+
+# ---------------------------------------------------------------------------- explainers
+class CNNExplainer:
+    def __init__(self, folder: Path, eps: float):
+        from forensics.detectors.cnn import CNNDetector
+
+        self.det = CNNDetector.load(folder)
+        self.eps = eps
+        s = self.det.cfg.size
+        self.name = f"cnn-{self.det.cfg.input}"
+        self.default_policy = f"crop:{s}"
+        self.size = s
+        self.freqs = np.arange(len(_ring_counts(s))) / s
+
+    def check(self, img: np.ndarray) -> str | None:
+        if img.shape[:2] != (self.size, self.size):
+            return f"image is {img.shape[1]}x{img.shape[0]} after preprocessing; the model takes {self.size}x{self.size}"
+        return None
+
+    def explain(self, images: np.ndarray) -> list[dict]:
+        from forensics.detectors.lrp import frequency_relevance, radial_relevance
+
+        x, R = self.det.relevance(images, eps=self.eps)
+        logit = self.det.decision_function(images)
+        if self.det.cfg.input == "pixels":
+            Rk = frequency_relevance(x, R).sum(axis=1)  # per channel, then summed
+            spatial = R.sum(axis=1)
+        else:  # the input is already the centred frequency plane
+            Rk = R[:, 0]
+            spatial = None
+        radial = radial_relevance(Rk)
+        out = []
+        for i in range(len(images)):
+            arrays = {"logit": np.float64(logit[i]), "input": x[i], "relevance": R[i], "frequency_relevance": Rk[i],
+                      "radial_relevance": radial[i], "radial_frequency": self.freqs}
+            if spatial is not None:
+                arrays["image_relevance"] = spatial[i]
+            out.append(arrays)
+        return out
+
+    def panels(self, image: np.ndarray, a: dict) -> list[np.ndarray]:
+        p = [image]
+        if "image_relevance" in a:
+            p.append(_heat(a["image_relevance"]))
+        else:
+            p.append(_grey(a["input"][0]))
+        p.append(_heat(a["frequency_relevance"]))
+        return p
+
+
+class SpectralExplainer:
+    def __init__(self, folder: Path, eps: float):
+        from forensics.detectors import Detector
+
+        self.det = Detector.load(folder)
+        est = getattr(self.det, "estimator", None)
+        if est not in ("mlp", "lr"):
+            raise ValueError(f"{folder}: LRP needs a network: a CNN model or a spectral detector with an mlp or "
+                             f"lr classifier (this one uses {est!r})")
+        self.features = self.det.features
+        self.name = self.det.name
+        self.default_policy = str(self.det.get_params().get("preprocess", "none"))
+        self.eps = eps
+        self.net = self._network()
+
+    def _network(self):
+        import torch
+        from torch import nn
+        from forensics.detectors.lrp import mlp_from_state
+
+        a = {k[4:]: v for k, v in self.det.state_arrays_.items() if k.startswith("est_")}
+        if self.det.estimator == "mlp":
+            return mlp_from_state(a, int(self.det.state_meta_["estimator"]["layers"]))
+        lin = nn.Linear(len(a["coef"]), 1).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.as_tensor(a["coef"])[None])
+            lin.bias.copy_(torch.as_tensor(a["b"]))
+        return nn.Sequential(lin).eval()
+
+    def check(self, img: np.ndarray) -> str | None:
+        m = getattr(self.det, "min_size", 1)
+        if min(img.shape[:2]) < m:
+            return f"image is {img.shape[1]}x{img.shape[0]}; {self.name} needs at least {m}x{m}"
+        return None
+
+    def _freqs(self, h: int, w: int, n: int) -> np.ndarray | None:
+        if self.features != "durall":
+            return None
+        from forensics.spectrum import half_geometry
+
+        n_rings = len(half_geometry(h, w)[2])
+        return np.linspace(1.0, n_rings - 2.0, n) / min(h, w)  # durall's resampled ring positions
+
+    def explain(self, images) -> list[dict]:
+        import torch
+        from forensics.detectors.lrp import lrp
+
+        out = []
+        for img in images:  # features of differently sized images
+            X = (self.det.transform(img[None]) - self.det.mean_) / self.det.scale_
+            if not np.isfinite(X).all():
+                out.append({"error": "the spectral features are undefined for this image"})
+                continue
+            xt = torch.from_numpy(X.astype(np.float64))
+            with torch.no_grad():
+                logit = float(self.net(xt)[0, 0])
+            R = lrp(self.net, xt, eps=self.eps).numpy()[0]
+            a = {"logit": np.float64(logit), "input": X[0], "relevance": R}
+            f = self._freqs(img.shape[0], img.shape[1], len(R))
+            if f is not None:
+                a["radial_relevance"], a["radial_frequency"] = R, f
+            out.append(a)
+        return out
+
+    def panels(self, image, a) -> list[np.ndarray]:
+        return [image]
+
+
+def load_explainer(folder, eps: float = 1e-6):
+    """The explainer for the model in ``folder`` (a CNN or an mlp/lr spectral detector)."""
+    folder = Path(folder)
+    mj = folder / "model.json"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: model folder not found")
+    try:
+        fmt = json.loads(mj.read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError) as e:
+        raise ValueError(f"{mj}: not a readable model description ({e})") from None
+    if fmt == "forensics-cnn":
+        return CNNExplainer(folder, eps)
+    if fmt == "forensics-detector":
+        return SpectralExplainer(folder, eps)
+    raise ValueError(f"{mj}: not a forensics model (format {fmt!r})")
+
+
+# ---------------------------------------------------------------------------- pictures
+def _ring_counts(s: int) -> np.ndarray:
+    from forensics.spectrum import radial_index
+
+    return radial_index(s, s)[1]
+
+
+def _heat(R: np.ndarray) -> np.ndarray:
+    """Relevance as RGB: blue negative (real), white 0, red positive (generated), symmetric scale."""
+    import matplotlib
+
+    m = float(np.abs(R).max()) or 1.0
+    return (matplotlib.colormaps["bwr"](0.5 + 0.5 * R / m)[..., :3] * 255).astype(np.uint8)
+
+
+def _grey(v: np.ndarray) -> np.ndarray:
+    lo, hi = float(v.min()), float(v.max())
+    g = ((v - lo) / ((hi - lo) or 1.0) * 255).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=2)
+
+
+def _png(panels: list[np.ndarray], side: int = 128) -> bytes:
+    from PIL import Image
+
+    tiles = []
+    for p in panels:
+        k = max(1, side // max(p.shape[:2]))
+        tiles.append(np.asarray(p).repeat(k, 0).repeat(k, 1))
+    h = max(t.shape[0] for t in tiles)
+    row = np.concatenate([np.pad(t, ((0, h - t.shape[0]), (0, 4), (0, 0)), constant_values=255) for t in tiles], 1)
+    buf = io.BytesIO()
+    Image.fromarray(row).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _radial_plot(path: Path, curves: dict, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from forensics.io import atomic_write_bytes
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, (f, r) in curves.items():
+        ax.plot(f, r, label=label)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("frequency (cycles/pixel)")
+    ax.set_ylabel("mean relevance (share of |logit|)")
+    ax.set_title(title)
+    ax.legend()
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _safe_name(i: int, path: Path) -> str:
+    return f"{i:05d}_" + re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)[:60]
+
+
+# ---------------------------------------------------------------------------- the verb
+def explain(cfg: ExplainConfig, progress: bool = True) -> dict:
+    """Explain every image under ``cfg.paths`` with the model ``cfg.model``; see the module notes."""
+    from forensics.images import Prefetcher, Policy, scan_nonempty, warn_skipped
+    from forensics.io import atomic_write_bytes, write_config, write_csv, write_npz
+    from forensics.progress import bar
+
+    ex = load_explainer(cfg.model, cfg.eps)
+    files = scan_nonempty(list(cfg.paths))
+    pol = Policy.parse(cfg.preprocess if cfg.preprocess is not None else ex.default_policy)
+    out = Path(cfg.out)
+    write_config(out, {"verb": "explain", "config": cfg.to_dict(), "policy": str(pol), "explainer": ex.name,
+                       "relevance": "LRP of the logit: eps rule (linear), alpha1beta0 (conv), identity (norm, "
+                                    "activations); frequency relevance via a virtual inverse-DFT layer"})
+    rows, radial_rows = [], []
+    sums: dict[str, list] = {"real": [], "generated": []}
+    freqs = None
+    thr = float(getattr(ex.det, "threshold_", 0.5))
+    batch: list = []
+
+    def flush():
+        if not batch:
+            return
+        imgs = [r.image for _, r in batch]
+        if isinstance(ex, CNNExplainer):
+            results = ex.explain(np.stack(imgs))
+        else:
+            results = ex.explain(imgs)
+        for (i, r), a in zip(batch, results):
+            if "error" in a:
+                rows.append({"path": str(r.path), "status": "error", "error": a["error"]})
+                continue
+            name = _safe_name(i, r.path)
+            logit = float(a["logit"])
+            p = 1.0 / (1.0 + np.exp(-np.clip(logit, -60, 60)))
+            row = {"path": str(r.path), "status": "ok", "p_generated": f"{p:.6f}", "label": int(p > thr),
+                   "logit": f"{logit:.6f}", "relevance_sum": f"{float(np.sum(a['relevance'])):.6f}"}
+            write_npz(out / "relevance" / f"{name}.npz", **{k: np.asarray(v) for k, v in a.items()})
+            files_written = [f"relevance/{name}.npz"]
+            if "radial_relevance" in a:
+                nonlocal freqs
+                f, rr = a["radial_frequency"], a["radial_relevance"]
+                hi = f >= cfg.high_frequency
+                row.update(low_frequency_relevance=f"{rr[~hi].sum():.6f}", high_frequency_relevance=f"{rr[hi].sum():.6f}",
+                           peak_frequency=f"{f[int(np.argmax(np.abs(rr)))]:.4f}")
+                if freqs is None or (len(freqs) == len(f) and np.allclose(freqs, f)):
+                    freqs = f
+                    radial_rows.append({"path": str(r.path), **{f"{fx:.4f}": f"{v:.6g}" for fx, v in zip(f, rr)}})
+                    sums["generated" if p > thr else "real"].append(rr / (abs(logit) or 1.0))
+            if cfg.maps:
+                atomic_write_bytes(out / "maps" / f"{name}.png", _png(ex.panels(r.image, a)))
+                files_written.append(f"maps/{name}.png")
+            row["files"] = " ".join(files_written)
+            rows.append(row)
+        batch.clear()
+
+    for i, r in enumerate(bar(Prefetcher(files, pol), total=len(files), desc="explaining", enabled=progress)):
+        if r.ok:
+            r.error = ex.check(r.image)
+        if not r.ok:
+            warn_skipped(r)
+            rows.append({"path": str(r.path), "status": "error", "error": r.error})
+            continue
+        batch.append((i, r))
+        if len(batch) >= CHUNK:
+            flush()
+    flush()
+    order = {str(f): i for i, f in enumerate(files)}
+    rows.sort(key=lambda r: order.get(r["path"], 0))
+    write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS)
+    if freqs is not None:
+        write_csv(out / "radial.csv", radial_rows, ["path"] + [f"{fx:.4f}" for fx in freqs])
+        curves = {f"called {k} (n={len(v)})": (freqs, np.mean(v, axis=0)) for k, v in sums.items() if v}
+        _radial_plot(out / "radial.png", curves, f"{ex.name}: relevance per radial frequency")
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    return {"n_files": len(files), "n_explained": n_ok, "n_errors": len(rows) - n_ok, "explainer": ex.name,
+            "out": str(out)}
