@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 
 from forensics import spectrum as S
 from forensics.data import builtin_patches, builtin_photos
-from forensics.images import Policy, center_crop
+from forensics.images import Policy
 
 spec = importlib.util.spec_from_file_location("old_spectrum", sys.argv[1])
 old = importlib.util.module_from_spec(spec)

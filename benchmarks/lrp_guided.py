@@ -148,7 +148,6 @@ def run(cfg: GuidedStudyConfig, out: Path) -> dict:
     from forensics.data import load_source
     from forensics.detectors.cnn import CNNConfig, CNNDetector
     from forensics.io import write_config, write_json
-    from forensics.metrics import mean_std
 
     torch.set_num_threads(cfg.threads)
     write_config(out, {"study": "lrp_guided", "config": cfg.to_dict(), "generators": list(GENERATORS),
