@@ -9,6 +9,7 @@ from forensics.cli import arg, verb
 
 @verb("hash", "binary hash codes of pixels + Fourier spectrum (DCSH): index, query, leakage",
       """forensics hash index photos/ more/ --bits 32 --out idx/
+      forensics hash index builtin --bits 16 --size 16 --out builtin-idx/     # the built-in patches
       forensics hash query idx/ new/ --k 5 --out neighbours.csv
       forensics hash leakage train/ test/ --out leakage.json""")
 @arg("action", choices=["index", "query", "leakage"],

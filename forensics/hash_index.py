@@ -103,12 +103,20 @@ def encode_images(model: HashModel, images: np.ndarray) -> dict[str, np.ndarray]
 
 def build_index(paths, out, config: HashConfig | None = None, progress: bool = False) -> HashIndex:
     """Train a hash model on the images under ``paths`` (unsupervised), encode them and save
-    the index in folder ``out``."""
+    the index in folder ``out``. ``paths == ["builtin"]`` indexes the built-in patches of
+    ``config.size`` (named ``builtin:PHOTO@1/SCALE:Y,X``)."""
     config = config or HashConfig()
-    good, skipped = _load(paths, config.policy_str, progress, "loading")
-    images = np.stack([r.image for r in good])
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if [str(p) for p in paths] == ["builtin"] and not Path("builtin").exists():
+        from forensics.data import builtin_patches
+
+        s = builtin_patches(config.size)
+        images, files, skipped = s.images, [f"builtin:{n}" for n in s.names], []
+    else:
+        good, skipped = _load(paths, config.policy_str, progress, "loading")
+        images, files = np.stack([r.image for r in good]), [str(r.path) for r in good]
     model = HashModel.train(images, config, progress)
-    index = HashIndex(model, [str(r.path) for r in good], encode_images(model, images), images, skipped)
+    index = HashIndex(model, files, encode_images(model, images), images, skipped)
     index.save(out)
     return index
 
