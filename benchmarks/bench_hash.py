@@ -84,6 +84,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--spectrum", default="log2d")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--knn-modalities", default="spectrum,both", help="realfake: codes of the hash-kNN detectors")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     base = HashConfig(size=a.size, epochs=a.epochs, spectrum=a.spectrum, seed=a.seed)
@@ -96,7 +97,7 @@ def main(argv=None):
         if a.kind == "realfake":
             from forensics.detectors.hash_knn import HashKNNDetector
 
-            for mod in ("pixels", "spectrum", "both"):
+            for mod in a.knn_modalities.split(","):
                 det = HashKNNDetector(bits=bits, size=a.size, epochs=a.epochs, modality=mod, seed=a.seed,
                                       spectrum=a.spectrum).fit(xtr, gtr)
                 r[f"hash_knn_accuracy_{mod}"] = round(float(det.score(xte, gte)), 4)
