@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.detectors.hashing import CODE_MODALITIES, HashConfig, HashModel, codes_of, hamming, nearest
+from forensics.detectors.hashing import CODE_MODALITIES, HashConfig, HashModel, codes_of, nearest
 from forensics.io import read_npz, write_config, write_csv, write_json, write_npz
 
 INDEX_FORMAT = "forensics-hash-index"
