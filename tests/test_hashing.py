@@ -193,7 +193,7 @@ def test_leakage_finds_the_reencoded_copies(grouped, tmp_path, capsys):
     for i in (3, 17, 42):  # JPEG copies of three training images
         Image.fromarray(_jpeg(grouped[0][i], 90)).save(test / f"copy{i}.jpg", quality=95)
     rc = main(["hash", "leakage", str(train), str(test), "--bits", "16", "--size", str(SIZE), "--epochs", "6",
-               "--out", str(tmp_path / "leak.json")])
+               "--k", "5", "--max-distance", "6", "--out", str(tmp_path / "leak.json")])
     assert rc == 0
     out = json.loads((tmp_path / "leak.json").read_text())
     dups = {(r["test"].split("/")[-1], r["train"].split("/")[-1]) for r in out["rows"] if r.get("duplicate")}
