@@ -264,7 +264,7 @@ def cmd_attack(a):
 
 # ----------------------------------------------------------------------------------- main
 #: further modules whose verbs register themselves with @verb/@arg when imported
-VERB_MODULES: tuple[str, ...] = ("forensics.cli_metrics", "forensics.cli_explain")
+VERB_MODULES: tuple[str, ...] = ("forensics.cli_metrics", "forensics.cli_explain", "forensics.cli_hash")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,251 @@
+"""DCSH hashing: the binary step's pieces against hand oracles, balanced and stable codes,
+retrieval against LSH on patches with known groups, index/query/leakage files and verbs, and
+the hash-kNN detector under scikit-learn's clone and cross-validation."""
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from forensics.detectors.hashing import (HashConfig, HashModel, balanced_sign, codes_of, hamming, hamming_map,
+                                         joint_codes, lsh_codes, nearest, pixel_input, procrustes, spectral_input)
+
+SIZE = 16
+CFG = HashConfig.fast(bits=16, size=SIZE, epochs=10, iters=5)
+
+
+@pytest.fixture(scope="module")
+def grouped():
+    """Built-in 16x16 patches with their photograph as group: 300 to train on, 120 held out."""
+    from forensics.data import builtin_patches
+
+    s = builtin_patches(SIZE)
+    groups = np.array([n.split("@")[0] for n in s.names])
+    perm = np.random.default_rng(0).permutation(len(s))
+    tr, te = perm[:300], perm[300:420]
+    return s.images[tr], groups[tr], s.images[te], groups[te]
+
+
+@pytest.fixture(scope="module")
+def model(grouped):
+    return HashModel.train(grouped[0], CFG)
+
+
+def _png_folder(folder, images, prefix="im"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(folder / f"{prefix}{i:03d}.png")
+    return folder
+
+
+def _jpeg(im, quality=95):
+    buf = io.BytesIO()
+    Image.fromarray(im).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+# ----------------------------------------------------------------- binary step, hand oracles
+def test_balanced_sign_takes_the_upper_half_of_each_column():
+    Z = np.array([[0.3, -1.0], [0.1, 2.0], [0.9, 0.0], [-0.5, 0.0]])
+    # column 0: the two largest are rows 2 and 0; column 1: row 1, then rows 2/3 tie -> row 2 first
+    assert balanced_sign(Z).tolist() == [[1, -1], [-1, 1], [1, 1], [-1, -1]]
+    assert (balanced_sign(np.random.default_rng(0).standard_normal((7, 3))) > 0).sum(0).tolist() == [4, 4, 4]
+
+
+def test_procrustes_recovers_a_known_rotation():
+    rng = np.random.default_rng(1)
+    Y = rng.standard_normal((50, 4))
+    R0, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    np.testing.assert_allclose(procrustes(Y, Y @ R0), R0, atol=1e-10)
+
+
+def test_joint_codes_are_balanced_and_separate_two_clusters():
+    """Two well separated clusters in both modalities: every step-1 bit is on for exactly half
+    the points, the objective does not grow, and some bit splits the clusters exactly."""
+    rng = np.random.default_rng(2)
+    lab = np.repeat([0, 1], 40)
+    a = rng.standard_normal((80, 5)) + 6.0 * lab[:, None]
+    b = rng.standard_normal((80, 3)) - 6.0 * lab[:, None]
+    B, hist = joint_codes({"pixels": a, "spectrum": b}, bits=4, knn=5, iters=10)
+    assert set(np.unique(B)) == {-1.0, 1.0}
+    assert ((B > 0).sum(0) == 40).all()
+    assert hist[-1] <= hist[0] + 1e-9
+    split = [(B[:, j] > 0) == (lab == 1) for j in range(4)]
+    assert any(s.all() or (~s).all() for s in split)
+
+
+def test_hamming_and_nearest_match_brute_force():
+    rng = np.random.default_rng(3)
+    a, b = rng.random((9, 16)) > 0.5, rng.random((11, 16)) > 0.5
+    brute = np.array([[np.count_nonzero(x != y) for y in b] for x in a])
+    assert (hamming(a, b) == brute).all()
+    idx, d = nearest(a, b, 3)
+    assert (d == np.sort(brute, axis=1)[:, :3]).all()
+    assert (np.take_along_axis(brute, idx, 1) == d).all()
+
+
+def test_hamming_map_hand_example():
+    # query 0000; database distances 0, 1, 2, 3 with labels 1, 0, 1, 0 (query label 1)
+    q = np.zeros((1, 4), bool)
+    db = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0]], bool)
+    # relevant at ranks 1 and 3: AP = (1/1 + 2/3) / 2
+    assert hamming_map(q, db, [1], [1, 0, 1, 0]) == pytest.approx((1 + 2 / 3) / 2)
+
+
+# --------------------------------------------------------------------- trained model checks
+def test_codes_are_balanced_on_the_training_set(model, grouped):
+    assert (model.train_codes.sum(0) == 150).all()  # step 1: exactly half of the 300
+    out = model.outputs(grouped[0])
+    for m in ("pixels", "spectrum"):
+        frac = codes_of(out, m).mean(0)
+        assert np.abs(frac - 0.5).mean() < 0.15, (m, frac)
+        assert frac.min() > 0.1 and frac.max() < 0.9, (m, frac)
+
+
+def test_codes_are_stable_under_reencoding(model, grouped, tmp_path):
+    """A PNG round trip through the toolkit's loader gives identical codes; JPEG quality 95
+    flips few bits, far fewer than separate two different images."""
+    from forensics.images import load_image
+
+    imgs = grouped[2][:40]
+    folder = _png_folder(tmp_path / "png", imgs)
+    back = np.stack([load_image(folder / f"im{i:03d}.png").image for i in range(len(imgs))])
+    assert (model.encode(back) == model.encode(imgs)).all()
+    jp = np.stack([_jpeg(im) for im in imgs])
+    c, cj = model.encode(imgs), model.encode(jp)
+    same = np.count_nonzero(c != cj, axis=1).mean()
+    other = hamming(c, c)[~np.eye(len(c), dtype=bool)].mean()
+    assert same < 0.25 * other, (same, other)
+
+
+def test_retrieval_map_beats_lsh_on_patches_with_known_groups(model, grouped):
+    """Held-out patches query the training patches (relevant = same photograph)."""
+    xtr, gtr, xte, gte = grouped
+    oq, od = model.outputs(xte), model.outputs(xtr)
+    dcsh_p2p = hamming_map(codes_of(oq, "pixels"), codes_of(od, "pixels"), gte, gtr)
+    dcsh_p2s = hamming_map(codes_of(oq, "pixels"), codes_of(od, "spectrum"), gte, gtr)
+    dcsh_s2p = hamming_map(codes_of(oq, "spectrum"), codes_of(od, "pixels"), gte, gtr)
+    P = pixel_input(np.concatenate([xtr, xte])).reshape(len(xtr) + len(xte), -1)
+    S = spectral_input(np.concatenate([xtr, xte]))
+    n = len(xtr)
+    lsh_p2p = hamming_map(lsh_codes(P[:n], P[n:], 16, 1), lsh_codes(P[:n], P[:n], 16, 1), gte, gtr)
+    lsh_p2s = hamming_map(lsh_codes(P[:n], P[n:], 16, 1), lsh_codes(S[:n], S[:n], 16, 2), gte, gtr)
+    assert dcsh_p2p > lsh_p2p
+    assert dcsh_p2s > lsh_p2s + 0.03 and dcsh_s2p > lsh_p2s + 0.03
+
+
+def test_model_save_load_gives_identical_codes(model, grouped, tmp_path):
+    model.save(tmp_path / "m")
+    back = HashModel.load(tmp_path / "m")
+    assert back.config == model.config
+    assert (back.train_codes == model.train_codes).all()
+    for m in ("pixels", "spectrum", "both"):
+        assert (back.encode(grouped[2], m) == model.encode(grouped[2], m)).all()
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="bits"):
+        HashConfig(bits=24)
+    with pytest.raises(ValueError, match="spectral"):
+        HashConfig(spectrum="dct")
+    with pytest.raises(ValueError, match="modalities"):
+        HashConfig(modalities=("pixels", "text"))
+    assert HashConfig.from_dict(CFG.to_dict()) == CFG
+
+
+# ---------------------------------------------------------------------- index, query, leakage
+def test_index_query_roundtrip_and_bad_files(grouped, tmp_path):
+    from conftest import write_bad_files
+    from forensics.cli import main
+    from forensics.hash_index import HashIndex, build_index
+
+    src = _png_folder(tmp_path / "src", grouped[0][:80])
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    cfg = CFG.replace(epochs=4, iters=3)
+    ix = build_index([src], tmp_path / "idx", cfg)
+    assert len(ix.files) == 80 and [s["path"].endswith("broken.png") for s in ix.skipped] == [True]
+    back = HashIndex.load(tmp_path / "idx")
+    assert back.files == ix.files
+    for m in ("pixels", "spectrum", "both"):
+        assert (back.codes_for(m) == ix.codes_for(m)).all()
+    assert (back.model.encode(grouped[0][:80], "both") == ix.codes_for("both")).all()
+
+    q = tmp_path / "q"
+    _png_folder(q, grouped[0][:2])
+    write_bad_files(q / "bad")
+    assert main(["hash", "query", str(tmp_path / "idx"), str(q), "--k", "3", "--out", str(tmp_path / "n.json")]) == 0
+    rows = json.loads((tmp_path / "n.json").read_text())["rows"]
+    good = [r for r in rows if r["error"] is None]
+    assert len(good) == 6 and {r["query"].split("/")[-1] for r in good} == {"im000.png", "im001.png"}
+    # an indexed image finds itself first, at distance 0
+    first = [r for r in good if r["rank"] == 1]
+    assert all(r["hamming"] == 0 and r["neighbour"].endswith(r["query"].split("/")[-1]) for r in first)
+    assert any(r["error"] for r in rows) and all(r["rank"] is None for r in rows if r["error"])
+
+
+def test_leakage_finds_the_reencoded_copies(grouped, tmp_path, capsys):
+    from forensics.cli import main
+
+    train = _png_folder(tmp_path / "train", grouped[0][:60])
+    test = tmp_path / "test"
+    _png_folder(test, grouped[2][:20], "new")
+    for i in (3, 17, 42):  # JPEG copies of three training images
+        Image.fromarray(_jpeg(grouped[0][i], 90)).save(test / f"copy{i}.jpg", quality=95)
+    rc = main(["hash", "leakage", str(train), str(test), "--bits", "16", "--size", str(SIZE), "--epochs", "6",
+               "--k", "5", "--max-distance", "6", "--out", str(tmp_path / "leak.json")])
+    assert rc == 0
+    out = json.loads((tmp_path / "leak.json").read_text())
+    dups = {(r["test"].split("/")[-1], r["train"].split("/")[-1]) for r in out["rows"] if r.get("duplicate")}
+    assert dups == {("copy3.jpg", "im003.png"), ("copy17.jpg", "im017.png"), ("copy42.jpg", "im042.png")}
+    assert "3 of 23 test images have a near-duplicate" in capsys.readouterr().err
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from forensics.cli import main
+
+    assert main(["hash", "query", str(tmp_path), "--out", str(tmp_path / "x.csv")]) == 2
+    assert main(["hash", "query", str(tmp_path / "nope"), str(tmp_path), "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("forensics: error:") for e in err)
+
+
+# ---------------------------------------------------------------------------- hash-kNN detector
+@pytest.fixture(scope="module")
+def real_fake():
+    from forensics.data import builtin_patches
+    from forensics.generators.simulate import simulate_upsampling
+
+    p = builtin_patches(SIZE, n=240, seed=1).images
+    X = np.concatenate([p[:120], simulate_upsampling(p[120:], seed=0, strength=(0.15, 0.25))])
+    y = np.r_[np.zeros(120, int), np.ones(120, int)]
+    perm = np.random.default_rng(0).permutation(240)
+    return X[perm], y[perm]
+
+
+def test_hash_knn_detector_in_clone_and_cross_val_score(real_fake):
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    from forensics.detectors.hash_knn import HashKNNDetector
+
+    X, y = real_fake
+    det = HashKNNDetector(bits=16, size=SIZE, epochs=6, iters=3, modality="spectrum", k=5)
+    c = clone(det)
+    assert c.get_params() == det.get_params() and not hasattr(c, "codes_")
+    scores = cross_val_score(det, X, y, cv=3)
+    assert scores.mean() > 0.7, scores
+
+
+def test_hash_knn_detector_save_load(real_fake, tmp_path):
+    from forensics.detectors.hash_knn import HashKNNDetector
+
+    X, y = real_fake
+    det = HashKNNDetector(bits=16, size=SIZE, epochs=3, iters=3, k=3).fit(X[:150], y[:150])
+    p = det.predict_proba(X[150:])
+    assert p.shape == (90, 2) and np.allclose(p.sum(1), 1)
+    det.save(tmp_path / "d")
+    back = HashKNNDetector.load(tmp_path / "d")
+    assert back.get_params() == det.get_params()
+    np.testing.assert_array_equal(back.predict_proba(X[150:]), p)
+    np.testing.assert_array_equal(back.predict(X[150:]), det.predict(X[150:]))
