@@ -86,24 +86,29 @@ def recover_folder(folder: Path) -> None:
             return
 
 
-class Detector(ClassifierMixin, BaseEstimator):
-    """Base class: subclasses implement ``_features``, ``fit``, ``_proba``, ``_state``/``_set_state``."""
+class RealFakeContract:
+    """What every detector adds to scikit-learn's classifier API (label 1 = generated): ``p_generated``,
+    fitting with the classes given apart, ``score`` without labels as P(generated), and a threshold
+    calibrated on real images. Spectral detectors, the CNN and the hash-kNN detector share it, so a
+    study, ``detect`` and ``calibrate`` treat them alike. ``features`` names the cached feature set
+    a study may compute once for all repetitions (None: the detector takes images)."""
 
     name = "detector"
+    features: str | None = None
+    min_size = 1
 
-    # -- the contract -----------------------------------------------------------------------
-    def fit_real_fake(self, real, fake) -> "Detector":
+    def _features(self, x):
+        return np.asarray(x)
+
+    def fit_real_fake(self, real, fake):
         """``fit`` with the real and the generated images (or features) given apart."""
         Xr, Xf = self._features(real), self._features(fake)
         y = np.r_[np.zeros(len(Xr), np.int64), np.ones(len(Xf), np.int64)]
         return self.fit(np.concatenate([Xr, Xf]), y)
 
-    def p_generated(self, X) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def predict_proba(self, X) -> np.ndarray:
-        p = self.p_generated(X)
-        return np.stack([1.0 - p, p], axis=1)
+    def p_generated(self, X) -> np.ndarray:
+        """P(generated) per image."""
+        return self.predict_proba(X)[:, 1]
 
     def score(self, X, y=None, sample_weight=None):
         """Mean accuracy on ``(X, y)`` (scikit-learn); without ``y``, ``p_generated(X)``."""
@@ -111,10 +116,7 @@ class Detector(ClassifierMixin, BaseEstimator):
             return self.p_generated(X)
         return super().score(X, y, sample_weight=sample_weight)
 
-    def predict(self, X) -> np.ndarray:
-        return (self.p_generated(X) > self.threshold_).astype(np.int64)
-
-    def calibrate(self, real, target_fpr: float = 0.05) -> "Detector":
+    def calibrate(self, real, target_fpr: float = 0.05):
         """Set the threshold so that at most ``target_fpr`` of these real images (ideally not
         seen in training) are called generated; ``predict`` then uses it."""
         s = np.sort(self.p_generated(real))
@@ -123,6 +125,23 @@ class Detector(ClassifierMixin, BaseEstimator):
         self.threshold_ = float(s[len(s) - k - 1]) if k < len(s) else float(s[0])
         self.rule_ = "threshold"
         return self
+
+
+class Detector(RealFakeContract, ClassifierMixin, BaseEstimator):
+    """Base class: subclasses implement ``_features``, ``fit``, ``_proba``, ``_state``/``_set_state``."""
+
+    name = "detector"
+
+    # -- the contract -----------------------------------------------------------------------
+    def p_generated(self, X) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = self.p_generated(X)
+        return np.stack([1.0 - p, p], axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        return (self.p_generated(X) > self.threshold_).astype(np.int64)
 
     # -- persistence --------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict]:  # pragma: no cover - abstract
@@ -212,6 +231,24 @@ def _umask() -> int:
 
 
 REGISTRY: dict[str, type] = {}
+
+#: model-folder formats (``model.json`` "format") -> (module, class whose ``load(folder)`` reads it)
+MODEL_FORMATS = {FORMAT: ("forensics.detectors.base", "Detector"),
+                 "forensics-cnn": ("forensics.detectors.cnn", "CNNDetector")}
+
+
+def load_detector(folder):
+    """The detector saved in ``folder``, whatever its kind (spectral, CNN): dispatched on the format
+    named in its ``model.json``; nothing in the folder is executed."""
+    import importlib
+
+    folder = Path(folder)
+    try:
+        fmt = json.loads((folder / "model.json").read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        fmt = FORMAT  # Detector.load gives the precise message
+    module, cls = MODEL_FORMATS.get(fmt, MODEL_FORMATS[FORMAT])
+    return getattr(importlib.import_module(module), cls).load(folder)
 
 
 def register(cls):

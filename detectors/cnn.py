@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from forensics.config import Config
+from forensics.detectors.base import RealFakeContract
 
 FORMAT = "forensics-cnn"
 FORMAT_VERSION = 1
@@ -138,7 +139,7 @@ def initial_relevance(logit, y, beta: float = 4.0, eps: float = 0.01):
     return torch.log(beta * (p + eps) / (1 + eps - p))
 
 
-class CNNDetector(ClassifierMixin, BaseEstimator):
+class CNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
     """Small CNN: real (0) vs generated (1) from uint8 images; see the module notes."""
 
     name = "cnn"
@@ -147,6 +148,11 @@ class CNNDetector(ClassifierMixin, BaseEstimator):
         self.config = config
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def min_size(self) -> int:
+        """The image side the network takes (``detect`` crops to it)."""
+        return self.cfg.size
+
     @property
     def cfg(self) -> CNNConfig:
         return self.config if self.config is not None else CNNConfig()
@@ -301,6 +307,8 @@ class CNNDetector(ClassifierMixin, BaseEstimator):
         write_json(folder / "model.json", {
             "format": FORMAT, "format_version": FORMAT_VERSION, "class": type(self).__name__,
             "name": self.name, "config": self.cfg.to_dict(), "threshold": self.threshold_,
+            # detect crops every image to the network's side (the policy train-cnn trained with)
+            "params": {"preprocess": f"crop:{self.cfg.size}"},
             "n_train": getattr(self, "n_train_", None), **(extra or {})})
         return folder
 

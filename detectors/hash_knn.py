@@ -15,14 +15,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from forensics.detectors.base import RealFakeContract
 from forensics.detectors.hashing import HashConfig, HashModel, codes_of, nearest
 from forensics.io import read_npz, write_json, write_npz
 
 FORMAT = "forensics-hash-knn"
 
 
-class HashKNNDetector(ClassifierMixin, BaseEstimator):
+class HashKNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
     """Majority vote of the ``k`` Hamming-nearest training images' labels."""
+
+    name = "hash-knn"
 
     def __init__(self, bits: int = 32, k: int = 5, modality: str = "both", spectrum: str = "log2d",
                  size: int = 32, epochs: int = 60, iters: int = 20, seed: int = 0):
@@ -52,6 +55,7 @@ class HashKNNDetector(ClassifierMixin, BaseEstimator):
         self.model_ = HashModel.train(X, self._config())
         self.codes_ = codes_of(self.model_.outputs(X), self.modality)
         self.labels_ = y_idx.astype(np.int64)
+        self.threshold_ = 0.5  # a strict majority of the k neighbours says "generated"
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -93,4 +97,5 @@ class HashKNNDetector(ClassifierMixin, BaseEstimator):
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"{folder}: damaged or incompatible hash-kNN detector ({type(e).__name__}: {e})") from None
         det.model_ = HashModel.load(folder)
+        det.threshold_ = 0.5
         return det

@@ -92,18 +92,21 @@ def model_description(folder) -> dict:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: model folder not found")
     mj = folder / "model.json"
-    if not mj.is_file() or not (folder / "model.npz").is_file():
-        raise ValueError(f"{folder}: not a forensics model (needs model.json and model.npz)")
+    if not mj.is_file():
+        raise ValueError(f"{folder}: not a forensics model (needs model.json)")
     meta = read_json_object(mj, "model description")
-    for key, types in (("format", str), ("class", str), ("params", dict), ("state", dict),
-                       ("threshold", (int, float))):
+    spectral = meta.get("format") == "forensics-detector"
+    if spectral and not (folder / "model.npz").is_file():
+        raise ValueError(f"{folder}: not a forensics model (needs model.json and model.npz)")
+    need = (("format", str), ("class", str), ("params", dict), ("state", dict), ("threshold", (int, float)))
+    for key, types in need if spectral else (need[0], need[1], need[4]):
         if key not in meta:
             raise ValueError(f"{mj}: missing {key!r}")
         if not isinstance(meta[key], types) or isinstance(meta[key], bool):
             raise ValueError(f"{mj}: {key!r} has the wrong type ({type(meta[key]).__name__})")
     if not math.isfinite(meta["threshold"]):
         raise ValueError(f"{mj}: threshold is not a finite number")
-    pre = meta["params"].get("preprocess", "none")
+    pre = meta.get("params", {}).get("preprocess", "none") if isinstance(meta.get("params"), dict) else "none"
     if not isinstance(pre, str):
         raise ValueError(f"{mj}: params.preprocess must be a policy string")
     return meta
@@ -131,14 +134,17 @@ def fitted_model(det, folder) -> None:
             raise ValueError(f"{where} (mean and scale are not numbers)")
         if not (np.isfinite(mean).all() and np.isfinite(scale).all()) or (scale == 0).any():
             raise ValueError(f"{where} (mean/scale hold non-finite or zero values)")
-    probe = np.zeros((1, 64, 64, 3), np.uint8)
+    min_side = getattr(det, "min_size", 1)
+    # a network built for one image side is probed at that side; a spectral model at 64 px or more
+    side = min_side if getattr(det, "features", None) is None and min_side > 1 else max(64, min_side)
+    probe = np.zeros((1, side, side, 3), np.uint8)
     probe[0, ::2, ::3] = 200
     try:
-        width = spectrum.features(probe, det.features).shape[1] if hasattr(det, "features") else None
+        width = spectrum.features(probe, det.features).shape[1] if getattr(det, "features", None) else None
         if mean is not None and width is not None and len(mean) != width:
             raise ValueError(f"{where} (it has {len(mean)} features, {det.name} computes {width})")
         X = np.vstack([np.asarray(mean, dtype=np.float64)] * 2) if mean is not None else np.repeat(probe, 2, 0)
-        s = np.asarray(det.score(X), dtype=np.float64)
+        s = np.asarray(det.p_generated(X), dtype=np.float64)
     except ValueError as e:
         if str(e).startswith(where):
             raise

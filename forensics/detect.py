@@ -68,12 +68,12 @@ def default_model_dir() -> Path:
 def load_model(model_dir=None):
     """The model in ``model_dir``, or the default model shipped in ``data/models/default``;
     checked to be complete and usable (one-line ``ValueError`` otherwise)."""
-    from forensics.detectors import Detector
+    from forensics.detectors.base import load_detector
 
     folder = Path(model_dir if model_dir is not None else default_model_dir())
     checks.model_description(folder)
     try:
-        det = Detector.load(folder)
+        det = load_detector(folder)
     except (ValueError, OSError):
         raise
     except RecursionError:
@@ -106,10 +106,10 @@ class MinSide:
 def score_images(det, images, device: str = "numpy"):
     """``det``'s scores of decoded images, features on NumPy or torch (``device``)."""
     if device == "numpy" or getattr(det, "features", None) is None:
-        return det.score(images)
+        return det.p_generated(images)
     from forensics import spectrum_torch
 
-    return det.score(spectrum_torch.features(images, det.features, device))
+    return det.p_generated(spectrum_torch.features(images, det.features, device))
 
 
 class RemoteScore:

@@ -114,11 +114,13 @@ class StudyConfig(Config):
             raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
         if not self.detectors:
             raise ValueError("no detectors given")
-        from forensics.detectors import make_detector
+        from forensics.detectors import expand_names, make_detector
         from forensics.generators.presets import preset
 
+        if "all" in self.detectors:
+            object.__setattr__(self, "detectors", tuple(expand_names(self.detectors)))
         for d in self.detectors:
-            make_detector(d)  # unknown names fail here, before anything is trained
+            make_detector(d, size=self.size)  # unknown names fail here, before anything is trained
         preset(self.gan_preset, self.gan, **self.gan_overrides)
 
     def key(self, *names: str) -> dict:
@@ -293,7 +295,7 @@ class Study:
         total = len(c.detectors) * len(c.setups) * c.reps
         with bar(total=total, desc="detectors", enabled=self.progress) as pb:
             for name in c.detectors:
-                fs = make_detector(name).features
+                fs = make_detector(name, size=c.size).features  # None: the detector learns from images
                 F = feats[fs]
                 per_train = {}
                 for train_setup in c.setups:
@@ -305,7 +307,7 @@ class Study:
                         fi = rng.permutation(c.n_fake)
                         tr_r, te_r = ri[:c.n_train], ri[c.n_train:]
                         tr_f, te_f = fi[:c.n_train], fi[c.n_train:]
-                        det = make_detector(name, seed=c.seed + r).fit_real_fake(F["real"][tr_r], F[train_setup][tr_f])
+                        det = make_detector(name, seed=c.seed + r, size=c.size).fit_real_fake(F["real"][tr_r], F[train_setup][tr_f])
                         sr = det.score(F["real"][te_r])
                         acc["real_accuracy"].append(metrics.real_accuracy(sr, det.threshold_))
                         for s in c.setups:
@@ -341,11 +343,14 @@ class Study:
         for s in c.setups:
             run, run_key = self.stage_train(s)
             fakes[s], fake_keys[s] = self.stage_fakes(s, run, run_key)
-        fsets = sorted({make_detector(d).features for d in c.detectors})
+        wanted = {make_detector(d, size=c.size).features for d in c.detectors}
+        fsets = sorted(wanted - {None})
         feats = {fs: {"real": self.stage_features(fs, "real", real, self.keys["real"])} for fs in fsets}
         for fs in fsets:
             for s in c.setups:
                 feats[fs][s] = self.stage_features(fs, s, fakes[s], fake_keys[s])
+        if None in wanted:  # detectors that learn from the images themselves
+            feats[None] = {"real": real, **fakes}
         self.log("training and scoring detectors")
         self.scores: dict[str, dict[str, np.ndarray]] = {}
         det_out, matrix = self.evaluate(feats)
