@@ -21,14 +21,14 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from forensics.data import ImageSet  # noqa: E402
-from forensics.generators.presets import preset  # noqa: E402
+from forensics.generators.config import GanConfig  # noqa: E402
 from forensics.generators.trainer import Trainer, build_task, to_unit  # noqa: E402
 
 
-def make_trainer(gan, preset_name, size, device, tmp, n=512):
-    params = preset(preset_name, gan)
-    cfg = {"gan": gan, "last_layer": "baseline", "size": size, "params": params, "seed": 0,
-           "attrs": ["a", "b", "c"] if gan == "stargan" else None}
+def make_trainer(gan, preset_name, size, device, tmp, n=512, objective=None, quant="none"):
+    cfg = GanConfig.from_preset(preset_name, gan, size=size, seed=0, objective=objective, quant=quant,
+                                attrs=("a", "b", "c") if gan == "stargan" else None).resolved()
+    params = cfg.params
     rng = np.random.default_rng(0)
     data = ImageSet(rng.integers(0, 256, (max(n, params["batch"] * 6), size, size, 3), dtype=np.uint8), [], {},
                     rng.integers(0, 2, (max(n, params["batch"] * 6), 3)) if gan == "stargan" else None)

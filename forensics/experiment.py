@@ -140,6 +140,7 @@ class Experiment:
         return ds.images
 
     def stage_train(self, setup: str) -> Path:
+        from forensics.generators.config import GanConfig
         from forensics.generators.trainer import CHECKPOINT, train_gan
 
         run = self.out / "runs" / setup
@@ -155,9 +156,11 @@ class Experiment:
         if not resume:
             _mark_done(run, key, step=0)  # an interrupted run is then recognised and resumed
         t0 = time.perf_counter()
-        train_gan(self.gan, setup, self.real, self.size, self.steps, run, self.gan_preset, self.seed, self.device,
-                  resume, self.n_real, progress=self.progress, overrides=self.gan_overrides,
-                  sample_every=max(self.steps, 1), checkpoint_every=max(500, self.steps // 20))
+        train_gan(GanConfig.from_preset(self.gan_preset, self.gan, self.gan_overrides, last_layer=setup,
+                                        data=self.real, size=self.size, steps=self.steps, seed=self.seed,
+                                        device=self.device, n_images=self.n_real, sample_every=max(self.steps, 1),
+                                        checkpoint_every=max(500, self.steps // 20)),
+                  run, resume, progress=self.progress)
         self.timings[f"train {setup}"] = time.perf_counter() - t0
         _mark_done(run, key, step=self.steps)
         return run

@@ -25,7 +25,7 @@ def sample_images(task, n: int, seed: int = 0, batch: int = 256):
 def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
     """Write ``n`` lossless PNGs ``000000.png ...`` of an unconditional run into ``out``."""
     task, config = load_run(run_dir, device)
-    if config["gan"] == "stargan":
+    if config.gan == "stargan":
         raise UserError(f"{run_dir} is a StarGAN run: translate images with --input DIR --set ATTR=0/1")
     out = Path(out)
     k = 0
@@ -36,7 +36,7 @@ def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress
                 k += 1
             pb.update(len(imgs))
     write_config(out, {"command": "generate", "run": str(run_dir), "n": n, "seed": seed, "step": task.step,
-                       "gan": config["gan"], "last_layer": config["last_layer"],
+                       "gan": config.gan, "last_layer": config.last_layer,
                        "encoding": "PNG, round((x + 1) * 127.5) clipped to 0..255"})
     return {"n": k, "out": str(out)}
 
@@ -63,14 +63,14 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
     from forensics.images import Policy, iter_loaded, output_name, scan_nonempty, warn_skipped
 
     task, config = load_run(run_dir, device)
-    if config["gan"] != "stargan":
+    if config.gan != "stargan":
         raise UserError(f"{run_dir} is not a StarGAN run: use --n to sample it")
-    names = list(config["attrs"])
+    names = list(config.attrs)
     setting = parse_assignments(assignments, names)
     table, tnames = read_attributes(attributes) if attributes else ({}, [])
     root = Path(input_dir)
     files = scan_nonempty(root)
-    pol = Policy("resize", int(config["size"]), "area")
+    pol = Policy("resize", int(config.size), "area")
     out = Path(out)
     done, failed = 0, []
     with bar(total=len(files), desc="translate", enabled=progress) as pb:

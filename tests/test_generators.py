@@ -7,6 +7,7 @@ from forensics.generators.checkpoint import load_checkpoint, save_checkpoint
 from forensics.generators.dcgan import Discriminator, Generator
 from forensics.generators.layers import PAPER_SETUPS, LastLayerSpec, ZeroInsertion, zero_insertion_reference
 from forensics.generators.sampling import sample_images
+from forensics.generators.config import GanConfig
 from forensics.generators.trainer import CHECKPOINT, load_run, to_uint8, train_gan
 
 
@@ -84,9 +85,9 @@ def test_checkpoint_round_trip_and_refuses_other_files(tmp_path):
 
 
 def _tiny(tmp_path, gan, steps, name, resume=False, spec="baseline"):
-    return train_gan(gan, spec, "builtin", 16, steps, tmp_path / name, preset_name="tiny", progress=False,
-                     resume=resume, n_images=512, sample_every=1000, checkpoint_every=4,
-                     overrides={"ngf": 4, "ndf": 4, "batch": 16})
+    cfg = GanConfig.tiny(gan, {"ngf": 4, "ndf": 4, "batch": 16}, last_layer=spec, size=16, steps=steps,
+                         n_images=512, sample_every=1000, checkpoint_every=4)
+    return train_gan(cfg, tmp_path / name, resume=resume, progress=False)
 
 
 @pytest.mark.parametrize("gan", ["dcgan", "lsgan", "wgan-gp"])
@@ -96,7 +97,7 @@ def test_short_run_trains_and_samples(gan, tmp_path):
     task, cfg = load_run(tmp_path / "run")
     trained = task.G.state_dict()
     init_last = load_checkpoint(tmp_path / "init" / CHECKPOINT)["modules"]["G"]
-    assert cfg["params"]["lr_g"] > 0 and task.step == 30
+    assert cfg.params["lr_g"] > 0 and task.step == 30
     changed = [k for k in trained if trained[k].dtype.is_floating_point and k in init_last
                and trained[k].shape == init_last[k].shape and not torch.equal(trained[k], init_last[k])]
     assert len(changed) > 5  # the generator moved
@@ -148,13 +149,17 @@ def attr_folder(tmp_path_factory):
     return root
 
 
+def _star(attr_folder, spec, steps):
+    return GanConfig.tiny("stargan", {"conv_dim": 4, "n_res": 1, "batch": 8}, last_layer=spec,
+                          data=str(attr_folder / "imgs"), size=16, steps=steps, attrs=("Bright", "Warm"),
+                          attributes=str(attr_folder / "attrs.csv"))
+
+
 def test_stargan_translates_and_attributes_matter(attr_folder, tmp_path):
-    r = train_gan("stargan", "B.1.5", str(attr_folder / "imgs"), 16, 3, tmp_path / "star", preset_name="tiny",
-                  progress=False, attrs=["Bright", "Warm"], attributes=str(attr_folder / "attrs.csv"),
-                  overrides={"conv_dim": 4, "n_res": 1, "batch": 8})
+    r = train_gan(_star(attr_folder, "B.1.5", 3), tmp_path / "star", progress=False)
     assert r["steps"] == 3
     task, cfg = load_run(tmp_path / "star")
-    assert cfg["attrs"] == ["Bright", "Warm"]
+    assert cfg.attrs == ("Bright", "Warm")
     x = torch.rand(4, 3, 16, 16) * 2 - 1
     a = task.translate(x, torch.tensor([[1.0, 0.0]] * 4))
     b = task.translate(x, torch.tensor([[0.0, 0.0]] * 4))
@@ -186,9 +191,7 @@ def test_generate_cli_writes_lossless_pngs(tmp_path):
 
 def test_stargan_resume_is_bit_identical(attr_folder, tmp_path):
     def run(name, steps, resume=False):
-        train_gan("stargan", "N.1.3", str(attr_folder / "imgs"), 16, steps, tmp_path / name, preset_name="tiny",
-                  progress=False, resume=resume, attrs=["Bright", "Warm"], attributes=str(attr_folder / "attrs.csv"),
-                  overrides={"conv_dim": 4, "n_res": 1, "batch": 8})
+        train_gan(_star(attr_folder, "N.1.3", steps), tmp_path / name, resume=resume, progress=False)
 
     run("straight", 4)
     run("split", 2)
