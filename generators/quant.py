@@ -180,7 +180,7 @@ class ActQuant(nn.Module):
                     a = choose_clip(sample, self.bits, bool(self.signed)).to(self.alpha)
                     self.alpha.copy_(a if c == 0 else (1 - self.momentum) * self.alpha + self.momentum * a)
             self.count += 1
-        q, xc = fake_quantize(x, self.alpha, self.bits, bool(self.signed))
+        q, xc = fake_quantize(x, self.alpha.clone(), self.bits, bool(self.signed))  # later calibrations
         return xc + (q - xc).detach()  # straight-through inside the clip, zero gradient outside
 
 
