@@ -22,11 +22,12 @@ def test_paper_preset_configuration_builds_on_cpu(tmp_path):
     # every configuration's networks build at 128 px (not trained here)
     import torch
 
+    from forensics.generators.config import GanConfig
     from forensics.generators.trainer import build_task
 
     for p in plans:
-        task = build_task({"gan": p["gan"], "last_layer": "B.3.5", "size": 128, "params": p["params"], "seed": 0},
-                          torch.device("cpu"))
+        params = {k: v for k, v in p["params"].items() if k != "seed"}
+        task = build_task(GanConfig.paper(p["gan"], params, last_layer="B.3.5", size=128, seed=0), torch.device("cpu"))
         assert task.G(torch.randn(1, 128)).shape == (1, 3, 128, 128)
 
 
