@@ -120,6 +120,7 @@ def main():
     parts = set(a.part.split(","))
     sizes = (32,) if a.quick else tuple(int(s) for s in a.sizes.split(","))
     device = torch.device(a.device)
+    torch.set_flush_denormal(True)  # as Trainer.train does, for the trainer and the bare loop alike
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}")
     head = " ".join(f"{s:>8d}px" for s in sizes)

@@ -94,12 +94,12 @@ def infonce(local: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
     the dot product ``s[i, j, p]``; for each (i, p) the positive is ``s[i, i, p]`` and the
     negatives are all positions of the other images, ``(N - 1) * P`` of them (the image's own
     other positions are left out). Returns the mean of ``-log softmax`` of the positives."""
-    n, _, p = local.shape
-    s = torch.einsum("ir,jrp->ijp", glob, local)  # (N, N, P)
-    pos = s[torch.arange(n), torch.arange(n)]  # (N, P)
-    eye = torch.eye(n, dtype=torch.bool, device=s.device)[:, :, None].expand(n, n, p)
-    neg = s.masked_fill(eye, float("-inf")).reshape(n, n * p)
-    lse_neg = torch.logsumexp(neg, dim=1, keepdim=True)  # (N, 1)
+    n, r, p = local.shape
+    s = glob @ local.transpose(0, 1).reshape(r, n * p)  # (N, N * P): s[i, j * P + p], one matrix product
+    pos = (glob[:, :, None] * local).sum(1)  # (N, P): s[i, i, p]
+    own = torch.zeros(n, n, 1, dtype=s.dtype, device=s.device)
+    own.diagonal(dim1=0, dim2=1).fill_(float("-inf"))  # the image's own positions are no negatives
+    lse_neg = torch.logsumexp(s + own.expand(n, n, p).reshape(n, n * p), dim=1, keepdim=True)  # (N, 1)
     return (torch.logaddexp(pos, lse_neg) - pos).mean()
 
 
