@@ -82,6 +82,8 @@ class GanConfig(Config):
             fields["attrs"] = tuple(fields["attrs"])
         if config_file is not None:
             base = cls.load(config_file)
+            if fields.get("objective", base.objective) != base.objective and "objective_params" not in fields:
+                fields["objective_params"] = {}  # the saved weights belong to the saved objective
             if (gan or base.gan) != base.gan or (preset or base.preset) != base.preset:
                 d = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)
                      if f.name not in ("gan", "preset", "params", "attrs", "objective_params")}

@@ -146,6 +146,8 @@ def test_config_json_reproduces_the_run_and_flags_override_it(tmp_path):
                  "--out", str(tmp_path / "c")]) == 0
     c = GanConfig.load(tmp_path / "c" / "config.json")
     assert c == cfg.replace(quant="none", steps=1)
+    d = GanConfig.build(tmp_path / "a" / "config.json", objective="infomax")  # ssgan-ms weights dropped
+    assert d.objective == "infomax" and d.resolved().objective_params["alpha"] == 0.2 and d.quant == "w4a4"
     assert main(["train-gan", "--config", str(tmp_path / "a" / "config.json"), "--steps", "5", "--resume",
                  "--objective", "dag", "--objective-params", "policy=cropping", "--out", str(tmp_path / "a")]) == 2
 
