@@ -98,35 +98,67 @@ def cmd_detect(a):
 
 @verb("train-gan", "train a GAN whose last upsampling layer is a spec string",
       """forensics train-gan --gan dcgan --last-layer N.1.5 --data builtin --size 32 --steps 2000 --preset tiny --out runs/n15
+      forensics train-gan --gan dcgan --objective infomax --quant w4a4 --data builtin --steps 2000 --preset tiny --out runs/im
       forensics train-gan --gan wgan-gp --last-layer baseline --data celeba/ --size 128 --steps 100000 --out runs/wgan
       forensics train-gan --gan stargan --last-layer B.1.5 --data celeba/ --attrs Black_Hair,Blond_Hair,Male --size 128 --steps 200000 --out runs/star
+      forensics train-gan --config runs/n15/config.json --last-layer B.1.5 --out runs/b15   # a run's settings, one changed
       forensics train-gan ... --out runs/n15 --steps 4000 --resume      # continue a run""")
-@arg("--gan", required=True, choices=["dcgan", "lsgan", "wgan-gp", "stargan"])
-@arg("--last-layer", default="baseline", metavar="SPEC",
-     help="baseline, or X.Y.Z: X in N (nearest) B (bilinear) Z (zero insertion), Y convs of kernel Z, e.g. N.1.5")
-@arg("--data", required=True, metavar="SRC",
+@arg("--config", default=None, metavar="FILE", help="a GanConfig JSON file or a run's config.json; flags override it")
+@arg("--gan", default=None, choices=["dcgan", "lsgan", "wgan-gp", "stargan"])
+@arg("--last-layer", default=None, metavar="SPEC",
+     help="baseline (default), or X.Y.Z: X in N (nearest) B (bilinear) Z (zero insertion), Y convs of kernel Z, e.g. N.1.5")
+@arg("--objective", default=None, metavar="NAME",
+     help="the GAN's own loss (default), hinge, infomax, ssgan, ssgan-ms or dag")
+@arg("--objective-params", default=None, metavar="K=V,...",
+     help="objective weights, e.g. alpha=0.2,beta=0.2 (infomax), policy=cropping (dag), loss=dcgan")
+@arg("--quant", default=None, metavar="SPEC", help="none (default) or wNaM: N-bit weights, M-bit activations, e.g. w4a4")
+@arg("--data", default=None, metavar="SRC",
      help="builtin, a folder (recursive; CelebA layout recognised), an .npz file, or an IDX file")
-@arg("--size", type=int, default=32, help="image size, a power of two >= 16 (default 32)")
-@arg("--steps", type=int, required=True, help="generator steps to train to (in total, when resuming)")
+@arg("--size", type=int, default=None, help="image size, a power of two >= 16 (default 32)")
+@arg("--steps", type=int, default=None, help="generator steps to train to (in total, when resuming)")
 @arg("--out", required=True, metavar="RUN_DIR")
-@arg("--preset", default="paper", help="paper (the paper's hyper-parameters) or tiny (CPU-sized nets)")
+@arg("--preset", default=None, help="paper (the paper's hyper-parameters, default) or tiny (CPU-sized nets)")
 @arg("--seed", type=int, default=None, help="default: the preset's seed")
-@arg("--device", default="auto", help="auto, cpu or cuda")
+@arg("--device", default=None, help="auto (default), cpu or cuda")
 @arg("--resume", action="store_true", help="continue the run in RUN_DIR")
 @arg("--n-images", type=int, default=None, help="use a seeded subset of this many images")
 @arg("--attrs", default=None, help="StarGAN: comma-separated attribute names to condition on")
 @arg("--attributes", default=None, metavar="FILE",
      help="attribute table (list_attr_celeba.txt layout or CSV filename,attr1,...); CelebA's is found itself")
 @arg("--batch", type=int, default=None, help="override the preset's batch size")
-@arg("--sample-every", type=int, default=500, help="write a sample grid every N steps")
+@arg("--sample-every", type=int, default=None, help="write a sample grid every N steps (default 500)")
+@arg("--checkpoint-every", type=int, default=None, help="save a checkpoint every N steps (default 500)")
 def cmd_train_gan(a):
+    from forensics.generators.config import GanConfig
     from forensics.generators.trainer import train_gan
 
-    r = train_gan(a.gan, a.last_layer, a.data, a.size, a.steps, a.out, a.preset, a.seed, a.device, a.resume,
-                  a.n_images, _names(a.attrs), a.attributes, a.sample_every, overrides={"batch": a.batch})
+    if a.config is None and (a.gan is None or a.data is None or a.steps is None):
+        raise UserError("give --gan, --data and --steps, or --config FILE")
+    cfg = GanConfig.build(a.config, a.preset, a.gan, {"batch": a.batch}, last_layer=a.last_layer, data=a.data,
+                          size=a.size, steps=a.steps, objective=a.objective, quant=a.quant, seed=a.seed,
+                          n_images=a.n_images, attrs=_names(a.attrs), attributes=a.attributes,
+                          sample_every=a.sample_every, checkpoint_every=a.checkpoint_every, device=a.device,
+                          objective_params=_assignments(a.objective_params))
+    r = train_gan(cfg, a.out, a.resume)
     sps = r["steps_per_second"]
-    print(f"forensics train-gan: {a.gan} {a.last_layer} at step {r['steps']}"
+    print(f"forensics train-gan: {cfg.gan} {cfg.objective_name} {cfg.last_layer} quant {cfg.quant} at step {r['steps']}"
           + (f" ({sps:.2f} steps/s)" if sps else "") + f" -> {a.out}", file=sys.stderr)
+
+
+def _assignments(text):
+    """``"alpha=0.2,policy=cropping"`` -> ``{"alpha": 0.2, "policy": "cropping"}`` (numbers parsed)."""
+    if not text:
+        return None
+    out = {}
+    for part in _names(text):
+        k, eq, v = part.partition("=")
+        if not eq:
+            raise UserError(f"--objective-params: {part!r} is not NAME=VALUE")
+        try:
+            out[k.strip()] = float(v) if any(c in v for c in ".e") else int(v)
+        except ValueError:
+            out[k.strip()] = v.strip()
+    return out
 
 
 @verb("generate", "sample a trained GAN (or translate images with a StarGAN run) to PNG files",
@@ -181,6 +213,10 @@ def _names(text):
 @arg("--n-train", type=int, default=None, help="training images per class (default 100)")
 @arg("--n-real", type=int, default=None, help="use a seeded subset of this many real images")
 @arg("--device", default=None, help="auto (default), cpu or cuda")
+@arg("--objectives", default=None, metavar="NAME,..",
+     help="image sources: training objectives, each trained for every setup (the GAN's own name = its loss; "
+          "infomax, ssgan, ssgan-ms, dag, hinge); detectors train on the first one's baseline")
+@arg("--quant", default=None, metavar="Q,..", help="quantizations of every source: none, wNaM (e.g. none,w4a4)")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
     from forensics.experiment import plan_study, run_study
@@ -190,7 +226,8 @@ def cmd_counterexample(a):
         raise ValueError("give the real images (--real SRC) or a study's --config FILE")
     plans = plan_study(a.out, a.preset, a.config, _names(a.gan), real=a.real, setups=_names(a.setups), size=a.size,
                        steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=_names(a.detectors), reps=a.reps,
-                       n_train=a.n_train, n_real=a.n_real, device=a.device)
+                       n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=_names(a.objectives),
+                       quants=_names(a.quant))
     if a.dry_run:
         print(json.dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
         return

@@ -64,6 +64,11 @@ class StudyConfig(Config):
     n_real: int | None = None
     policy: str | None = None
     device: str = "auto"
+    #: image sources beyond the GAN's own loss: training objectives (the GAN's own name = its loss;
+    #: e.g. ("dcgan", "infomax", "ssgan-ms", "dag")) x quantizations (("none", "w4a4")); every
+    #: combination is trained for every setup. The first combination is the one detectors train on.
+    objectives: tuple[str, ...] = ()
+    quants: tuple[str, ...] = ("none",)
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -114,6 +119,18 @@ class StudyConfig(Config):
             raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
         if not self.detectors:
             raise ValueError("no detectors given")
+        from forensics.generators.objectives import OBJECTIVES
+        from forensics.generators.quant import QuantSpec
+
+        for o in self.objectives:
+            if o != self.gan and o not in OBJECTIVES:
+                raise ValueError(f"unknown objective {o!r}: {self.gan} (the GAN's own loss) or "
+                                 f"{', '.join(OBJECTIVES)}")
+        if not self.quants or len(set(self.quants)) != len(self.quants):
+            raise ValueError(f"give distinct quantizations, not {self.quants}")
+        quants = tuple(str(QuantSpec.parse(q)) for q in self.quants)  # canonical spelling
+        if quants != tuple(self.quants):
+            object.__setattr__(self, "quants", quants)
         from forensics.detectors import expand_names, make_detector
         from forensics.generators.presets import preset
 
@@ -123,9 +140,34 @@ class StudyConfig(Config):
             make_detector(d, size=self.size)  # unknown names fail here, before anything is trained
         preset(self.gan_preset, self.gan, **self.gan_overrides)
 
+    def sources(self) -> list["Source"]:
+        """Every (objective, quantization, setup) the study trains, the detectors' source first."""
+        objs = self.objectives or (self.gan,)
+        return [Source(o, q, s, o == self.gan, i == 0 and j == 0)
+                for i, o in enumerate(objs) for j, q in enumerate(self.quants) for s in self.setups]
+
     def key(self, *names: str) -> dict:
         """The settings ``names`` (for a stage's own cache key)."""
         return {n: getattr(self, n) for n in names}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One image source of a study: a training objective, a quantization and a last-layer setup."""
+
+    objective: str
+    quant: str
+    setup: str
+    primary_loss: bool  #: the objective is the GAN's own loss
+    primary: bool  #: the source the detectors are trained on (with its baseline setup)
+
+    @property
+    def label(self) -> str:
+        """Its name in tables and folders: the setup alone for the detectors' source, else
+        ``objective[@quant]/setup``."""
+        if self.primary:
+            return self.setup
+        return f"{self.objective}{'' if self.quant == 'none' else '@' + self.quant}/{self.setup}"
 
 
 def paper_plan(real: str, steps=None, n_real_images: int | None = None, gans=None, **changes) -> list[StudyConfig]:
@@ -214,19 +256,22 @@ class Study:
         st.mark(settings=c.key("real", "size", "n_real", "seed", "policy"))
         return ds.images
 
-    def run_key(self, setup: str) -> Stage:
+    def run_key(self, src: "Source") -> Stage:
         c = self.cfg
-        own = {"setup": setup, **c.key("gan", "gan_preset", "gan_overrides", "seed")}
-        return Stage.of(self.out / "runs" / setup, self.keys["real"], own)
+        own = {"setup": src.setup, **c.key("gan", "gan_preset", "gan_overrides", "seed")}
+        if not src.primary_loss or src.quant != "none":  # keys of runs made before objectives stay valid
+            own.update(objective=src.objective, quant=src.quant)
+        return Stage.of(self.out / "runs" / src.label, self.keys["real"], own)
 
-    def stage_train(self, setup: str) -> tuple[Path, str]:
-        """Train (or resume) the run of ``setup``; returns its folder and its key, which includes the
-        step its checkpoint reached."""
+    def stage_train(self, src: "Source") -> tuple[Path, str]:
+        """Train (or resume) the run of source ``src``; returns its folder and its key, which includes
+        the step its checkpoint reached."""
         from forensics.generators.checkpoint import load_checkpoint
+        from forensics.generators.config import GanConfig
         from forensics.generators.trainer import CHECKPOINT, train_gan
 
         c = self.cfg
-        st = self.run_key(setup)
+        st = self.run_key(src)
         run, ckpt = st.folder, st.folder / CHECKPOINT
         resume = ckpt.is_file() and st.done()
         if ckpt.is_file() and not resume:
@@ -237,25 +282,28 @@ class Study:
             raise ValueError(f"{run} was trained to step {step}, beyond the {c.steps} steps asked for: ask for "
                              f"{step} steps, or remove the run")
         if step < c.steps:
-            self.log(f"training {c.gan} {setup} to step {c.steps}" + (f" (resuming at {step})" if resume else ""))
+            self.log(f"training {c.gan} {src.label} to step {c.steps}" + (f" (resuming at {step})" if resume else ""))
             if not resume:
-                st.mark(settings={"setup": setup})  # an interrupted run is then recognised and resumed
+                st.mark(settings={"source": src.label})  # an interrupted run is then recognised and resumed
             t0 = time.perf_counter()
-            train_gan(c.gan, setup, c.real, c.size, c.steps, run, c.gan_preset, c.seed, c.device,
-                      resume, c.n_real, progress=self.progress, overrides=c.gan_overrides,
-                      sample_every=max(c.steps, 1), checkpoint_every=max(500, c.steps // 20))
-            self.timings[f"train {setup}"] = time.perf_counter() - t0
+            train_gan(GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
+                                            objective=None if src.primary_loss else src.objective, quant=src.quant,
+                                            data=c.real, size=c.size, steps=c.steps, seed=c.seed, device=c.device,
+                                            n_images=c.n_real, sample_every=max(c.steps, 1),
+                                            checkpoint_every=max(500, c.steps // 20)),
+                      run, resume, progress=self.progress)
+            self.timings[f"train {src.label}"] = time.perf_counter() - t0
             step = int(load_checkpoint(ckpt)["step"])
         return run, chain(st.key, {}, {"step": step})
 
-    def stage_fakes(self, setup: str, run: Path, run_key: str) -> tuple[np.ndarray, str]:
+    def stage_fakes(self, label: str, run: Path, run_key: str) -> tuple[np.ndarray, str]:
         from forensics.generators.sampling import sample_images
         from forensics.generators.trainer import load_run
         from forensics.images import iter_loaded, scan
         from forensics.report import write_png
 
         c = self.cfg
-        st = Stage.of(self.out / "fakes" / setup, run_key, {"n": c.n_fake, "seed": c.seed + 1})
+        st = Stage.of(self.out / "fakes" / label, run_key, {"n": c.n_fake, "seed": c.seed + 1})
         files = [st.folder / f"{i:06d}.png" for i in range(c.n_fake)]
         if st.done():
             return np.stack([r.image for r in iter_loaded(files)]), st.key
@@ -292,6 +340,7 @@ class Study:
         c = self.cfg
         det_out, matrix = {}, {}
         n_r = len(next(iter(feats.values()))["real"])
+        groups = [g for g in next(iter(feats.values())) if g != "real"]  # every source; trained on the setups
         total = len(c.detectors) * len(c.setups) * c.reps
         with bar(total=total, desc="detectors", enabled=self.progress) as pb:
             for name in c.detectors:
@@ -299,8 +348,7 @@ class Study:
                 F = feats[fs]
                 per_train = {}
                 for train_setup in c.setups:
-                    acc = {"real_accuracy": [], "rates": {s: [] for s in c.setups},
-                           "aucs": {s: [] for s in c.setups}}
+                    acc = {"real_accuracy": [], "rates": {s: [] for s in groups}, "aucs": {s: [] for s in groups}}
                     for r in range(c.reps):
                         rng = np.random.default_rng(c.seed + r)
                         ri = rng.permutation(n_r)
@@ -310,22 +358,22 @@ class Study:
                         det = make_detector(name, seed=c.seed + r, size=c.size).fit_real_fake(F["real"][tr_r], F[train_setup][tr_f])
                         sr = det.score(F["real"][te_r])
                         acc["real_accuracy"].append(metrics.real_accuracy(sr, det.threshold_))
-                        for s in c.setups:
+                        for s in groups:
                             sf = det.score(F[s][te_f] if s == train_setup else F[s])
                             acc["rates"][s].append(metrics.detection_rate(sf, det.threshold_))
                             acc["aucs"][s].append(metrics.roc_auc(sr, sf))
                         if r == 0 and train_setup == "baseline":  # one repetition's scores for the ROC plots
                             self.scores.setdefault(name, {"real": sr})
-                            for s in c.setups:
+                            for s in groups:
                                 self.scores[name][s] = det.score(F[s][te_f] if s == "baseline" else F[s])
                         pb.update(1)
                     per_train[train_setup] = acc
                 base = per_train["baseline"]
                 det_out[name] = {s: {"detection_rate": metrics.mean_std(base["rates"][s]),
                                      "real_accuracy": metrics.mean_std(base["real_accuracy"]),
-                                     "auc": metrics.mean_std(base["aucs"][s])} for s in c.setups}
+                                     "auc": metrics.mean_std(base["aucs"][s])} for s in groups}
                 matrix[name] = {t: {"real_accuracy": metrics.mean_std(per_train[t]["real_accuracy"]),
-                                    "detection_rate": {s: metrics.mean_std(per_train[t]["rates"][s]) for s in c.setups}}
+                                    "detection_rate": {s: metrics.mean_std(per_train[t]["rates"][s]) for s in groups}}
                                 for t in c.setups}
         return det_out, matrix
 
@@ -340,15 +388,15 @@ class Study:
         write_config(self.out, {"command": "counterexample", "config": c.to_dict()})
         real = self.stage_real()
         fakes, fake_keys = {}, {}
-        for s in c.setups:
-            run, run_key = self.stage_train(s)
-            fakes[s], fake_keys[s] = self.stage_fakes(s, run, run_key)
+        for src in c.sources():
+            run, run_key = self.stage_train(src)
+            fakes[src.label], fake_keys[src.label] = self.stage_fakes(src.label, run, run_key)
         wanted = {make_detector(d, size=c.size).features for d in c.detectors}
         fsets = sorted(wanted - {None})
         feats = {fs: {"real": self.stage_features(fs, "real", real, self.keys["real"])} for fs in fsets}
         for fs in fsets:
-            for s in c.setups:
-                feats[fs][s] = self.stage_features(fs, s, fakes[s], fake_keys[s])
+            for g in fakes:
+                feats[fs][g] = self.stage_features(fs, g.replace("/", "__"), fakes[g], fake_keys[g])
         if None in wanted:  # detectors that learn from the images themselves
             feats[None] = {"real": real, **fakes}
         self.log("training and scoring detectors")

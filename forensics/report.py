@@ -187,20 +187,22 @@ def plot_roc(scores: dict[str, dict[str, np.ndarray]], path, title: str) -> list
     return save_figure(fig, path)
 
 
-def plot_matrix(matrix: dict, setups: Sequence[str], path, title: str) -> list[Path]:
-    """The train-on-i / test-on-j detection rates of each detector as heat maps (percent)."""
+def plot_matrix(matrix: dict, setups: Sequence[str], path, title: str, tested: Sequence[str] | None = None) -> list[Path]:
+    """The train-on-i / test-on-j detection rates of each detector as heat maps (percent); rows are
+    the ``setups`` trained on, columns the groups ``tested`` (default: the same setups)."""
+    tested = list(tested or setups)
     plt = _pyplot()
     dets = list(matrix)
     cols = min(3, len(dets))
     rows = int(np.ceil(len(dets) / cols))
-    n = len(setups)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.0 + 0.75 * n * cols, 0.9 + 0.6 * n * rows), squeeze=False)
+    n, k = len(setups), len(tested)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 + 0.75 * k * cols, 1.2 + 0.6 * n * rows), squeeze=False)
     for ax, det in zip(axes.flat, dets):
-        m = np.array([[100 * matrix[det][t]["detection_rate"][s]["mean"] for s in setups] for t in setups])
+        m = np.array([[100 * matrix[det][t]["detection_rate"][s]["mean"] for s in tested] for t in setups])
         ax.imshow(m, vmin=0, vmax=100, cmap="viridis")
         for (r, c), v in np.ndenumerate(m):
             ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=8, color="w" if v < 60 else "k")
-        ax.set_xticks(range(n), setups, rotation=60, fontsize=8)
+        ax.set_xticks(range(k), tested, rotation=60, fontsize=8)
         ax.set_yticks(range(n), setups, fontsize=8)
         ax.set(title=det, xlabel="tested on", ylabel="trained on (real vs)")
     for ax in list(axes.flat)[len(dets):]:
@@ -287,6 +289,7 @@ def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict
     folder = Path(folder)
     cfg = results["config"]
     setups = cfg["setups"]
+    tested = list(fakes)  # every source's label (the setups first)
     h, w = real.shape[1:3]
     freqs = spectrum.profile_frequencies(h, w)
     curves = []
@@ -299,7 +302,7 @@ def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict
     groups = {"real": real[np.sort(rng.choice(len(real), min(8, len(real)), replace=False))], **fakes}
     labelled_grid(groups, folder / "samples.png")
     plot_matrix(results["matrix"], setups, folder / "matrix.png",
-                "detection rate (%) when trained on real vs the row's setup")
+                "detection rate (%) when trained on real vs the row's setup", tested=tested)
     md = [f"# Counterexample study: {cfg['gan']}, {cfg['size']}x{cfg['size']}", "",
           "Detectors are trained on real images vs the **baseline** GAN (transposed convolutions throughout), "
           "then shown the fakes of GANs that differ only in their last upsampling layer. "
@@ -314,8 +317,8 @@ def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict
            "![detection rate heat maps](matrix.png)", ""]
     for det, m in results["matrix"].items():
         md.append(f"**{det}** (detection rate %)\n")
-        rows = [[t, fmt_ms(m[t]["real_accuracy"])] + [fmt_ms(m[t]["detection_rate"][s]) for s in setups] for t in setups]
-        md.append(markdown_table(["trained on", "real acc."] + [f"→ {s}" for s in setups], rows))
+        rows = [[t, fmt_ms(m[t]["real_accuracy"])] + [fmt_ms(m[t]["detection_rate"][s]) for s in tested] for t in setups]
+        md.append(markdown_table(["trained on", "real acc."] + [f"→ {s}" for s in tested], rows))
         md.append("")
     md += ["## Spectra", "", "![mean azimuthal spectra, full range and high-frequency zoom](spectra.png)", "",
            "## Samples", "", "![one row per group: real, then each setup](samples.png)", "",

@@ -48,8 +48,10 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """``features(x)`` is the last 4x4 map, ``head`` the logit conv; objectives that need
-    more outputs (auxiliary heads) read ``features``."""
+    """``features(x)`` is the last 4x4 map and ``logit(h)`` the head on it; ``stages(x)`` also
+    gives the map one stage earlier (the local features of InfoMax-GAN); ``new_logit_head()`` a
+    freshly initialised head of the same shape. Objectives that need more outputs register
+    their heads as ``D.heads`` and read these."""
 
     def __init__(self, size: int = 128, ndf: int = 32, norm: str = "batch", max_ch: int = 512, init: str = "dcgan"):
         super().__init__()
@@ -57,17 +59,33 @@ class Discriminator(nn.Module):
         ch = [min(ndf * 2 ** i, max_ch) for i in range(n)]
         layers = [nn.Conv2d(3, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for a, b in zip(ch[:-1], ch[1:]):
+            self.local_end, self.local_channels = len(layers), a
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), make_norm(norm, b), nn.LeakyReLU(0.2, True)]
         self.trunk = nn.Sequential(*layers)
         self.feature_channels = ch[-1]
         self.head = nn.Conv2d(ch[-1], 1, 4, 1, 0)
+        self.init = init
+        self.heads = nn.ModuleDict()
         apply_init(self, init)
+
+    def new_logit_head(self) -> nn.Module:
+        head = nn.Conv2d(self.feature_channels, 1, 4, 1, 0)
+        apply_init(head, self.init)
+        return head
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
 
+    def stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(local, last)``: the map before the last stride-2 block and the last map."""
+        local = self.trunk[:self.local_end](x)
+        return local, self.trunk[self.local_end:](local)
+
+    def logit(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(h).view(-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x)).view(-1)
+        return self.logit(self.trunk(x))
 
 
 def make_norm(kind: str, ch: int) -> nn.Module:

@@ -45,7 +45,7 @@ def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress
     if n < 1:
         raise ValueError(f"the number of images must be at least 1, not {n}")
     task, config = load_run(run_dir, device)
-    if config["gan"] == "stargan":
+    if config.gan == "stargan":
         raise ValueError(f"{run_dir} is a StarGAN run: it translates input images to target attributes, it does not sample")
     out = prepare_output(out, overwrite)
     k = 0
@@ -56,7 +56,7 @@ def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress
                 k += 1
             pb.update(len(imgs))
     write_config(out, {"command": "generate", "run": str(run_dir), "n": n, "seed": seed, "step": task.step,
-                       "gan": config["gan"], "last_layer": config["last_layer"],
+                       "gan": config.gan, "last_layer": config.last_layer,
                        "encoding": "PNG, round((x + 1) * 127.5) clipped to 0..255"})
     return {"n": k, "out": str(out)}
 
@@ -83,14 +83,14 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
     from forensics.images import Policy, iter_loaded, output_name, scan_nonempty, warn_skipped
 
     task, config = load_run(run_dir, device)
-    if config["gan"] != "stargan":
+    if config.gan != "stargan":
         raise ValueError(f"{run_dir} is not a StarGAN run: it samples images, it does not translate them")
-    names = list(config["attrs"])
+    names = list(config.attrs)
     setting = parse_assignments(assignments, names)
     table, tnames = read_attributes(attributes) if attributes else ({}, [])
     root = Path(input_dir)
     files = scan_nonempty(root)
-    pol = Policy("resize", int(config["size"]), "area")
+    pol = Policy("resize", int(config.size), "area")
     out = Path(out)
     done, failed = 0, []
     with bar(total=len(files), desc="translate", enabled=progress) as pb:

@@ -89,14 +89,18 @@ def _cls_loss(logits, target):
 class StarGANTask:
     n_critic = 5
 
-    def __init__(self, config: dict, device: torch.device, gen: torch.Generator):
-        p = config["params"]
+    def __init__(self, config, device: torch.device, gen: torch.Generator):
+        from forensics.generators.quant import quantize_module
+
+        p = config.params
         self.config, self.device, self.gen = config, device, gen
-        self.attrs = list(config["attrs"])
+        self.attrs = list(config.attrs)
         c = len(self.attrs)
-        torch.manual_seed(int(config["seed"]))
-        self.G = StarGenerator(c, p["conv_dim"], p["n_res"], config["last_layer"]).to(device)
-        self.D = StarDiscriminator(int(config["size"]), c, p["conv_dim"]).to(device)
+        torch.manual_seed(int(config.seed))
+        self.G = quantize_module(StarGenerator(c, p["conv_dim"], p["n_res"], config.last_layer), config.quant,
+                                 lr=p["lr_g"]).to(device)
+        self.D = quantize_module(StarDiscriminator(int(config.size), c, p["conv_dim"]), config.quant,
+                                 lr=p["lr_d"]).to(device)
         self.optimizers = adam_pair(self.G, self.D, p)
         self.modules = {"G": self.G, "D": self.D}
         self.p = p

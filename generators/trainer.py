@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ import torch
 
 from forensics.data import ImageSet
 from forensics.errors import UserError
-from forensics.io import read_json, write_config, write_csv, write_json
+from forensics.io import write_config, write_csv, write_json
 from forensics.progress import bar
 from forensics.report import write_png
 from forensics.generators.checkpoint import load_checkpoint, save_checkpoint
@@ -34,7 +35,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available to this torch build")
+        raise UserError("device cuda: no CUDA device is available to this torch build")
     if name not in ("cpu", "cuda"):
         raise UserError(f"unknown device {name!r}: auto, cpu or cuda")
     return torch.device(name)
@@ -66,6 +67,18 @@ def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.step()
 
 
+@contextmanager
+def flush_denormal():
+    """Subnormal floats flushed to zero while training: the tails of a sharp softmax (InfoNCE's
+    backward) are subnormal and make CPU matrix products about 20x slower."""
+    ok = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if ok:
+            torch.set_flush_denormal(False)
+
+
 class BatchSampler:
     """Shuffled epochs of batch indices from a seeded generator; checkpointable."""
 
@@ -90,14 +103,14 @@ class BatchSampler:
 
 
 class Trainer:
-    def __init__(self, task, data: ImageSet, run_dir, config: dict, device: torch.device,
-                 sample_every: int = 500, checkpoint_every: int = 500, progress: bool = True):
+    def __init__(self, task, data: ImageSet, run_dir, config, device: torch.device, progress: bool = True):
         self.task, self.run_dir, self.config, self.device = task, Path(run_dir), config, device
-        self.sample_every, self.checkpoint_every, self.progress = sample_every, checkpoint_every, progress
+        self.sample_every, self.checkpoint_every = config.sample_every, config.checkpoint_every
+        self.progress = progress
         self.images = torch.from_numpy(np.ascontiguousarray(data.images)).to(device)
         self.labels = None if data.attrs is None else torch.from_numpy(data.attrs).float().to(device)
         self.gen = task.gen
-        self.sampler = BatchSampler(len(self.images), config["params"]["batch"], self.gen)
+        self.sampler = BatchSampler(len(self.images), config.params["batch"], self.gen)
         self.step = 0
         self.log: list[dict] = []
 
@@ -157,8 +170,9 @@ class Trainer:
         t0 = time.perf_counter()
         start = self.step
         try:
-            with bar(total=steps, initial=self.step, desc=f"train {self.config['gan']} {self.config['last_layer']}",
-                     enabled=self.progress) as pb:
+            with flush_denormal(), bar(total=steps, initial=self.step,
+                                       desc=f"train {self.config.gan} {self.config.last_layer}",
+                                       enabled=self.progress) as pb:
                 while self.step < steps:
                     logs = self.one_step()
                     pb.update(1)
@@ -181,9 +195,10 @@ class Trainer:
 
 
 # --------------------------------------------------------------------------- entry points
-def build_task(config: dict, device: torch.device):
-    gen = torch.Generator().manual_seed(int(config["seed"]))
-    if config["gan"] == "stargan":
+def build_task(config, device: torch.device):
+    """The task of a :class:`~forensics.generators.config.GanConfig`, its weights initialised from the seed."""
+    gen = torch.Generator().manual_seed(int(config.seed))
+    if config.gan == "stargan":
         from forensics.generators.stargan import StarGANTask
 
         return StarGANTask(config, device, gen)
@@ -192,64 +207,52 @@ def build_task(config: dict, device: torch.device):
     return UnconditionalTask(config, device, gen)
 
 
-RESUME_KEYS = ("gan", "last_layer", "size", "data", "preset", "params", "seed", "attrs")
-
-
-def train_gan(gan: str, last_layer: str, data: str, size: int, steps: int, out, preset_name: str = "paper",
-              seed: int | None = None, device: str = "auto", resume: bool = False, n_images: int | None = None,
-              attrs: list[str] | None = None, attributes: str | None = None, sample_every: int = 500,
-              checkpoint_every: int = 500, progress: bool = True, overrides: dict | None = None) -> dict:
-    """Train (or with ``resume`` continue) one GAN run in folder ``out``."""
+def train_gan(config, out, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or with ``resume`` continue to ``config.steps``) the run ``config`` (a
+    :class:`~forensics.generators.config.GanConfig`) in folder ``out``. ``out/config.json``
+    holds the config; ``GanConfig.load`` reads it back."""
     from forensics.data import load_source
-    from forensics.generators.layers import LastLayerSpec
-    from forensics.generators.presets import preset
+    from forensics.generators.config import GanConfig
 
+    if not isinstance(config, GanConfig):
+        raise TypeError(f"train_gan needs a GanConfig, got {type(config).__name__}")
     out = Path(out)
-    try:
-        spec = str(LastLayerSpec.parse(last_layer))
-    except ValueError as e:
-        raise UserError(str(e))
-    params = preset(preset_name, gan, **(overrides or {}))
-    seed = params["seed"] if seed is None else seed
-    config = {"gan": gan, "last_layer": spec, "data": data, "size": size, "preset": preset_name, "params": params,
-              "seed": seed, "n_images": n_images, "attrs": attrs if gan == "stargan" else None,
-              "attributes": attributes, "steps": steps}
+    config = config.resolved()
     has_ckpt = (out / CHECKPOINT).is_file()
     if has_ckpt and not resume:
-        raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose another folder")
+        raise UserError(f"{out} already holds a run; resume it, or choose another folder")
     if resume:
         if not has_ckpt:
             raise UserError(f"{out}: nothing to resume (no {CHECKPOINT})")
-        old = read_json(out / "config.json")
-        diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k) and not (k == "attrs" and config.get(k) is None)]
+        old = GanConfig.load(out / "config.json")
+        diff = config.resume_diff(old)
         if diff:
-            raise UserError(f"{out}: --resume with different settings ({', '.join(diff)}) than the saved run")
-        config = {**old, "steps": steps}
-    dev = resolve_device(device)
-    if gan == "stargan" and not (attrs or config.get("attrs")):
-        raise UserError("StarGAN needs --attrs (attribute names to condition on)")
-    ds = load_source(data, size, n=n_images, seed=seed, attributes=attributes,
-                     select_attrs=(config.get("attrs") if gan == "stargan" else None), progress=progress)
-    if gan == "stargan" and ds.attrs is None:
-        raise UserError(f"{data}: StarGAN needs an attribute table (CelebA layout or --attributes FILE)")
+            raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")
+    dev = resolve_device(config.device)
+    ds = load_source(config.data, config.size, n=config.n_images, seed=config.seed, attributes=config.attributes,
+                     select_attrs=(list(config.attrs) if config.gan == "stargan" else None), progress=progress)
+    if config.gan == "stargan" and ds.attrs is None:
+        raise UserError(f"{config.data}: StarGAN needs an attribute table (CelebA layout or an attributes file)")
     task = build_task(config, dev)
-    tr = Trainer(task, ds, out, config, dev, sample_every, checkpoint_every, progress)
+    tr = Trainer(task, ds, out, config, dev, progress)
     if resume:
         tr.restore()
     else:
         task.init_fixed(tr.next_batch)
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "data.json", ds.manifest)
-    write_config(out, {**config, "device": str(dev), "layers": task.describe()})
-    return tr.train(steps)
+    write_config(out, {"config": config.to_dict(), "device_used": str(dev), "layers": task.describe()})
+    return tr.train(config.steps)
 
 
 def load_run(run_dir, device: str = "auto"):
     """``(task, config)`` of a trained run with its latest weights, for sampling."""
+    from forensics.generators.config import GanConfig
+
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / CHECKPOINT).is_file():
         raise UserError(f"{run_dir}: not a finished or checkpointed training run (needs config.json and {CHECKPOINT})")
-    config = read_json(run_dir / "config.json")
+    config = GanConfig.load(run_dir / "config.json")
     dev = resolve_device(device)
     task = build_task(config, dev)
     s = load_checkpoint(run_dir / CHECKPOINT)

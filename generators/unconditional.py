@@ -5,22 +5,30 @@ import torch
 
 from forensics.report import image_grid
 from forensics.generators.dcgan import Discriminator, Generator
-from forensics.generators.objectives import OBJECTIVES
+from forensics.generators.objectives import build_objective
+from forensics.generators.quant import quantize_module
 from forensics.generators.trainer import adam_pair, optimise, to_uint8
 
 
 class UnconditionalTask:
-    def __init__(self, config: dict, device: torch.device, gen: torch.Generator):
-        p = config["params"]
+    """G and D of the GAN's backbone (a WGAN-GP backbone's critic uses GroupNorm, as does any
+    objective that asks for it), the objective's extra D heads, then the quantization."""
+
+    def __init__(self, config, device: torch.device, gen: torch.Generator):
+        p = config.params
         self.config, self.device, self.gen = config, device, gen
-        self.objective = OBJECTIVES[config["gan"]]()
+        self.objective = build_objective(config.objective_name, config.gan, config.objective_params)
         self.objective.generator = gen
-        torch.manual_seed(int(config["seed"]))  # weight initialisation
-        size = int(config["size"])
+        torch.manual_seed(int(config.seed))  # weight initialisation
+        size = int(config.size)
+        norm = "group" if "group" in (self.objective.d_norm, build_objective(config.gan, config.gan).d_norm) else "batch"
         init = p.get("init", "dcgan")  # runs made before the setting existed used DCGAN's
-        self.G = Generator(size, p["z_dim"], p["ngf"], config["last_layer"], init=init).to(device)
-        self.D = Discriminator(size, p["ndf"], norm=self.objective.d_norm, init=init).to(device)
-        self.D.heads = self.objective.heads(self.D.feature_channels).to(device)
+        self.G = Generator(size, p["z_dim"], p["ngf"], config.last_layer, init=init)
+        self.D = Discriminator(size, p["ndf"], norm=norm, init=init)
+        self.D.heads = self.objective.heads(self.D)
+        quantize_module(self.G, config.quant, lr=p["lr_g"])
+        quantize_module(self.D, config.quant, lr=p["lr_d"])
+        self.G, self.D = self.G.to(device), self.D.to(device)
         self.optimizers = adam_pair(self.G, self.D, p)
         self.modules = {"G": self.G, "D": self.D}
         self.z_dim, self.batch = p["z_dim"], p["batch"]
@@ -66,4 +74,5 @@ class UnconditionalTask:
                 "G_parameters": sum(p.numel() for p in self.G.parameters()),
                 "D_parameters": sum(p.numel() for p in self.D.parameters()),
                 "objective": self.objective.name, "n_critic": self.objective.n_critic,
-                "d_norm": self.objective.d_norm}
+                "d_norm": "group" if any(isinstance(m, torch.nn.GroupNorm) for m in self.D.modules()) else "batch",
+                "d_heads": sorted(self.D.heads.keys()), "quant": str(self.config.quant)}

@@ -21,14 +21,13 @@ def test_paper_preset_configuration_builds_on_cpu(tmp_path):
     # every configuration's networks build at 128 px (not trained here)
     import torch
 
-    from forensics.generators.presets import preset
+    from forensics.generators.config import GanConfig
     from forensics.generators.trainer import build_task
 
     for p in plans:
-        params = preset(p.gan_preset, p.gan)
-        task = build_task({"gan": p.gan, "last_layer": "B.3.5", "size": 128, "params": params, "seed": 0},
-                          torch.device("cpu"))
-        assert task.G(torch.randn(1, params["z_dim"])).shape == (1, 3, 128, 128)
+        g = GanConfig.paper(p.gan, last_layer="B.3.5", size=128, seed=0)
+        task = build_task(g, torch.device("cpu"))
+        assert task.G(torch.randn(1, g.params["z_dim"])).shape == (1, 3, 128, 128)
 
 
 def test_config_round_trips_through_json_and_validates(tmp_path):
@@ -158,11 +157,12 @@ def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
     st = Study(c, tmp_path, progress=False)
     assert len(st.stage_real()) == 100
     run = tmp_path / "runs" / "baseline"
-    st.stage_train("baseline")
-    st.run_key("baseline").mark()  # as if training had been interrupted after its first checkpoint ...
+    (base,) = c.sources()
+    st.stage_train(base)
+    st.run_key(base).mark()  # as if training had been interrupted after its first checkpoint ...
     longer = Study(c.replace(steps=9, n_fake=30), tmp_path, progress=False)
     longer.stage_real()
-    run, key9 = longer.stage_train("baseline")  # ... it resumes instead of refusing
+    run, key9 = longer.stage_train(base)  # ... it resumes instead of refusing
     assert load_checkpoint(run / CHECKPOINT)["step"] == 9
     st.stage_fakes("baseline", run, key9)
     assert len(list((tmp_path / "fakes" / "baseline").glob("*.png"))) == 40
@@ -171,7 +171,7 @@ def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
     assert len(list((tmp_path / "fakes" / "baseline").glob("*.png"))) == 30  # no stale samples left
     # a run trained further than asked is refused, not silently relabelled
     with pytest.raises(ValueError, match="trained to step 9"):
-        st.stage_train("baseline")
+        st.stage_train(base)
 
 
 def test_chained_keys_invalidate_exactly_the_stages_below(tmp_path):

@@ -7,6 +7,7 @@ from forensics.generators.checkpoint import load_checkpoint, save_checkpoint
 from forensics.generators.dcgan import Discriminator, Generator
 from forensics.generators.layers import PAPER_SETUPS, LastLayerSpec, ZeroInsertion, zero_insertion_reference
 from forensics.generators.sampling import sample_images
+from forensics.generators.config import GanConfig
 from forensics.generators.trainer import CHECKPOINT, load_run, to_uint8, train_gan
 
 
@@ -83,10 +84,11 @@ def test_checkpoint_round_trip_and_refuses_other_files(tmp_path):
         load_checkpoint(tmp_path / "evil.safetensors")
 
 
-def _tiny(tmp_path, gan, steps, name, resume=False, spec="baseline"):
-    return train_gan(gan, spec, "builtin", 16, steps, tmp_path / name, preset_name="tiny", progress=False,
-                     resume=resume, n_images=512, sample_every=1000, checkpoint_every=4,
-                     overrides={"ngf": 4, "ndf": 4, "batch": 16})
+def _tiny(tmp_path, gan, steps, name, resume=False, spec="baseline", objective=None, quant="none"):
+    cfg = GanConfig.tiny(gan, {"ngf": 4, "ndf": 4, "batch": 16}, last_layer=spec, size=16, steps=steps,
+                         n_images=512, sample_every=1000, checkpoint_every=4, objective=objective, quant=quant,
+                         objective_params={"nrkhs": 16} if objective == "infomax" else {})
+    return train_gan(cfg, tmp_path / name, resume=resume, progress=False)
 
 
 @pytest.mark.parametrize("gan", ["dcgan", "lsgan", "wgan-gp"])
@@ -96,7 +98,7 @@ def test_short_run_trains_and_samples(gan, tmp_path):
     task, cfg = load_run(tmp_path / "run")
     trained = task.G.state_dict()
     init_last = load_checkpoint(tmp_path / "init" / CHECKPOINT)["modules"]["G"]
-    assert cfg["params"]["lr_g"] > 0 and task.step == 30
+    assert cfg.params["lr_g"] > 0 and task.step == 30
     changed = [k for k in trained if trained[k].dtype.is_floating_point and k in init_last
                and trained[k].shape == init_last[k].shape and not torch.equal(trained[k], init_last[k])]
     assert len(changed) > 5  # the generator moved
@@ -108,11 +110,15 @@ def test_short_run_trains_and_samples(gan, tmp_path):
     assert len(log) == 31 and log[0].startswith("step,")
 
 
-@pytest.mark.parametrize("gan", ["dcgan", "lsgan", "wgan-gp"])
-def test_resume_is_bit_identical(gan, tmp_path):
-    _tiny(tmp_path, gan, 12, "straight")
-    _tiny(tmp_path, gan, 6, "split")
-    _tiny(tmp_path, gan, 12, "split", resume=True)
+@pytest.mark.parametrize("gan,objective,quant", [
+    ("dcgan", None, "none"), ("lsgan", None, "none"), ("wgan-gp", None, "none"), ("dcgan", "infomax", "none"),
+    ("lsgan", "ssgan", "none"), ("dcgan", "ssgan-ms", "none"), ("wgan-gp", "dag", "none"),
+    ("dcgan", None, "w4a4"), ("dcgan", "infomax", "w3a4")])
+def test_resume_is_bit_identical(gan, objective, quant, tmp_path):
+    steps = 6 if gan == "wgan-gp" and objective else 12
+    _tiny(tmp_path, gan, steps, "straight", objective=objective, quant=quant)
+    _tiny(tmp_path, gan, steps // 2, "split", objective=objective, quant=quant)
+    _tiny(tmp_path, gan, steps, "split", resume=True, objective=objective, quant=quant)
     a = load_checkpoint(tmp_path / "straight" / CHECKPOINT)
     b = load_checkpoint(tmp_path / "split" / CHECKPOINT)
     for net in ("G", "D"):
@@ -120,6 +126,30 @@ def test_resume_is_bit_identical(gan, tmp_path):
             assert torch.equal(v, b["modules"][net][k]), (net, k)
     assert torch.equal(a["gen"], b["gen"])
     assert (tmp_path / "straight" / "log.csv").read_text() == (tmp_path / "split" / "log.csv").read_text()
+
+
+def test_config_json_reproduces_the_run_and_flags_override_it(tmp_path):
+    from forensics.cli import main
+
+    args = ["train-gan", "--gan", "dcgan", "--data", "builtin", "--size", "16", "--steps", "3", "--preset", "tiny",
+            "--objective", "ssgan-ms", "--objective-params", "lambda_g=0.05", "--quant", "w4a4",
+            "--n-images", "256", "--batch", "16", "--last-layer", "Z.1.3"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    cfg = GanConfig.load(tmp_path / "a" / "config.json")
+    assert (cfg.objective, cfg.quant, cfg.last_layer, cfg.params["batch"]) == ("ssgan-ms", "w4a4", "Z.1.3", 16)
+    assert cfg.objective_params == {"loss": "hinge", "lambda_d": 1.0, "lambda_g": 0.05}
+    assert main(["train-gan", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "b")]) == 0
+    a = load_checkpoint(tmp_path / "a" / CHECKPOINT)["modules"]
+    b = load_checkpoint(tmp_path / "b" / CHECKPOINT)["modules"]
+    assert all(torch.equal(v, b[net][k]) for net in ("G", "D") for k, v in a[net].items())  # the same run again
+    assert main(["train-gan", "--config", str(tmp_path / "a" / "config.json"), "--quant", "none", "--steps", "1",
+                 "--out", str(tmp_path / "c")]) == 0
+    c = GanConfig.load(tmp_path / "c" / "config.json")
+    assert c == cfg.replace(quant="none", steps=1)
+    d = GanConfig.build(tmp_path / "a" / "config.json", objective="infomax")  # ssgan-ms weights dropped
+    assert d.objective == "infomax" and d.resolved().objective_params["alpha"] == 0.2 and d.quant == "w4a4"
+    assert main(["train-gan", "--config", str(tmp_path / "a" / "config.json"), "--steps", "5", "--resume",
+                 "--objective", "dag", "--objective-params", "policy=cropping", "--out", str(tmp_path / "a")]) == 2
 
 
 def test_run_folder_guards(tmp_path):
@@ -148,13 +178,17 @@ def attr_folder(tmp_path_factory):
     return root
 
 
+def _star(attr_folder, spec, steps):
+    return GanConfig.tiny("stargan", {"conv_dim": 4, "n_res": 1, "batch": 8}, last_layer=spec,
+                          data=str(attr_folder / "imgs"), size=16, steps=steps, attrs=("Bright", "Warm"),
+                          attributes=str(attr_folder / "attrs.csv"))
+
+
 def test_stargan_translates_and_attributes_matter(attr_folder, tmp_path):
-    r = train_gan("stargan", "B.1.5", str(attr_folder / "imgs"), 16, 3, tmp_path / "star", preset_name="tiny",
-                  progress=False, attrs=["Bright", "Warm"], attributes=str(attr_folder / "attrs.csv"),
-                  overrides={"conv_dim": 4, "n_res": 1, "batch": 8})
+    r = train_gan(_star(attr_folder, "B.1.5", 3), tmp_path / "star", progress=False)
     assert r["steps"] == 3
     task, cfg = load_run(tmp_path / "star")
-    assert cfg["attrs"] == ["Bright", "Warm"]
+    assert cfg.attrs == ("Bright", "Warm")
     x = torch.rand(4, 3, 16, 16) * 2 - 1
     a = task.translate(x, torch.tensor([[1.0, 0.0]] * 4))
     b = task.translate(x, torch.tensor([[0.0, 0.0]] * 4))
@@ -193,9 +227,7 @@ def test_generate_cli_writes_lossless_pngs(tmp_path):
 
 def test_stargan_resume_is_bit_identical(attr_folder, tmp_path):
     def run(name, steps, resume=False):
-        train_gan("stargan", "N.1.3", str(attr_folder / "imgs"), 16, steps, tmp_path / name, preset_name="tiny",
-                  progress=False, resume=resume, attrs=["Bright", "Warm"], attributes=str(attr_folder / "attrs.csv"),
-                  overrides={"conv_dim": 4, "n_res": 1, "batch": 8})
+        train_gan(_star(attr_folder, "N.1.3", steps), tmp_path / name, resume=resume, progress=False)
 
     run("straight", 4)
     run("split", 2)

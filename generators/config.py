@@ -1,0 +1,169 @@
+"""The typed configuration of one GAN run.
+
+A :class:`GanConfig` holds everything a run needs: the GAN (networks and its own loss),
+the last upsampling layer, the training objective and its weights, the quantization,
+the data, the size and length, the seed, the hyper-parameters and the sample/checkpoint
+cadence. Presets are named constructors (``GanConfig.paper("dcgan")``,
+``GanConfig.tiny("wgan-gp", objective="dag")``) whose hyper-parameters come from
+:mod:`forensics.generators.presets`. The run folder's ``config.json`` holds it under the key
+``"config"``, so ``GanConfig.load(run / "config.json")`` rebuilds the run exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from forensics.config import Config
+from forensics.generators.presets import GANS, PRESETS, preset
+
+
+@dataclass(frozen=True)
+class GanConfig(Config):
+    gan: str = "dcgan"
+    """networks and base loss: dcgan, lsgan, wgan-gp or stargan"""
+    last_layer: str = "baseline"
+    data: str = "builtin"
+    size: int = 32
+    steps: int = 1000
+    """generator steps to train to (in total, when resuming)"""
+    preset: str = "paper"
+    """the preset ``params`` came from (recorded; ``params`` is what is used)"""
+    params: dict = field(default_factory=dict)
+    """hyper-parameters: learning rates, betas, batch, widths, ..."""
+    objective: str | None = None
+    """None: the GAN's own loss; or hinge, infomax, ssgan, ssgan-ms, dag (unconditional GANs)"""
+    objective_params: dict = field(default_factory=dict)
+    """the objective's weights (e.g. ``{"alpha": 0.2, "beta": 0.2}``); missing ones take its defaults"""
+    quant: str = "none"
+    """``none`` or ``wNaM``: N-bit weights, M-bit activations in G and D"""
+    seed: int = 0
+    n_images: int | None = None
+    attrs: tuple[str, ...] | None = None
+    """StarGAN: the attributes it is conditioned on"""
+    attributes: str | None = None
+    """attribute table file (StarGAN), when the data folder has none of its own"""
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    device: str = "auto"
+
+    #: settings a resumed run must share with the saved one
+    RESUME_KEYS = ("gan", "last_layer", "data", "size", "preset", "params", "objective", "objective_params",
+                   "quant", "seed", "n_images", "attrs", "attributes")
+
+    # ------------------------------------------------------------------ named constructors
+    @classmethod
+    def from_preset(cls, name: str, gan: str, params: dict | None = None, **changes) -> "GanConfig":
+        """Preset ``name``'s hyper-parameters for ``gan`` with ``params`` overriding some of them;
+        ``changes`` set other fields. The seed is the preset's unless given."""
+        p = preset(name, gan, **(params or {}))
+        seed = p.pop("seed")
+        if changes.get("seed") is None:
+            changes["seed"] = seed
+        return cls(gan=gan, preset=name, params=p, **changes)
+
+    @classmethod
+    def paper(cls, gan: str = "dcgan", params: dict | None = None, **changes) -> "GanConfig":
+        """Chandrasegaran et al.'s hyper-parameters (see :mod:`forensics.generators.presets`)."""
+        return cls.from_preset("paper", gan, params, **changes)
+
+    @classmethod
+    def tiny(cls, gan: str = "dcgan", params: dict | None = None, **changes) -> "GanConfig":
+        """Half-width networks for CPU runs."""
+        return cls.from_preset("tiny", gan, params, **changes)
+
+    @classmethod
+    def build(cls, config_file=None, preset: str | None = None, gan: str | None = None,
+              params: dict | None = None, **fields) -> "GanConfig":
+        """A config from a JSON file (or a run's ``config.json``) and/or a preset, with ``fields``
+        and ``params`` (hyper-parameters) that are not ``None`` overriding it. Naming another
+        ``gan`` or ``preset`` than the file's takes that preset's hyper-parameters."""
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if "attrs" in fields:
+            fields["attrs"] = tuple(fields["attrs"])
+        if config_file is not None:
+            base = cls.load(config_file)
+            if fields.get("objective", base.objective) != base.objective and "objective_params" not in fields:
+                fields["objective_params"] = {}  # the saved weights belong to the saved objective
+            if (gan or base.gan) != base.gan or (preset or base.preset) != base.preset:
+                d = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)
+                     if f.name not in ("gan", "preset", "params", "attrs", "objective_params")}
+                base = cls.from_preset(preset or base.preset, gan or base.gan, **{**d, **fields})
+            else:
+                base = base.replace(**fields)
+        else:
+            if gan is None:
+                raise ValueError("a GAN run needs a GAN (dcgan, lsgan, wgan-gp or stargan) or a config file")
+            base = cls.from_preset(preset or "paper", gan, **fields)
+        return base.with_params(**(params or {}))
+
+    # ------------------------------------------------------------------------- checks
+    def validate(self) -> None:
+        from forensics.generators.layers import LastLayerSpec
+        from forensics.generators.objectives import OBJECTIVES, objective_defaults
+        from forensics.generators.quant import QuantSpec
+
+        if self.gan not in GANS:
+            raise ValueError(f"unknown GAN {self.gan!r}; choose from {', '.join(GANS)}")
+        LastLayerSpec.parse(self.last_layer)
+        if self.size < 16 or self.size & (self.size - 1):
+            raise ValueError(f"image size must be a power of two >= 16, got {self.size}")
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        need = set(PRESETS[self.preset][self.gan]) - {"seed"}
+        if set(self.params) != need:
+            missing, extra = sorted(need - set(self.params)), sorted(set(self.params) - need)
+            raise ValueError(f"{self.gan} hyper-parameters: missing {missing or 'none'}, unknown {extra or 'none'}")
+        if self.objective is not None:
+            if self.gan == "stargan":
+                raise ValueError("StarGAN trains with its own objective; objective must be None")
+            if self.objective not in OBJECTIVES:
+                raise ValueError(f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}")
+        known = objective_defaults(self.objective or self.gan) if self.gan != "stargan" else {}
+        extra = sorted(set(self.objective_params) - set(known))
+        if extra:
+            raise ValueError(f"objective {self.objective or self.gan!r} has no parameter(s) {', '.join(extra)}; "
+                             f"it has {', '.join(known) or 'none'}")
+        QuantSpec.parse(self.quant)
+        if self.gan == "stargan" and not self.attrs:
+            raise ValueError("StarGAN needs attribute names to condition on (attrs)")
+        if self.gan != "stargan" and self.attrs:
+            raise ValueError(f"{self.gan} is unconditional; attrs must be empty")
+        for k in ("sample_every", "checkpoint_every"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        if self.n_images is not None and self.n_images < 1:
+            raise ValueError(f"n_images must be >= 1, got {self.n_images}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"unknown device {self.device!r}: auto, cpu or cuda")
+
+    # --------------------------------------------------------------------------- views
+    @property
+    def objective_name(self) -> str:
+        """The objective that runs (the GAN's own when ``objective`` is None)."""
+        return self.objective or self.gan
+
+    def resolved(self) -> "GanConfig":
+        """This config with the objective's default weights written out (what ``config.json`` records)."""
+        from forensics.generators.objectives import objective_defaults
+
+        if self.gan == "stargan":
+            return self
+        return self.replace(objective_params={**objective_defaults(self.objective_name), **self.objective_params})
+
+    def resume_diff(self, other: "GanConfig") -> list[str]:
+        """The settings in which ``other`` (a saved run) differs from this one."""
+        a, b = self.resolved(), other.resolved()
+        return [k for k in self.RESUME_KEYS if getattr(a, k) != getattr(b, k)]
+
+    def with_params(self, **params) -> "GanConfig":
+        """A copy with some hyper-parameters changed (``None`` values are ignored)."""
+        p = dict(self.params)
+        for k, v in params.items():
+            if v is None:
+                continue
+            if k not in p:
+                raise ValueError(f"{self.gan} has no hyper-parameter {k!r}; it has {', '.join(sorted(p))}")
+            p[k] = type(p[k])(v)
+        return dataclasses.replace(self, params=p)
