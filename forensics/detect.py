@@ -200,7 +200,7 @@ def run_detect(cfg: DetectConfig, progress: bool = True, sink=None) -> dict:
                 sink(rows)
     except BaseException:
         log.close()
-        if not log.keys:  # nothing scored yet (e.g. the model failed to load): leave no partial file
+        if not log.n_rows:  # nothing scored yet (e.g. the model failed to load): leave no partial file
             log.discard()
         raise
     finally:

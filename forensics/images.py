@@ -411,8 +411,9 @@ class Prefetcher:
         if self.pool is None:
             return  # decoded on demand, one at a time
         while len(self.pending) < self.ahead:
-            if self.pending and self._queued_bytes() + self.largest > self.max_bytes:
-                return
+            if self.pending and (self._queued_bytes() + self.largest > self.max_bytes
+                                 or not self.largest and len(self.pending) >= self.workers):
+                return  # over budget, or no image size known yet: one file per thread
             p = next(self.paths, None)
             if p is None:
                 return
