@@ -161,8 +161,10 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
                 chunks = dask_chunks(c, files, pol, keep, RemoteScore(model_dir, cfg.device), min(cfg.chunk, 64))
             for loaded, kept, scores in chunks:
                 sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
-                yield [_row(r, sc.get(id(r)), det.name, thr) for r in loaded]
+                rows = [_row(r, sc.get(id(r)), det.name, thr) for r in loaded]
                 pb.update(len(loaded))
+                del loaded, kept, scores, sc  # the images go before the next chunk is awaited
+                yield rows
     finally:
         if prefetch is not None:
             prefetch.close()

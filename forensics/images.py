@@ -446,6 +446,30 @@ class Prefetcher:
         self.pending.clear()
 
 
+#: Chunks whose images reach this many bytes return freed heap memory to the system after
+#: their work (see :func:`release_free_memory`).
+TRIM_BYTES = 16 << 20
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free memory back to the system (glibc ``malloc_trim``; nothing
+    elsewhere). Decoders on several threads leave large freed blocks in per-thread heaps,
+    which otherwise keep a scan of large photos growing by a few images' worth."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim = None
+
+
 def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: int = CHUNK_BYTES):
     """Run ``fn`` on the decoded images of ``prefetch``, a chunk at a time (``chunk`` files,
     or fewer once their decoded images reach ``chunk_bytes``), on its own decoding threads
@@ -461,7 +485,10 @@ def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: in
 
     def done(item):
         loaded, kept, result = item
-        return loaded, kept, None if result is None else result.result()
+        out = loaded, kept, None if result is None else result.result()
+        if held([item]) >= TRIM_BYTES:
+            release_free_memory()
+        return out
 
     def held(items) -> int:
         return sum(r.image.nbytes for loaded, _, _ in items for r in loaded if r.image is not None)
