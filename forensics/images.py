@@ -372,6 +372,8 @@ class Prefetcher:
         self.ahead = max(1, ahead)
         self.max_bytes = max_bytes
         self.largest = 0  # bytes of the largest decoded image so far (estimate for queued ones)
+        self._done_bytes = 0  # decoded and not yet handed out
+        self._n_done = 0
         self.pending = deque()
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
@@ -392,20 +394,23 @@ class Prefetcher:
 
     def _load(self, p) -> Loaded:
         r = load_image(p, self.policy)
-        if r.image is not None:
-            with self._lock:
-                self.largest = max(self.largest, r.image.nbytes)
+        nbytes = 0 if r.image is None else r.image.nbytes
+        with self._lock:  # running totals, so the budget check is O(1) per file
+            self.largest = max(self.largest, nbytes)
+            self._done_bytes += nbytes
+            self._n_done += 1
+        return r
+
+    def _take(self, r: Loaded) -> Loaded:
+        with self._lock:
+            self._done_bytes -= 0 if r.image is None else r.image.nbytes
+            self._n_done -= 1
         return r
 
     def _queued_bytes(self) -> int:
-        total = 0
-        for f in self.pending:
-            if f.done() and not f.cancelled() and f.exception() is None:
-                im = f.result().image
-                total += 0 if im is None else im.nbytes
-            else:
-                total += self.largest
-        return total
+        """Decoded bytes waiting, plus the files still decoding at the largest size seen."""
+        with self._lock:
+            return self._done_bytes + (len(self.pending) - self._n_done) * self.largest
 
     def _fill(self):
         if self.pool is None:
@@ -428,10 +433,10 @@ class Prefetcher:
         try:
             if self.pool is None:
                 for p in self.paths:
-                    yield self._load(p)
+                    yield self._take(self._load(p))
                 return
             while self.pending:
-                r = self.pending.popleft().result()
+                r = self._take(self.pending.popleft().result())
                 self._fill()
                 yield r
                 self._fill()  # the consumer may have freed memory meanwhile
