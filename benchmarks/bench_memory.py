@@ -57,8 +57,10 @@ def peak_rss(folder: Path, out: Path) -> tuple[float, float, int]:
     """(peak RSS in MiB, wall seconds, exit status) of one detect process."""
     env = {**os.environ, "FORENSICS_PROGRESS": "0"}
     t = time.perf_counter()
+    # run outside the checkout: `python -m` puts the working folder first on sys.path, ahead of
+    # PYTHONPATH, so another checkout could not be measured from inside this one
     p = subprocess.Popen([sys.executable, "-m", "forensics", "detect", str(folder), "--out", str(out)],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=out.parent)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -77,9 +79,9 @@ def main():
     ap.add_argument("--keep", default=None, help="folder to keep the generated inputs in (reused)")
     a = ap.parse_args()
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench_memory."))
-    import forensics
-
-    print(f"forensics from {Path(forensics.__file__).parent}")
+    where = subprocess.run([sys.executable, "-c", "import forensics; print(forensics.__file__)"],
+                           cwd=root, capture_output=True, text=True).stdout.strip()
+    print(f"forensics from {where}")
     print(f"{'input':>28s} {'peak RSS MiB':>13s} {'wall s':>8s}")
     for n in map(int, a.counts.split(",")):
         folder = root / f"small{a.side}_{n}"

@@ -170,8 +170,9 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
                     odd.update(size_name(r["height"], r["width"]) for r in rows
                                if r["label"] != "error" and size_name(r["height"], r["width"]) not in known)
                 n += len(rows)
-                yield rows
                 pb.update(len(loaded))
+                del loaded, kept, scores, sc  # the images go before the next chunk is awaited
+                yield rows
             if odd:
                 warn(f"{sum(odd.values())} of {n} images ({_sizes_text(odd)}) differ in size from the model's "
                      f"training images ({', '.join(sorted(known))}); its rates were measured on those sizes only")
@@ -212,7 +213,7 @@ def run_detect(cfg: DetectConfig, progress: bool = True, sink=None) -> dict:
                 sink(rows)
     except BaseException:
         log.close()
-        if not log.keys:  # nothing scored yet (e.g. the model failed to load): leave no partial file
+        if not log.n_rows:  # nothing scored yet (e.g. the model failed to load): leave no partial file
             log.discard()
         raise
     finally:

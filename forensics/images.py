@@ -386,6 +386,8 @@ class Prefetcher:
         self.ahead = max(1, ahead)
         self.max_bytes = max_bytes
         self.largest = 0  # bytes of the largest decoded image so far (estimate for queued ones)
+        self._done_bytes = 0  # decoded and not yet handed out
+        self._n_done = 0
         self.pending = deque()
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
@@ -406,27 +408,31 @@ class Prefetcher:
 
     def _load(self, p) -> Loaded:
         r = load_image(p, self.policy)
-        if r.image is not None:
-            with self._lock:
-                self.largest = max(self.largest, r.image.nbytes)
+        nbytes = 0 if r.image is None else r.image.nbytes
+        with self._lock:  # running totals, so the budget check is O(1) per file
+            self.largest = max(self.largest, nbytes)
+            self._done_bytes += nbytes
+            self._n_done += 1
+        return r
+
+    def _take(self, r: Loaded) -> Loaded:
+        with self._lock:
+            self._done_bytes -= 0 if r.image is None else r.image.nbytes
+            self._n_done -= 1
         return r
 
     def _queued_bytes(self) -> int:
-        total = 0
-        for f in self.pending:
-            if f.done() and not f.cancelled() and f.exception() is None:
-                im = f.result().image
-                total += 0 if im is None else im.nbytes
-            else:
-                total += self.largest
-        return total
+        """Decoded bytes waiting, plus the files still decoding at the largest size seen."""
+        with self._lock:
+            return self._done_bytes + (len(self.pending) - self._n_done) * self.largest
 
     def _fill(self):
         if self.pool is None:
             return  # decoded on demand, one at a time
         while len(self.pending) < self.ahead:
-            if self.pending and self._queued_bytes() + self.largest > self.max_bytes:
-                return
+            if self.pending and (self._queued_bytes() + self.largest > self.max_bytes
+                                 or not self.largest and len(self.pending) >= self.workers):
+                return  # over budget, or no image size known yet: one file per thread
             p = next(self.paths, None)
             if p is None:
                 return
@@ -441,10 +447,10 @@ class Prefetcher:
         try:
             if self.pool is None:
                 for p in self.paths:
-                    yield self._load(p)
+                    yield self._take(self._load(p))
                 return
             while self.pending:
-                r = self.pending.popleft().result()
+                r = self._take(self.pending.popleft().result())
                 self._fill()
                 yield r
                 self._fill()  # the consumer may have freed memory meanwhile
@@ -457,6 +463,30 @@ class Prefetcher:
         if self.pool:
             self.pool.shutdown(wait=False, cancel_futures=True)
         self.pending.clear()
+
+
+#: Chunks whose images reach this many bytes return freed heap memory to the system after
+#: their work (see :func:`release_free_memory`).
+TRIM_BYTES = 16 << 20
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free memory back to the system (glibc ``malloc_trim``; nothing
+    elsewhere). Decoders on several threads leave large freed blocks in per-thread heaps,
+    which otherwise keep a scan of large photos growing by a few images' worth."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim = None
 
 
 def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: int = CHUNK_BYTES):
@@ -474,7 +504,10 @@ def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: in
 
     def done(item):
         loaded, kept, result = item
-        return loaded, kept, None if result is None else result.result()
+        out = loaded, kept, None if result is None else result.result()
+        if held([item]) >= TRIM_BYTES:
+            release_free_memory()
+        return out
 
     def held(items) -> int:
         return sum(r.image.nbytes for loaded, _, _ in items for r in loaded if r.image is not None)

@@ -186,7 +186,9 @@ class RowLog:
         self.partial = self.out.with_name(self.out.name + ".partial")
         self.header = {"format": self.KIND, **header}
         self.key = key
-        self.keys: set[str] = set()
+        self.keys: set[str] = set()  # paths of the rows, kept only when resuming (memory)
+        self.track = resume
+        self.n_rows = 0
         self.n_before = 0
         self.counts: dict = {}
         old: list[dict] | None = None
@@ -206,10 +208,12 @@ class RowLog:
             self._sync()
         except OSError as e:
             raise _fail(e, self.partial, "cannot write") from None
-        self.n_before = len(self.keys)
+        self.n_before = self.n_rows
 
     def _note(self, r):
-        self.keys.add(printable(str(r.get(self.key))))
+        self.n_rows += 1
+        if self.track:
+            self.keys.add(printable(str(r.get(self.key))))
         lab = r.get("label")
         self.counts[lab] = self.counts.get(lab, 0) + 1
 
@@ -261,7 +265,7 @@ class RowLog:
                 self._note(r)
             self._sync()
         except OSError as e:
-            raise type(e)(e.errno, f"cannot write ({e.strerror}); the {len(self.keys)} rows so far are kept "
+            raise type(e)(e.errno, f"cannot write ({e.strerror}); the {self.n_rows} rows so far are kept "
                                    "there, resume the scan to continue", printable(str(self.partial))) from None
 
     def close(self) -> None:
