@@ -263,7 +263,7 @@ def cmd_attack(a):
 
 # ----------------------------------------------------------------------------------- main
 #: further modules whose verbs register themselves with @verb/@arg when imported
-VERB_MODULES: tuple[str, ...] = ()
+VERB_MODULES: tuple[str, ...] = ("forensics.cli_analyst",)
 
 
 def build_parser() -> argparse.ArgumentParser:
