@@ -77,6 +77,28 @@ def robust_features(tiles_: np.ndarray) -> np.ndarray:
     return np.hstack([folded_log_power(g), alias_coherence(g)])
 
 
+def band_matrix(size: int) -> np.ndarray:
+    """``((S/2+1)^2 - 1, K)`` averaging matrix from the folded spectrum (without DC) to the mean
+    log power in octave-spaced radial bands (edges at 1, 1.5, 2, 3, 4, 6, 8, ... cycles per image,
+    up to the corner), plus the near-axis and diagonal halves of the top two bands (angle below or
+    above 22.5 degrees from the nearest axis): a low-noise summary of the spectrum's shape that
+    averages away the speckle dominating single frequencies."""
+    h = size // 2
+    ky, kx = np.meshgrid(np.arange(h + 1), np.arange(h + 1), indexing="ij")
+    r = np.hypot(ky, kx).ravel()[1:]
+    ang = np.degrees(np.arctan2(np.minimum(ky, kx), np.maximum(ky, kx))).ravel()[1:]
+    edges = [1.0]
+    while edges[-1] < h * np.sqrt(2):
+        edges.append(edges[-1] * (1.5 if len(edges) % 2 else 4 / 3))
+    edges[-1] = np.inf
+    band = np.digitize(r, edges[1:-1])
+    cols = [band == b for b in np.unique(band)]
+    top = np.unique(band)[-2:]
+    cols += [(band == b) & (ang <= 22.5) for b in top] + [(band == b) & (ang > 22.5) for b in top]
+    M = np.stack([c for c in cols if c.any()], axis=1).astype(np.float64)
+    return M / M.sum(axis=0)
+
+
 def _mlp_forward(X, Ws, bs) -> np.ndarray:
     h = X
     for i, (W, b) in enumerate(zip(Ws, bs)):
@@ -156,7 +178,10 @@ class RobustSpectralDetector(ImageEstimator):
         self.location_ = self.precision_ = None
         self.coefs_, self.intercepts_ = [], []
         if self.components != "classifier":
-            lw = LedoitWolf().fit(z(Fr))
+            R = self._reduce(Fr)
+            self.r_mean_, self.r_scale_ = R.mean(axis=0), R.std(axis=0)
+            self.r_scale_[self.r_scale_ == 0] = 1.0
+            lw = LedoitWolf().fit((R - self.r_mean_) / self.r_scale_)
             self.location_, self.precision_ = lw.location_, lw.precision_
         if self.components != "oneclass":
             mlp = MLPClassifier((self.hidden,), alpha=self.alpha, max_iter=400, early_stopping=False,
@@ -169,8 +194,10 @@ class RobustSpectralDetector(ImageEstimator):
         self.center_ = np.zeros(2)
         self.spread_ = np.ones(2)
         raw = self._raw(Fh)
-        self.center_ = np.nanmedian(raw, axis=0)
-        q75, q25 = np.nanpercentile(raw, [75, 25], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a switched-off component is all NaN
+            self.center_ = np.nanmedian(raw, axis=0)
+            q75, q25 = np.nanpercentile(raw, [75, 25], axis=0)
         self.spread_ = np.where(q75 - q25 > 0, q75 - q25, 1.0)
         owner_h = np.unique(owner[hold], return_inverse=True)[1]
         held_scores = self._combine(Fh, owner_h, owner_h.max() + 1)
@@ -180,12 +207,17 @@ class RobustSpectralDetector(ImageEstimator):
         return self
 
     # -- scoring -------------------------------------------------------------------------------
+    def _reduce(self, F) -> np.ndarray:
+        """The one-class model's features: ring/sector means of the spectrum + alias coherence."""
+        n_fold = (self.size // 2 + 1) ** 2 - 1
+        return np.hstack([F[:, :n_fold] @ band_matrix(self.size), F[:, n_fold:]])
+
     def _raw(self, F) -> np.ndarray:
         """``(N, 2)`` raw component scores: log Mahalanobis distance, MLP logit (NaN if off)."""
         Z = (F - self.mean_) / self.scale_
         out = np.full((len(F), 2), np.nan)
         if self.precision_ is not None:
-            d = Z - self.location_
+            d = (self._reduce(F) - self.r_mean_) / self.r_scale_ - self.location_
             out[:, 0] = np.log(np.einsum("ij,jk,ik->i", d, self.precision_, d) + 1e-9)
         if self.coefs_:
             out[:, 1] = _mlp_forward(Z, self.coefs_, self.intercepts_)
@@ -193,7 +225,7 @@ class RobustSpectralDetector(ImageEstimator):
 
     def _combine(self, F, owner, n) -> np.ndarray:
         zc = (self._raw(F) - self.center_) / self.spread_
-        m = np.nanmax(zc, axis=1)
+        m = np.nanmax(np.where(np.isnan(zc), -np.inf, zc), axis=1)
         tot = np.bincount(owner, weights=m, minlength=n)
         cnt = np.bincount(owner, minlength=n)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -210,7 +242,8 @@ class RobustSpectralDetector(ImageEstimator):
     def _state(self):
         arrays = {"mean": self.mean_, "scale": self.scale_, "center": self.center_, "spread": self.spread_}
         if self.precision_ is not None:
-            arrays.update(location=self.location_, precision=self.precision_)
+            arrays.update(location=self.location_, precision=self.precision_, r_mean=self.r_mean_,
+                          r_scale=self.r_scale_)
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             arrays[f"W{i}"], arrays[f"b{i}"] = W, b
         return {"layers": len(self.coefs_), "n_train": getattr(self, "n_train_", None)}, arrays
@@ -220,6 +253,7 @@ class RobustSpectralDetector(ImageEstimator):
         self.center_, self.spread_ = arrays["center"], arrays["spread"]
         self.location_ = arrays.get("location")
         self.precision_ = arrays.get("precision")
+        self.r_mean_, self.r_scale_ = arrays.get("r_mean"), arrays.get("r_scale")
         self.coefs_ = [arrays[f"W{i}"] for i in range(meta["layers"])]
         self.intercepts_ = [arrays[f"b{i}"] for i in range(meta["layers"])]
         self.n_train_ = meta.get("n_train")
