@@ -35,7 +35,7 @@ def main(argv=None):
     p.add_argument("out")
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--size", type=int, default=32)
-    p.add_argument("--components", default="both")
+    p.add_argument("--components", default="all")
     p.add_argument("--max-fake", type=int, default=None, help="use only the first N fakes of each folder")
     p.add_argument("--first-fold-only", action="store_true", help="quick look: run fold 0 only")
     p.add_argument("--extra", nargs="*", default=[], help="more fake folders (e.g. attacked images)")

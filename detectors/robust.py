@@ -4,7 +4,7 @@ Detectors trained on real vs one generator learn a one-sided rule ("too much hig
 energy is fake") that a generator undershooting the real spectrum walks past. This one learns
 from real images only, in two complementary ways, and flags a departure in *either* direction:
 
-1. **one-class model of the real spectrum**: a Gaussian (Ledoit-Wolf shrunk covariance) over
+1. **one-class models of the real spectrum**: a Gaussian (Ledoit-Wolf shrunk covariance) over
    the folded 2-D log-power spectrum; the score is the Mahalanobis distance, which grows
    whether a frequency has more or less energy than real images have there;
 2. **real vs simulated upsampling**: a small MLP separating real images from the same images
@@ -16,8 +16,12 @@ from real images only, in two complementary ways, and flags a departure in *eith
    ``f + (1/2, 0)``, ``(0, 1/2)``, ``(1/2, 1/2)``; in a photograph it is not. The coherence does
    not care whether the high frequencies over- or undershoot.
 
-Each component's score is standardised on held-out real images (median and interquartile
-range), the image's score is the larger of the two, averaged over up to 16 tiles of
+The one-class model is kept twice: on a low-noise summary (octave-band means of the spectrum,
+which sees a shifted decay) and on the whole feature vector (which sees 2-D detail such as
+peaks). Each of the three scores is standardised on held-out real images (median and
+interquartile range) and clipped at 0 (a component that finds an image *more* real-looking
+than usual must not cancel one that finds it anomalous: that is how a one-sided rule is walked
+past); the image's score is their mean, averaged over up to 16 tiles of
 ``size x size`` pixels, and the threshold is set for ``target_fpr`` false positives on the
 held-out real images (held out by photo when ``fit`` gets ``groups``).
 """
@@ -31,7 +35,7 @@ from forensics import spectrum
 from forensics.detectors.skmodel import ImageEstimator, register, sigmoid, tiles
 from forensics.generators.simulate import simulate_family
 
-COMPONENTS = ("both", "oneclass", "classifier")
+COMPONENTS = ("all", "oneclass", "classifier")
 
 
 def folded_log_power(gray: np.ndarray, window: bool = True) -> np.ndarray:
@@ -115,7 +119,7 @@ class RobustSpectralDetector(ImageEstimator):
 
     name = "robust-spectral"
 
-    def __init__(self, size: int = 32, components: str = "both", n_sim: int = 2, hidden: int = 64,
+    def __init__(self, size: int = 32, components: str = "all", n_sim: int = 2, hidden: int = 64,
                  alpha: float = 1e-2, holdout: float = 0.25, target_fpr: float = 0.05, seed: int = 0,
                  preprocess: str = "none"):
         self.size = size
@@ -175,7 +179,7 @@ class RobustSpectralDetector(ImageEstimator):
         self.scale_ = both.std(axis=0)
         self.scale_[self.scale_ == 0] = 1.0
         z = lambda F: (F - self.mean_) / self.scale_  # noqa: E731
-        self.location_ = self.precision_ = None
+        self.location_ = self.precision_ = self.full_location_ = self.full_precision_ = None
         self.coefs_, self.intercepts_ = [], []
         if self.components != "classifier":
             R = self._reduce(Fr)
@@ -183,6 +187,8 @@ class RobustSpectralDetector(ImageEstimator):
             self.r_scale_[self.r_scale_ == 0] = 1.0
             lw = LedoitWolf().fit((R - self.r_mean_) / self.r_scale_)
             self.location_, self.precision_ = lw.location_, lw.precision_
+            lw = LedoitWolf().fit(z(Fr))
+            self.full_location_, self.full_precision_ = lw.location_, lw.precision_
         if self.components != "oneclass":
             mlp = MLPClassifier((self.hidden,), alpha=self.alpha, max_iter=400, early_stopping=False,
                                 random_state=self.seed)
@@ -191,8 +197,8 @@ class RobustSpectralDetector(ImageEstimator):
                 mlp.fit(z(np.vstack([Fr, Fs])), np.r_[np.zeros(len(Fr)), np.ones(len(Fs))])
             self.coefs_, self.intercepts_ = list(mlp.coefs_), list(mlp.intercepts_)
         # standardise each component on the held-out reals; threshold for target_fpr
-        self.center_ = np.zeros(2)
-        self.spread_ = np.ones(2)
+        self.center_ = np.zeros(3)
+        self.spread_ = np.ones(3)
         raw = self._raw(Fh)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a switched-off component is all NaN
@@ -213,19 +219,24 @@ class RobustSpectralDetector(ImageEstimator):
         return np.hstack([F[:, :n_fold] @ band_matrix(self.size), F[:, n_fold:]])
 
     def _raw(self, F) -> np.ndarray:
-        """``(N, 2)`` raw component scores: log Mahalanobis distance, MLP logit (NaN if off)."""
+        """``(N, 3)`` raw component scores (NaN where switched off): log Mahalanobis distance of
+        the band summary, log Mahalanobis distance of the whole feature vector, MLP logit."""
         Z = (F - self.mean_) / self.scale_
-        out = np.full((len(F), 2), np.nan)
+        out = np.full((len(F), 3), np.nan)
         if self.precision_ is not None:
             d = (self._reduce(F) - self.r_mean_) / self.r_scale_ - self.location_
             out[:, 0] = np.log(np.einsum("ij,jk,ik->i", d, self.precision_, d) + 1e-9)
+            d = Z - self.full_location_
+            out[:, 1] = np.log(np.einsum("ij,jk,ik->i", d, self.full_precision_, d) + 1e-9)
         if self.coefs_:
-            out[:, 1] = _mlp_forward(Z, self.coefs_, self.intercepts_)
+            out[:, 2] = _mlp_forward(Z, self.coefs_, self.intercepts_)
         return out
 
     def _combine(self, F, owner, n) -> np.ndarray:
         zc = (self._raw(F) - self.center_) / self.spread_
-        m = np.nanmax(np.where(np.isnan(zc), -np.inf, zc), axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = np.nanmean(np.maximum(zc, 0.0), axis=1)  # a component may raise suspicion, never vouch
         tot = np.bincount(owner, weights=m, minlength=n)
         cnt = np.bincount(owner, minlength=n)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -243,7 +254,8 @@ class RobustSpectralDetector(ImageEstimator):
         arrays = {"mean": self.mean_, "scale": self.scale_, "center": self.center_, "spread": self.spread_}
         if self.precision_ is not None:
             arrays.update(location=self.location_, precision=self.precision_, r_mean=self.r_mean_,
-                          r_scale=self.r_scale_)
+                          r_scale=self.r_scale_, full_location=self.full_location_,
+                          full_precision=self.full_precision_)
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             arrays[f"W{i}"], arrays[f"b{i}"] = W, b
         return {"layers": len(self.coefs_), "n_train": getattr(self, "n_train_", None)}, arrays
@@ -254,6 +266,7 @@ class RobustSpectralDetector(ImageEstimator):
         self.location_ = arrays.get("location")
         self.precision_ = arrays.get("precision")
         self.r_mean_, self.r_scale_ = arrays.get("r_mean"), arrays.get("r_scale")
+        self.full_location_, self.full_precision_ = arrays.get("full_location"), arrays.get("full_precision")
         self.coefs_ = [arrays[f"W{i}"] for i in range(meta["layers"])]
         self.intercepts_ = [arrays[f"b{i}"] for i in range(meta["layers"])]
         self.n_train_ = meta.get("n_train")
