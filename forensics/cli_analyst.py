@@ -83,9 +83,14 @@ def cmd_robustness_analyst(a):
     r = robustness(RobustnessConfig(model=a.model, real=a.real, fake=a.fake, out=a.out, perturbations=kinds,
                                     strengths=strengths, resize_filter=a.resize_filter, seed=a.seed,
                                     preprocess=a.preprocess))
-    worst = min((row for rows in r["curves"].values() for row in rows), key=lambda x: x["auc"])
-    print(f"forensics robustness: clean AUC {r['clean']['auc']:.3f}; worst {worst['perturbation']} "
-          f"{worst['strength']:g}: AUC {worst['auc']:.3f} -> {a.out}", file=sys.stderr)
+    rows = [row for rows in r["curves"].values() for row in rows]
+    scored = [row for row in rows if row["auc"] == row["auc"]]
+    unscored = [f"{row['perturbation']} {row['strength']:g}" for row in rows if row["auc"] != row["auc"]]
+    worst = min(scored, key=lambda x: x["auc"]) if scored else None
+    print(f"forensics robustness: clean AUC {r['clean']['auc']:.3f}"
+          + (f"; worst {worst['perturbation']} {worst['strength']:g}: AUC {worst['auc']:.3f}" if worst else "")
+          + (f"; not scorable (images too small for the detector): {', '.join(unscored)}" if unscored else "")
+          + f" -> {a.out}", file=sys.stderr)
 
 
 @verb("train-estimator", "train the robust (real-only), Frank log-DCT or periodic-spectrum detector",
