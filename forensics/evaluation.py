@@ -94,10 +94,11 @@ def best_threshold(real_scores, fake_scores, mode: str) -> float:
 
 def load_any_model(model_dir):
     """A saved detector of any registered class (the analyst's detectors included)."""
-    import forensics.detectors.fusion  # noqa: F401  (registers the classes below)
-    import forensics.detectors.robust  # noqa: F401
+    # importing the modules registers their classes with the model loader
     import forensics.detectors.frank  # noqa: F401
+    import forensics.detectors.fusion  # noqa: F401
     import forensics.detectors.periodic  # noqa: F401
+    import forensics.detectors.robust  # noqa: F401
     from forensics.detect import load_model
 
     return load_model(model_dir)

@@ -4,12 +4,11 @@ scoring and evaluation stream."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from forensics.config import Config
-from forensics.io import write_config, write_json
+from forensics.io import write_config
 
 ESTIMATORS = ("robust", "frank", "periodic")
 

@@ -92,9 +92,7 @@ def simulate_family(images: np.ndarray, seed: int = 0, methods=FAMILY, channels:
     last layers do; the 3-layer stack is linear), ``tanh``, and the result is matched to the
     original's per-channel mean and standard deviation. Method, kernel size and depth are drawn
     per chunk of ``chunk`` images, every weight per image; all from ``seed``. uint8 out."""
-    import cv2
     import torch
-    import torch.nn.functional as F
 
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1] % 2 or images.shape[2] % 2:
