@@ -22,12 +22,24 @@ def _hash_knn(seed=0, size=32, **kw):
     return HashKNNDetector(size=size, seed=seed, **kw)
 
 
+def _image_estimator(module, cls):
+    def make(seed=0, size=32, **kw):
+        import importlib
+
+        return getattr(importlib.import_module(module), cls)(size=size, seed=seed, **kw)
+    return make
+
+
 #: detectors that learn from the images themselves, name -> factory(seed, size, **params); the image
 #: size is the one the study or training set uses (the CNN and the hash networks are built for it)
 IMAGE_DETECTORS = {
     "cnn": _cnn("pixels"),
     "cnn-spectrum": _cnn("spectrum"),
     "hash-knn": _hash_knn,
+    # models real images only (plus simulated upsampling): departures above or below are flagged
+    "robust": _image_estimator("forensics.detectors.robust", "RobustSpectralDetector"),
+    "frank-lr": _image_estimator("forensics.detectors.frank", "FrankDCTDetector"),
+    "periodic-lr": _image_estimator("forensics.detectors.periodic", "PeriodicSpectrumDetector"),
 }
 
 

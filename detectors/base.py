@@ -86,6 +86,17 @@ def recover_folder(folder: Path) -> None:
             return
 
 
+def threshold_for_fpr(real_scores, target_fpr: float) -> float:
+    """The smallest threshold ``t`` that calls at most ``target_fpr`` of ``real_scores`` generated
+    (``score > t``); non-finite scores are ignored, and no score at all gives 0.5."""
+    s = np.sort(np.asarray(real_scores, np.float64))
+    s = s[np.isfinite(s)]
+    if not len(s):
+        return 0.5
+    k = int(np.floor(target_fpr * len(s)))
+    return float(s[len(s) - k - 1]) if k < len(s) else float(s[0])
+
+
 class RealFakeContract:
     """What every detector adds to scikit-learn's classifier API (label 1 = generated): ``p_generated``,
     fitting with the classes given apart, ``score`` without labels as P(generated), and a threshold
@@ -119,10 +130,7 @@ class RealFakeContract:
     def calibrate(self, real, target_fpr: float = 0.05):
         """Set the threshold so that at most ``target_fpr`` of these real images (ideally not
         seen in training) are called generated; ``predict`` then uses it."""
-        s = np.sort(self.p_generated(real))
-        k = int(np.floor(target_fpr * len(s)))
-        # the smallest threshold t with #(s > t) <= k
-        self.threshold_ = float(s[len(s) - k - 1]) if k < len(s) else float(s[0])
+        self.threshold_ = threshold_for_fpr(self.p_generated(real), target_fpr)
         self.rule_ = "threshold"
         return self
 
@@ -202,7 +210,12 @@ class Detector(RealFakeContract, ClassifierMixin, BaseEstimator):
         if version not in (1, FORMAT_VERSION):
             raise UserError(f"{mj}: model format version {version} is not supported "
                             f"(this toolkit reads versions 1 and {FORMAT_VERSION}); retrain it")
-        cls = REGISTRY.get(meta.get("class"))
+        name = meta.get("class")
+        if name in LAZY_CLASSES and name not in REGISTRY:
+            import importlib
+
+            importlib.import_module(LAZY_CLASSES[name])
+        cls = REGISTRY.get(name)
         if cls is None:
             raise UserError(f"{mj}: unknown detector class {meta.get('class')!r}")
         try:
@@ -231,6 +244,9 @@ def _umask() -> int:
 
 
 REGISTRY: dict[str, type] = {}
+#: saved classes whose module registers them on import (read by :meth:`Detector.load` on demand)
+LAZY_CLASSES = {"RobustSpectralDetector": "forensics.detectors.robust", "FrankDCTDetector": "forensics.detectors.frank",
+                "PeriodicSpectrumDetector": "forensics.detectors.periodic", "ScoreFusion": "forensics.detectors.fusion"}
 
 #: model-folder formats (``model.json`` "format") -> (module, class whose ``load(folder)`` reads it)
 MODEL_FORMATS = {FORMAT: ("forensics.detectors.base", "Detector"),

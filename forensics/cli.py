@@ -301,7 +301,8 @@ def cmd_attack(a):
 
 # ----------------------------------------------------------------------------------- main
 #: further modules whose verbs register themselves with @verb/@arg when imported
-VERB_MODULES: tuple[str, ...] = ("forensics.cli_metrics", "forensics.cli_explain", "forensics.cli_hash")
+VERB_MODULES: tuple[str, ...] = ("forensics.cli_metrics", "forensics.cli_explain", "forensics.cli_hash",
+                                 "forensics.cli_analyst")
 
 
 def build_parser() -> argparse.ArgumentParser:

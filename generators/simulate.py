@@ -52,3 +52,97 @@ def simulate_upsampling(images: np.ndarray, seed: int = 0, strength: tuple[float
     kernels = _BILINEAR[None] + sigma[:, None, None] * rng.standard_normal((n, 4, 4))
     up = transposed_upsample(small.astype(np.float64), kernels)
     return np.clip(np.rint(up), 0, 255).astype(np.uint8)
+
+
+
+#: the upsampling methods of :func:`simulate_family` (the last layers of the counterexample
+#: study: nearest, bilinear with align_corners=True, zero insertion, and a transposed conv)
+FAMILY = ("nearest", "bilinear", "zero", "transposed")
+
+
+def _grouped_conv(x, w):
+    """Per-image convolution: ``x`` (N, Cin, H, W), ``w`` (N, Cout, Cin, k, k), reflect-padded."""
+    import torch.nn.functional as F
+
+    n, cin, h, wd = x.shape
+    k = w.shape[-1]
+    xp = F.pad(x, (k // 2,) * 4, mode="reflect").reshape(1, n * cin, h + k - 1, wd + k - 1)
+    return F.conv2d(xp, w.reshape(n * w.shape[1], cin, k, k), groups=n).reshape(n, w.shape[1], h, wd)
+
+
+def _kernels(g, shape, k):
+    """Random kernels ``shape + (k, k)``: white weights plus a random multiple of a blur."""
+    import torch
+
+    ax = torch.arange(k, dtype=torch.float32) - k // 2
+    blur = torch.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / 2.0)
+    blur = blur / blur.sum()
+    fan_in = shape[-1] * k * k
+    return (torch.randn(*shape, k, k, generator=g, dtype=torch.float32) / fan_in ** 0.5
+            + torch.randn(*shape, 1, 1, generator=g, dtype=torch.float32) * blur * k / fan_in ** 0.5)
+
+
+def simulate_family(images: np.ndarray, seed: int = 0, methods=FAMILY, channels: int = 8,
+                    chunk: int = 64) -> np.ndarray:
+    """Simulated generator outputs from real ``(N, S, S, 3)`` uint8 images (S even), built the
+    way a generator's last block is: the image is area-downscaled by 2 and turned into
+    ``channels`` feature maps (a random 3x3 conv + ReLU), every map is upsampled by 2 (nearest,
+    bilinear, zero insertion, or a transposed conv 4x4 with its own random kernel), then 1 or 3
+    random convolutions of size 3, 5 or 7 map them to RGB (as the counterexamples' ``X.Y.Z``
+    last layers do; the 3-layer stack is linear), ``tanh``, and the result is matched to the
+    original's per-channel mean and standard deviation. Method, kernel size and depth are drawn
+    per chunk of ``chunk`` images, every weight per image; all from ``seed``. uint8 out."""
+    import torch
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] % 2 or images.shape[2] % 2:
+        raise ValueError("expected (N, H, W, 3) images with even sides")
+    bad = sorted(set(methods) - set(FAMILY))
+    if bad or not methods:
+        raise ValueError(f"unknown upsampling method(s) {bad}; choose from {', '.join(FAMILY)}")
+    rng = np.random.default_rng(seed)
+    g = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+    n, h, w = images.shape[:3]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions: one thread is fastest, and a shared machine stays usable
+    try:
+        return _simulate(images, rng, g, methods, channels, chunk, n, h, w)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _simulate(images, rng, g, methods, channels, chunk, n, h, w):
+    import cv2
+    import torch
+    import torch.nn.functional as F
+
+    out = np.empty(images.shape, np.float64)
+    c = channels
+    for i in range(0, n, chunk):
+        im = images[i:i + chunk]
+        m = len(im)
+        small = np.stack([cv2.resize(x, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for x in im])
+        x = torch.from_numpy(small.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
+        feat = F.relu(_grouped_conv(x, _kernels(g, (m, c, 3), 3))
+                      + 0.1 * torch.randn(m, c, 1, 1, generator=g, dtype=torch.float32))
+        method = methods[int(rng.integers(len(methods)))]
+        if method == "nearest":
+            up = F.interpolate(feat, scale_factor=2, mode="nearest")
+        elif method == "bilinear":
+            up = F.interpolate(feat, scale_factor=2, mode="bilinear", align_corners=True)
+        elif method == "zero":
+            up = torch.zeros(m, c, h, w, dtype=torch.float32)
+            up[:, :, ::2, ::2] = feat
+        else:
+            kt = torch.from_numpy(_BILINEAR.astype(np.float32))[None, None] * 4 + _kernels(g, (m * c, 1), 4) * 4
+            up = F.conv_transpose2d(feat.reshape(1, m * c, h // 2, w // 2), kt, stride=2, padding=1,
+                                    groups=m * c).reshape(m, c, h, w)
+        depth, k = int(rng.choice([1, 1, 3])), int(rng.choice([3, 5, 7]))
+        for layer in range(depth):
+            cout = 3 if layer == depth - 1 else c
+            up = _grouped_conv(up, _kernels(g, (m, cout, up.shape[1]), k))
+        y = torch.tanh(up).permute(0, 2, 3, 1).numpy()
+        o = im.astype(np.float64)
+        ym, ys = y.mean((1, 2), keepdims=True), y.std((1, 2), keepdims=True) + 1e-9
+        out[i:i + m] = (y - ym) / ys * o.std((1, 2), keepdims=True) + o.mean((1, 2), keepdims=True)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

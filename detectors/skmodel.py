@@ -1,0 +1,122 @@
+"""Scikit-learn estimators for the analyst's detectors, stored in the toolkit's code-free
+model format (``model.json`` + ``model.npz``, the files :class:`forensics.detectors.Detector`
+reads), so ``forensics detect --model DIR`` and ``Detector.load`` accept them.
+
+An estimator here is a ``BaseEstimator`` + ``ClassifierMixin``:
+
+``fit(X, y)``
+    ``X``: a batch of uint8 images ``(N, H, W, 3)`` (or a list of them), ``y``: 1 = generated,
+    0 = real (some detectors use the real images only and say so);
+``predict_proba(X)``
+    ``(N, 2)``: P(real), P(generated);
+``predict(X)``
+    1 where P(generated) > ``threshold_`` (the stored, calibrated threshold);
+``score(X)``
+    P(generated) per image, the toolkit's detector contract; ``score(X, y)`` with labels is
+    scikit-learn's mean accuracy, so ``clone``/grid search keep working.
+
+Learned state is written as JSON numbers and plain arrays (``allow_pickle=False``); loading
+never runs code. Subclasses implement ``_features``/``_fit``/``_proba`` and
+``_state``/``_set_state``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from forensics.detectors.base import FORMAT, FORMAT_VERSION, REGISTRY, RealFakeContract, register
+from forensics.io import write_json, write_npz
+
+__all__ = ["ImageEstimator", "register", "as_batch", "tiles", "sigmoid"]
+
+
+def sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))  # overflow-free
+
+
+def as_batch(X) -> list[np.ndarray]:
+    """A batch ``(N, H, W, 3)`` or a list of ``(H, W, 3)`` images as a list of arrays."""
+    if isinstance(X, np.ndarray):
+        if X.ndim == 3:
+            X = X[None]
+        if X.ndim != 4 or X.shape[-1] != 3:
+            raise ValueError(f"expected RGB images (N, H, W, 3), got shape {X.shape}")
+        return list(X)
+    return [np.asarray(x) for x in X]
+
+
+def tiles(images, size: int, max_tiles: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Cut every image into up to ``max_tiles`` evenly spread ``size x size`` tiles (an image
+    of exactly ``size`` gives itself). Returns the tiles ``(M, size, size, 3)`` and the owner
+    index of each tile; an image smaller than ``size`` owns no tile."""
+    out, owner = [], []
+    for i, im in enumerate(as_batch(images)):
+        h, w = im.shape[:2]
+        if h < size or w < size:
+            continue
+        ny, nx = h // size, w // size
+        k = int(np.ceil(np.sqrt(max_tiles)))
+        ys = np.unique(np.linspace(0, h - size, min(ny, k)).round().astype(int))
+        xs = np.unique(np.linspace(0, w - size, min(nx, k)).round().astype(int))
+        for y in ys:
+            for x in xs:
+                out.append(im[y:y + size, x:x + size])
+                owner.append(i)
+    if not out:
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64)
+    return np.ascontiguousarray(np.stack(out)), np.asarray(owner, np.int64)
+
+
+class ImageEstimator(RealFakeContract, ClassifierMixin, BaseEstimator):
+    """Common plumbing; see the module docstring. The toolkit's contract (``p_generated``,
+    ``score`` without labels, ``calibrate``) comes from :class:`RealFakeContract`."""
+
+    name = "estimator"
+    min_size = 8
+
+    def predict_proba(self, X) -> np.ndarray:
+        if not hasattr(self, "threshold_"):
+            raise ValueError(f"{self.name}: detector is not fitted")
+        p = np.clip(self._proba(X), 0.0, 1.0)
+        return np.stack([1.0 - p, p], axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        return (self.p_generated(X) > self.threshold_).astype(np.int64)
+
+    # -- persistence ----------------------------------------------------------------------
+    def _state(self) -> tuple[dict, dict]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_state(self, meta: dict, arrays: dict) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def model_record(self, extra: dict | None = None) -> tuple[dict, dict]:
+        """``(model.json contents, model.npz arrays)``."""
+        meta, arrays = self._state()
+        return ({"format": FORMAT, "format_version": FORMAT_VERSION, "class": type(self).__name__,
+                 "name": self.name, "params": self.get_params(), "threshold": float(self.threshold_),
+                 "state": meta, **(extra or {})}, arrays)
+
+    def save(self, folder, extra: dict | None = None):
+        from pathlib import Path
+
+        folder = Path(folder)
+        rec, arrays = self.model_record(extra)
+        write_npz(folder / "model.npz", **arrays)
+        write_json(folder / "model.json", rec)
+        return folder
+
+    @classmethod
+    def from_record(cls, rec: dict, arrays: dict):
+        det = REGISTRY[rec["class"]](**rec["params"])
+        det._set_state(rec["state"], arrays)
+        det.threshold_ = float(rec["threshold"])
+        det.meta_ = rec
+        return det
+
+    @staticmethod
+    def load(folder):
+        """Load any registered model folder (also the toolkit's own detectors)."""
+        from forensics.detectors.base import Detector
+
+        return Detector.load(folder)

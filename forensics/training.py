@@ -1,0 +1,108 @@
+"""Training the analyst's detectors (``forensics train-estimator``) and fusing saved ones
+(``forensics fuse``). Training sets are loaded into memory (they are what the model learns from);
+scoring and evaluation stream."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from forensics.config import Config
+from forensics.io import write_config
+
+ESTIMATORS = ("robust", "frank", "periodic")
+
+
+@dataclass(frozen=True)
+class TrainEstimatorConfig(Config):
+    detector: str
+    real: str  # a folder, or "builtin" (the built-in photographs' patches of `size`)
+    out: str
+    fake: str | None = None  # not used by "robust", which learns from real images only
+    size: int = 32
+    target_fpr: float = 0.05
+    preprocess: str = "none"
+    seed: int = 0
+
+    def validate(self):
+        if self.detector not in ESTIMATORS:
+            raise ValueError(f"unknown detector {self.detector!r}; choose from {', '.join(ESTIMATORS)}")
+        if self.detector != "robust" and not self.fake:
+            raise ValueError(f"the {self.detector} detector learns from generated images too; give a folder of them")
+        if not 0 < self.target_fpr < 1:
+            raise ValueError(f"target false-positive rate must be between 0 and 1, got {self.target_fpr}")
+
+
+def _images(src: str, size: int, policy: str):
+    """Images and a group label per image (the photograph, for ``builtin``)."""
+    from forensics.data import builtin_patches
+    from forensics.images import load_folder
+
+    if src == "builtin":
+        ps = builtin_patches(size)
+        return list(ps.images), np.array([n.split("@")[0] for n in ps.names])
+    good, _ = load_folder(src, policy)
+    return [r.image for r in good], None
+
+
+def train_estimator(cfg: TrainEstimatorConfig) -> dict:
+    """Fit one of :data:`ESTIMATORS` and save it (model.json, model.npz, config.json)."""
+    from forensics.detectors.frank import FrankDCTDetector
+    from forensics.detectors.periodic import PeriodicSpectrumDetector
+    from forensics.detectors.robust import RobustSpectralDetector
+
+    real, groups = _images(cfg.real, cfg.size, cfg.preprocess)
+    info = {"n_real": len(real)}
+    if cfg.detector == "robust":
+        det = RobustSpectralDetector(size=cfg.size, target_fpr=cfg.target_fpr, seed=cfg.seed, preprocess=cfg.preprocess)
+        det.fit(real, groups=groups)
+    else:
+        fake, _ = _images(cfg.fake, cfg.size, cfg.preprocess)
+        cls = FrankDCTDetector if cfg.detector == "frank" else PeriodicSpectrumDetector
+        det = cls(size=cfg.size, seed=cfg.seed, preprocess=cfg.preprocess)
+        # hold a quarter of the real images out of the fit to set the threshold on
+        rng = np.random.default_rng(cfg.seed)
+        perm = rng.permutation(len(real))
+        k = max(1, len(real) // 4)
+        cal, fit_real = [real[i] for i in perm[:k]], [real[i] for i in perm[k:]]
+        det.fit(fit_real + fake, np.r_[np.zeros(len(fit_real)), np.ones(len(fake))].astype(int))
+        det.calibrate(cal, cfg.target_fpr)
+        info.update(n_generated=len(fake), n_calibration_real=k)
+    det.save(cfg.out, extra={"training": {**cfg.to_dict(), **info}})
+    write_config(cfg.out, {"command": "train-estimator", "config": cfg.to_dict(), **info})
+    return {"detector": det.name, "threshold": float(det.threshold_), **info}
+
+
+@dataclass(frozen=True)
+class FuseConfig(Config):
+    models: tuple[str, ...]
+    out: str
+    rule: str = "mean-logit"
+    real: str | None = None  # with fake: fit "stack" / set the threshold on these
+    fake: str | None = None
+    target_fpr: float | None = None
+    preprocess: str = "none"
+
+    def validate(self):
+        from forensics.detectors.fusion import RULES
+
+        if self.rule not in RULES:
+            raise ValueError(f"unknown fusion rule {self.rule!r}; choose from {', '.join(RULES)}")
+        if len(self.models) < 2:
+            raise ValueError("a fusion needs at least two models")
+        if (self.rule == "stack" or self.target_fpr is not None) and not (self.real and self.fake):
+            raise ValueError("stacking or a target false-positive rate needs real and generated images")
+
+
+def fuse(cfg: FuseConfig) -> dict:
+    from forensics.detectors.fusion import fuse_models
+
+    det = fuse_models(cfg.models, cfg.rule)
+    det.target_fpr = cfg.target_fpr
+    if cfg.real and cfg.fake:
+        real, _ = _images(cfg.real, 32, cfg.preprocess)
+        fake, _ = _images(cfg.fake, 32, cfg.preprocess)
+        det.fit(real + fake, np.r_[np.zeros(len(real)), np.ones(len(fake))].astype(int))
+    det.save(cfg.out, extra={"fusion": cfg.to_dict()})
+    write_config(cfg.out, {"command": "fuse", "config": cfg.to_dict()})
+    return {"members": [m.name for m in det.members_], "threshold": float(det.threshold_)}

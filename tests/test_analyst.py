@@ -1,0 +1,208 @@
+"""The analyst's toolkit: metrics against hand-made answers and sklearn, the robust detector on
+power-law images, model round trips, and the evaluate / calibrate / robustness verbs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from forensics.cli import main
+from forensics.evaluation import (best_threshold, binary_metrics, confusion, threshold_at_fpr,
+                                  tpr_at_fpr)
+
+
+# ------------------------------------------------------------------------------ metrics
+def test_tpr_at_fpr_on_hand_made_scores():
+    real = np.arange(1, 11) / 10.0  # 0.1 .. 1.0
+    fake = np.array([0.95, 0.85, 1.0, 0.05])
+    # 10 % of 10 reals = 1 may exceed the threshold -> threshold 0.9; fakes above: 0.95, 1.0
+    assert threshold_at_fpr(real, 0.10) == 0.9
+    assert tpr_at_fpr(real, fake, 0.10) == 0.5
+    # 1 % of 10 = 0 reals may exceed -> threshold 1.0, nothing above it
+    assert tpr_at_fpr(real, fake, 0.01) == 0.0
+    # 25 % of 10 -> floor 2 reals above -> threshold 0.8; 0.95, 0.85, 1.0 above
+    assert tpr_at_fpr(real, fake, 0.25) == 0.75
+    # FPR 1: every real may be above: threshold below all -> every fake detected
+    assert tpr_at_fpr(real, fake, 1.0) == 1.0
+
+
+def test_binary_metrics_agree_with_sklearn():
+    from sklearn.metrics import average_precision_score, balanced_accuracy_score, confusion_matrix, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    r, f = rng.normal(0, 1, 200), rng.normal(1, 1, 150)
+    m = binary_metrics(r, f, 0.5)
+    y, s = np.r_[np.zeros(200), np.ones(150)], np.r_[r, f]
+    assert m["auc"] == pytest.approx(roc_auc_score(y, s))
+    assert m["average_precision"] == pytest.approx(average_precision_score(y, s))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, s > 0.5))
+    (tn, fp), (fn, tp) = confusion_matrix(y, s > 0.5)
+    assert m["confusion"] == {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
+    assert confusion([0.2, 0.7], [0.7, 0.9], 0.7) == {"tn": 2, "fp": 0, "fn": 1, "tp": 1}  # ties are real
+
+
+def test_best_threshold_separates_and_maximises_balanced_accuracy():
+    r, f = np.array([0.1, 0.2, 0.3]), np.array([0.6, 0.7])
+    t = best_threshold(r, f, "mcc")
+    assert 0.3 <= t < 0.6
+    # overlapping: the balanced-accuracy optimum found by brute force over all cut points
+    rng = np.random.default_rng(1)
+    r, f = rng.normal(0, 1, 50), rng.normal(0.8, 1, 40)
+    t = best_threshold(r, f, "balanced-accuracy")
+    ba = lambda c: ((r <= c).mean() + (f > c).mean()) / 2  # noqa: E731
+    assert ba(t) == pytest.approx(max(ba(c) for c in np.r_[r, f, -9]))
+
+
+# ------------------------------------------------------------------------------ robust detector
+def power_law_images(n, beta, seed, size=32, tail=1.0):
+    """Gaussian random fields with power spectrum 1/f^beta (amplitude times ``tail`` above a
+    quarter of the sampling rate), random contrast, as RGB uint8."""
+    rng = np.random.default_rng(seed)
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.fftfreq(size)[None, :]
+    f = np.sqrt(fy ** 2 + fx ** 2)
+    f[0, 0] = 1.0
+    amp = f ** (-beta / 2)
+    amp[0, 0] = 0
+    amp[f > 0.25] *= tail
+    x = np.fft.ifft2(np.fft.fft2(rng.standard_normal((n, size, size))) * amp).real
+    x = x / x.std(axis=(1, 2), keepdims=True) * rng.uniform(15, 40, (n, 1, 1)) + 128
+    return np.repeat(np.clip(np.rint(x), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+@pytest.fixture(scope="module")
+def robust_on_power_law():
+    from forensics.detectors.robust import RobustSpectralDetector
+
+    real = power_law_images(240, 2.0, seed=0)
+    return RobustSpectralDetector(n_sim=1, hidden=16, seed=0).fit(real)
+
+
+def test_robust_detector_flags_over_and_undershooting_spectra(robust_on_power_law):
+    det = robust_on_power_law
+    held_out = power_law_images(200, 2.0, seed=1)
+    over = power_law_images(200, 2.0, seed=2, tail=2.5)   # more high-frequency energy than real
+    under = power_law_images(200, 2.0, seed=3, tail=0.5)  # less: what N.1.5 / B.1.5 fakes do
+    assert (det.predict(held_out) == 0).mean() >= 0.88
+    assert det.predict(over).mean() >= 0.85
+    assert det.predict(under).mean() >= 0.85
+
+
+def test_robust_model_round_trip_and_clone(robust_on_power_law, tmp_path):
+    from sklearn.base import clone
+
+    from forensics.detect import detect
+    from forensics.evaluation import load_any_model
+
+    det = robust_on_power_law
+    det.save(tmp_path / "m")
+    back = load_any_model(tmp_path / "m")
+    x = power_law_images(10, 2.4, seed=5)
+    np.testing.assert_allclose(back.score(x), det.score(x), rtol=1e-12)
+    assert back.threshold_ == det.threshold_
+    assert clone(det).get_params() == det.get_params()
+    # the toolkit's detect verb reads it like any model; larger images are tiled
+    Image.fromarray(np.tile(x[0], (3, 2, 1))).save(tmp_path / "big.png")
+    Image.fromarray(x[1][:20, :20]).save(tmp_path / "small.png")
+    rows = {r["path"].split("/")[-1]: r for r in detect([tmp_path / "big.png", tmp_path / "small.png"],
+                                                       tmp_path / "m", progress=False)}
+    assert rows["big.png"]["label"] in ("real", "generated")
+    assert rows["small.png"]["label"] == "error"
+
+
+def test_frank_periodic_and_fusion_learn_and_round_trip(tmp_path):
+    from forensics.detectors.frank import FrankDCTDetector
+    from forensics.detectors.fusion import ScoreFusion
+    from forensics.detectors.periodic import PeriodicSpectrumDetector
+    from forensics.evaluation import load_any_model
+
+    real = power_law_images(160, 2.0, seed=6)
+    fake = real.copy()
+    fake[:, 1::2, :] = fake[:, ::2, :]  # nearest-neighbour row doubling: a period-2 trace
+    X, y = np.r_[real[:120], fake[:120]], np.r_[np.zeros(120), np.ones(120)].astype(int)
+    dets = [FrankDCTDetector().fit(X, y), PeriodicSpectrumDetector().fit(X, y)]
+    te = np.r_[real[120:], fake[120:]]
+    for d in dets:
+        assert d.score(te, np.r_[np.zeros(40), np.ones(40)].astype(int)) >= 0.9  # sklearn accuracy
+        d.save(tmp_path / d.name)
+        np.testing.assert_allclose(load_any_model(tmp_path / d.name).score(te), d.score(te), rtol=1e-12)
+    fu = ScoreFusion("mean").with_members(dets)
+    np.testing.assert_allclose(fu.score(te), (dets[0].score(te) + dets[1].score(te)) / 2)
+    fu.save(tmp_path / "fu")
+    np.testing.assert_allclose(load_any_model(tmp_path / "fu").score(te), fu.score(te))
+
+
+# ------------------------------------------------------------------------------ verbs
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, robust_on_power_law):
+    root = tmp_path_factory.mktemp("analyst")
+    for name, imgs in (("real", power_law_images(40, 2.0, seed=10)), ("gen_over", power_law_images(30, 2.0, seed=11, tail=3.0)),
+                       ("gen_under", power_law_images(30, 2.0, seed=12, tail=0.4))):
+        (root / name).mkdir()
+        for i, im in enumerate(imgs):
+            Image.fromarray(im).save(root / name / f"{i:03d}.png")
+    (root / "real" / "broken.png").write_bytes(b"not an image")
+    robust_on_power_law.save(root / "model")
+    return root
+
+
+def test_evaluate_verb_writes_metrics_plots_and_report(folders, tmp_path):
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(folders / "model"), "--real", str(folders / "real"), "--fake",
+                 str(folders / "gen_over"), "--fake", str(folders / "gen_under"), "--out", str(out)]) == 0
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert set(ev["per_generator"]) == {"gen_over", "gen_under"}
+    o = ev["overall"]
+    assert o["n_real"] == 40 and o["n_generated"] == 60 and ev["n_errors"] == 1
+    c = o["confusion"]
+    assert c["tn"] + c["fp"] == 40 and c["tp"] + c["fn"] == 60
+    assert o["auc"] > 0.9
+    for f in ("roc.png", "roc.svg", "pr.png", "pr.svg", "report.md", "scores.csv", "config.json"):
+        assert (out / f).is_file(), f
+    # the same data in a 0_real / 1_fake layout
+    lay = tmp_path / "lay"
+    lay.mkdir()
+    (lay / "0_real").symlink_to(folders / "real")
+    (lay / "1_fake").symlink_to(folders / "gen_under")
+    assert main(["evaluate", str(folders / "model"), "--data", str(lay), "--out", str(tmp_path / "ev2")]) == 0
+    ev2 = json.loads((tmp_path / "ev2" / "evaluation.json").read_text())
+    assert ev2["per_generator"]["1_fake"]["auc"] == pytest.approx(ev["per_generator"]["gen_under"]["auc"])
+
+
+def test_calibrate_verb_meets_the_target_and_records_the_set(folders, tmp_path, capsys):
+    import shutil
+
+    from forensics.evaluation import load_any_model, score_paths
+
+    model = tmp_path / "m"
+    shutil.copytree(folders / "model", model)
+    assert main(["calibrate", str(model), "--real", str(folders / "real"), "--target-fpr", "0.1"]) == 0
+    det = load_any_model(model)
+    _, s, _ = score_paths(det, folders / "real", progress=False)
+    s = s[np.isfinite(s)]
+    assert (s > det.threshold_).sum() == 4  # floor(0.1 * 40): the most the target allows
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["calibration"]["real"][0]["n_scored"] == 40 and meta["calibration"]["mode"] == "fpr"
+    assert not list(tmp_path.glob(".m.*"))  # no leftovers of the swap
+    assert main(["calibrate", str(model), "--real", str(folders / "real"), "--mode", "mcc"]) == 2
+    assert "needs generated images" in capsys.readouterr().err
+
+
+def test_robustness_verb_is_seeded_and_identical_for_both_classes(folders, tmp_path):
+    from forensics.robustness import perturb
+
+    im = [power_law_images(1, 2.0, seed=3)[0]] * 2
+    a, b = perturb(im, "noise", 5.0, seed=0, indices=[0, 1]), perturb(im, "noise", 5.0, seed=0, indices=[0, 1])
+    assert np.array_equal(a[0], b[0]) and not np.array_equal(a[0], a[1])
+    assert perturb(im, "crop", 0.5)[0].shape == (16, 16, 3)
+    assert perturb(im, "resize", 2.0)[0].shape == (64, 64, 3)
+    out = tmp_path / "rob"
+    assert main(["robustness", str(folders / "model"), "--real", str(folders / "real"), "--fake",
+                 str(folders / "gen_under"), "--only", "noise,resize", "--noise", "2", "--resize", "2",
+                 "--out", str(out)]) == 0
+    r = json.loads((out / "robustness.json").read_text())
+    assert [row["strength"] for row in r["curves"]["noise"]] == [2.0]
+    assert r["clean"]["n_real"] == 40
+    assert (out / "noise.png").is_file() and (out / "resize.svg").is_file()
