@@ -7,12 +7,11 @@ pixel-domain detectors). Larger images are scored as the mean logit of up to 16 
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 
 from forensics import spectrum
-from forensics.detectors.skmodel import ImageEstimator, register, sigmoid, tiles
+from forensics.detectors.skmodel import TiledLogistic, register
 
 
 def log_dct(tiles_: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -24,7 +23,7 @@ def log_dct(tiles_: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 
 
 @register
-class FrankDCTDetector(ImageEstimator):
+class FrankDCTDetector(TiledLogistic):
     name = "frank-dct-lr"
 
     def __init__(self, size: int = 32, C: float = 0.1, eps: float = 1e-12, threshold: float = 0.5,
@@ -40,38 +39,5 @@ class FrankDCTDetector(ImageEstimator):
     def min_size(self) -> int:
         return self.size
 
-    def fit(self, X, y):
-        from sklearn.linear_model import LogisticRegression
-
-        y = np.asarray(y)
-        T, owner = tiles(X, self.size)
-        if len(T) == 0 or len(np.unique(y[owner])) < 2:
-            raise ValueError(f"fit needs real and generated images of at least {self.size}x{self.size}")
-        F = log_dct(T, self.eps)
-        self.mean_ = F.mean(0)
-        self.scale_ = F.std(0)
-        self.scale_[self.scale_ == 0] = 1.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lr = LogisticRegression(C=self.C, max_iter=3000).fit((F - self.mean_) / self.scale_, y[owner])
-        self.coef_, self.intercept_ = lr.coef_[0], lr.intercept_
-        self.classes_ = np.array([0, 1])
-        self.threshold_ = self.threshold
-        return self
-
-    def _proba(self, X) -> np.ndarray:
-        T, owner = tiles(X, self.size)
-        n = len(X)
-        if not len(T):
-            return np.full(n, np.nan)
-        z = ((log_dct(T, self.eps) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_[0]
-        with np.errstate(invalid="ignore"):
-            return sigmoid(np.bincount(owner, weights=z, minlength=n) / np.bincount(owner, minlength=n))
-
-    def _state(self):
-        return {}, {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "b": self.intercept_}
-
-    def _set_state(self, meta, arrays):
-        self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
-        self.coef_, self.intercept_ = arrays["coef"], arrays["b"]
-        self.classes_ = np.array([0, 1])
+    def _tile_features(self, T: np.ndarray) -> np.ndarray:
+        return log_dct(T, self.eps)

@@ -11,11 +11,10 @@ logit of up to 16 tiles.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 
-from forensics.detectors.skmodel import ImageEstimator, register, sigmoid, tiles
+from forensics.detectors.skmodel import TiledLogistic, register
 
 
 def harmonic_features(tiles_: np.ndarray, period: int = 8) -> np.ndarray:
@@ -34,7 +33,7 @@ def harmonic_features(tiles_: np.ndarray, period: int = 8) -> np.ndarray:
 
 
 @register
-class PeriodicSpectrumDetector(ImageEstimator):
+class PeriodicSpectrumDetector(TiledLogistic):
     name = "periodic-lr"
 
     def __init__(self, size: int = 32, period: int = 8, C: float = 1.0, threshold: float = 0.5,
@@ -55,38 +54,8 @@ class PeriodicSpectrumDetector(ImageEstimator):
             raise ValueError(f"period must be even and divide the tile size ({self.size}), got {self.period}")
 
     def fit(self, X, y):
-        from sklearn.linear_model import LogisticRegression
-
         self._check()
-        y = np.asarray(y)
-        T, owner = tiles(X, self.size)
-        if len(T) == 0 or len(np.unique(y[owner])) < 2:
-            raise ValueError(f"fit needs real and generated images of at least {self.size}x{self.size}")
-        F = harmonic_features(T, self.period)
-        self.mean_ = F.mean(0)
-        self.scale_ = F.std(0)
-        self.scale_[self.scale_ == 0] = 1.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lr = LogisticRegression(C=self.C, max_iter=3000).fit((F - self.mean_) / self.scale_, y[owner])
-        self.coef_, self.intercept_ = lr.coef_[0], lr.intercept_
-        self.classes_ = np.array([0, 1])
-        self.threshold_ = self.threshold
-        return self
+        return super().fit(X, y)
 
-    def _proba(self, X) -> np.ndarray:
-        T, owner = tiles(X, self.size)
-        n = len(X)
-        if not len(T):
-            return np.full(n, np.nan)
-        z = ((harmonic_features(T, self.period) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_[0]
-        with np.errstate(invalid="ignore"):
-            return sigmoid(np.bincount(owner, weights=z, minlength=n) / np.bincount(owner, minlength=n))
-
-    def _state(self):
-        return {}, {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "b": self.intercept_}
-
-    def _set_state(self, meta, arrays):
-        self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
-        self.coef_, self.intercept_ = arrays["coef"], arrays["b"]
-        self.classes_ = np.array([0, 1])
+    def _tile_features(self, T: np.ndarray) -> np.ndarray:
+        return harmonic_features(T, self.period)

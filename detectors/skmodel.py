@@ -21,6 +21,8 @@ never runs code. Subclasses implement ``_features``/``_fit``/``_proba`` and
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
@@ -120,3 +122,47 @@ class ImageEstimator(RealFakeContract, ClassifierMixin, BaseEstimator):
         from forensics.detectors.base import Detector
 
         return Detector.load(folder)
+
+
+class TiledLogistic(ImageEstimator):
+    """Standardised per-tile features (``_tile_features`` of ``(T, size, size, 3)`` tiles) and a
+    logistic regression; an image's score is the sigmoid of its tiles' mean logit."""
+
+    def _tile_features(self, T: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, X, y):
+        from sklearn.linear_model import LogisticRegression
+
+        y = np.asarray(y)
+        T, owner = tiles(X, self.size)
+        if len(T) == 0 or len(np.unique(y[owner])) < 2:
+            raise ValueError(f"fit needs real and generated images of at least {self.size}x{self.size}")
+        F = self._tile_features(T)
+        self.mean_ = F.mean(0)
+        self.scale_ = F.std(0)
+        self.scale_[self.scale_ == 0] = 1.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lr = LogisticRegression(C=self.C, max_iter=3000).fit((F - self.mean_) / self.scale_, y[owner])
+        self.coef_, self.intercept_ = lr.coef_[0], lr.intercept_
+        self.classes_ = np.array([0, 1])
+        self.threshold_ = self.threshold
+        return self
+
+    def _proba(self, X) -> np.ndarray:
+        T, owner = tiles(X, self.size)
+        n = len(X)
+        if not len(T):
+            return np.full(n, np.nan)
+        z = ((self._tile_features(T) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_[0]
+        with np.errstate(invalid="ignore"):
+            return sigmoid(np.bincount(owner, weights=z, minlength=n) / np.bincount(owner, minlength=n))
+
+    def _state(self):
+        return {}, {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "b": self.intercept_}
+
+    def _set_state(self, meta, arrays):
+        self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
+        self.coef_, self.intercept_ = arrays["coef"], arrays["b"]
+        self.classes_ = np.array([0, 1])

@@ -124,7 +124,8 @@ def fitted_model(det, folder) -> None:
     thr = float(det.threshold_)
     if not math.isfinite(thr):
         raise ValueError(f"{where} (threshold is {thr})")
-    mean, scale = getattr(det, "mean_", None), getattr(det, "scale_", None)
+    spectral = getattr(det, "features", None) is not None  # standardised spectral features (else images)
+    mean, scale = (getattr(det, "mean_", None), getattr(det, "scale_", None)) if spectral else (None, None)
     if mean is not None:
         mean, scale = np.asarray(mean), np.asarray(scale)
         if mean.ndim != 1 or scale.shape != mean.shape:

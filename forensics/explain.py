@@ -118,7 +118,7 @@ class SpectralExplainer:
         from forensics.detectors import Detector
 
         self.det = Detector.load(folder)
-        est = getattr(self.det, "estimator", None)
+        est = getattr(self.det, "classifier", None)
         if est not in ("mlp", "lr"):
             raise ValueError(f"{folder}: LRP needs a network: a CNN model or a spectral detector with an mlp or "
                              f"lr classifier (this one uses {est!r})")
@@ -134,7 +134,7 @@ class SpectralExplainer:
         from forensics.detectors.lrp import mlp_from_state
 
         a = {k[4:]: v for k, v in self.det.state_arrays_.items() if k.startswith("est_")}
-        if self.det.estimator == "mlp":
+        if self.det.classifier == "mlp":
             return mlp_from_state(a, int(self.det.state_meta_["estimator"]["layers"]))
         lin = nn.Linear(len(a["coef"]), 1).double()
         with torch.no_grad():
@@ -149,7 +149,7 @@ class SpectralExplainer:
         return None
 
     def _freqs(self, h: int, w: int, n: int) -> np.ndarray | None:
-        if self.features != "durall":
+        if self.features != "durall+":  # the toolkit's durall: rings about DC, resampled over the ring range
             return None
         from forensics.spectrum import half_geometry
 

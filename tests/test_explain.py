@@ -81,7 +81,7 @@ def test_explain_durall_mlp_per_frequency(data, capsys):
     from forensics.detectors import SpectralDetector
 
     root, folder, real, fake = data
-    det = SpectralDetector(features="durall", estimator="mlp", seed=0).fit(real, fake)
+    det = SpectralDetector(features="durall+", classifier="mlp", seed=0).fit_real_fake(real, fake)
     det.save(root / "mlp")
     out = root / "why_mlp"
     assert main(["explain", str(root / "mlp"), str(folder), "--out", str(out), "--no-maps"]) == 0
@@ -105,7 +105,7 @@ def test_explain_refuses_models_without_a_network(data, capsys):
     from forensics.detectors import SpectralDetector
 
     root, folder, real, fake = data
-    SpectralDetector(features="dzanic", estimator="knn").fit(real, fake).save(root / "knn")
+    SpectralDetector(features="dzanic+", classifier="knn").fit_real_fake(real, fake).save(root / "knn")
     assert main(["explain", str(root / "knn"), str(folder), "--out", str(root / "x")]) == 2
     err = capsys.readouterr().err
     assert "mlp or lr" in err and len(err.strip().splitlines()) == 1
