@@ -121,6 +121,10 @@ class RealFakeContract:
         """P(generated) per image."""
         return self.predict_proba(X)[:, 1]
 
+    def predict(self, X) -> np.ndarray:
+        """1 (generated) where ``p_generated`` exceeds the stored threshold, else 0."""
+        return (self.p_generated(X) > self.threshold_).astype(np.int64)
+
     def score(self, X, y=None, sample_weight=None):
         """Mean accuracy on ``(X, y)`` (scikit-learn); without ``y``, ``p_generated(X)``."""
         if y is None:
@@ -147,9 +151,6 @@ class Detector(RealFakeContract, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         p = self.p_generated(X)
         return np.stack([1.0 - p, p], axis=1)
-
-    def predict(self, X) -> np.ndarray:
-        return (self.p_generated(X) > self.threshold_).astype(np.int64)
 
     # -- persistence --------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict]:  # pragma: no cover - abstract

@@ -281,9 +281,6 @@ class CNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
         p = 1.0 / (1.0 + np.exp(-np.clip(self.decision_function(X), -60, 60)))
         return np.stack([1.0 - p, p], axis=1)
 
-    def predict(self, X) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] > self.threshold_).astype(np.int64)
-
     def _check_fitted(self):
         if not hasattr(self, "head_"):
             raise ValueError("the CNN detector is not fitted")

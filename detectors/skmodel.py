@@ -82,9 +82,6 @@ class ImageEstimator(RealFakeContract, ClassifierMixin, BaseEstimator):
         p = np.clip(self._proba(X), 0.0, 1.0)
         return np.stack([1.0 - p, p], axis=1)
 
-    def predict(self, X) -> np.ndarray:
-        return (self.p_generated(X) > self.threshold_).astype(np.int64)
-
     # -- persistence ----------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict]:  # pragma: no cover - abstract
         raise NotImplementedError

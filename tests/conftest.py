@@ -59,3 +59,14 @@ def mixed_folder(tmp_path, sim_pair):
             Image.fromarray(im).save(tmp_path / sub / f"{sub}{i:02d}.png")
     reasons = write_bad_files(tmp_path / "bad")
     return tmp_path, reasons
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny nets on a shared 2-core machine: one torch thread avoids oversubscription stalls."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -12,13 +12,7 @@ from forensics.generators.objectives import (DAG, DAG_POLICIES, SSGANMS, build_o
                                              rotate_quarters)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets on a shared machine: one thread avoids oversubscription stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_hinge_by_hand():

@@ -9,12 +9,7 @@ from forensics.generators.quant import (LevelWeight, QuantizedLayer, QuantSpec, 
                                         quantize_module)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_spec_parsing():
