@@ -135,12 +135,12 @@ def fitted_model(det, folder) -> None:
             raise ValueError(f"{where} (mean and scale are not numbers)")
         if not (np.isfinite(mean).all() and np.isfinite(scale).all()) or (scale == 0).any():
             raise ValueError(f"{where} (mean/scale hold non-finite or zero values)")
-    min_side = getattr(det, "min_size", 1)
-    # a network built for one image side is probed at that side; a spectral model at 64 px or more
-    side = min_side if getattr(det, "features", None) is None and min_side > 1 else max(64, min_side)
-    probe = np.zeros((1, side, side, 3), np.uint8)
-    probe[0, ::2, ::3] = 200
     try:
+        min_side = getattr(det, "min_size", 1)
+        # a network built for one image side is probed at that side; a spectral model at 64 px or more
+        side = min_side if getattr(det, "features", None) is None and min_side > 1 else max(64, min_side)
+        probe = np.zeros((1, side, side, 3), np.uint8)
+        probe[0, ::2, ::3] = 200
         width = spectrum.features(probe, det.features).shape[1] if getattr(det, "features", None) else None
         if mean is not None and width is not None and len(mean) != width:
             raise ValueError(f"{where} (it has {len(mean)} features, {det.name} computes {width})")
