@@ -107,8 +107,8 @@ def test_every_help_example_parses_to_its_verb():
         for line in v["example"].splitlines():
             words = shlex.split(line.split("#")[0])
             words = [w for w in words if w != "..."]
-            if "..." in line:
-                continue  # an abbreviated continuation line
+            if "..." in line or line.lstrip().startswith("#"):
+                continue  # an abbreviated continuation line, or a comment about the example
             assert words[:2] == ["forensics", name], line
             a = p.parse_args(words[1:])
             assert a._fn is v["fn"]
