@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from forensics.cli import arg, verb
 
@@ -29,7 +30,7 @@ def cmd_evaluate_analyst(a):
     print(f"forensics evaluate: {s['detector']}: AUC {o['auc']:.3f}, AP {o['average_precision']:.3f}, "
           f"balanced accuracy {_pct(o['balanced_accuracy'])} (real {_pct(o['real_accuracy'])}, generated "
           f"{_pct(o['generated_accuracy'])}), TPR@5%FPR {_pct(o['tpr_at_5pct_fpr'])}; {s['n_errors']} unscored "
-          f"-> {a.out}/report.md", file=sys.stderr)
+          f"-> {Path(a.out) / 'report.md'}", file=sys.stderr)
 
 
 @verb("calibrate", "set a saved detector's threshold from a calibration set (written into the model)",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from forensics.config import Config
-from forensics.io import write_config, write_csv, write_json
+from forensics.io import atomic_write_text, write_config, write_csv, write_json
 
 # ------------------------------------------------------------------------------ metrics
 
@@ -268,7 +268,7 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict:
               ["path", "label", "group", "score", "error"])
     plots = _plot_curves(out, real_ok, {k: ok(v) for k, v in gen.items()}, det.name) if cfg.plots else []
     write_config(out, {"command": "evaluate", "config": cfg.to_dict()})
-    (out / "report.md").write_text(_report(summary, plots), encoding="utf-8")
+    atomic_write_text(out / "report.md", _report(summary, plots))
     return summary
 
 
@@ -330,8 +330,6 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict:
     """Set a model's threshold from a calibration set and record the set in ``model.json``.
     The new model is written to a fresh folder that then replaces the old one (or goes to
     ``cfg.out``), so a reader never sees a half-written model."""
-    import json
-
     from forensics.io import read_json
 
     det = load_any_model(cfg.model)
@@ -363,15 +361,9 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict:
     meta = read_json(tmp / "model.json")
     meta["threshold"] = thr
     meta["calibration"] = record
-    (tmp / "model.json").write_text(json.dumps(meta, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    write_json(tmp / "model.json", meta)
     write_config(tmp, {"command": "calibrate", "config": cfg.to_dict()}, name="calibration.json")
-    if dst.exists():
-        trash = dst.parent / f".{dst.name}.old"
-        if trash.exists():
-            shutil.rmtree(trash)
-        dst.rename(trash)
-        tmp.rename(dst)
-        shutil.rmtree(trash)
-    else:
-        tmp.rename(dst)
+    from forensics.detectors.base import replace_folder
+
+    replace_folder(tmp, dst)  # the calibrated model replaces the old one as a whole
     return {"threshold": thr, "previous_threshold": old, "out": str(dst), **record}
