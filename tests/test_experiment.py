@@ -214,3 +214,17 @@ def test_spread_over_seeds_is_exact_on_known_results():
     assert np.isclose(c["mean"], 0.9) and np.isclose(c["std"], 0.1) and (c["min"], c["max"]) == (0.8, 1.0)
     assert "| baseline | 90.0 ± 10.0 [80.0 – 100.0] | 90.0 ± 10.0 [80.0 – 100.0] |" in seeds_text(s)
     assert StudyConfig.demo(detectors=["durall+-lr"]).detectors == ("durall+-lr",)  # lists become tuples
+
+
+def test_all_detectors_expand_to_the_registry_and_build_for_the_study_size():
+    from sklearn.base import clone
+
+    from forensics.detectors import IMAGE_DETECTORS, TOOLKIT_DETECTORS, make_detector
+
+    c = StudyConfig.demo(detectors=["all"])
+    assert set(TOOLKIT_DETECTORS) | set(IMAGE_DETECTORS) | {"durall-lr", "durall-svm"} == set(c.detectors)
+    for name in c.detectors:
+        det = clone(make_detector(name, seed=1, size=c.size))
+        # image detectors learn from the images (features None) and are built for the study's size
+        assert (det.features is None) == (name in IMAGE_DETECTORS)
+        assert det.min_size <= c.size
