@@ -100,11 +100,15 @@ class ScoreFusion(ImageEstimator):
         return {"members": recs}, arrays
 
     def _set_state(self, meta, arrays):
-        from forensics.detectors.base import REGISTRY
+        import importlib
+
+        from forensics.detectors.base import LAZY_CLASSES, REGISTRY
 
         members = []
         for i, rec in enumerate(meta["members"]):
             arr = {k[len(f"m{i}__"):]: v for k, v in arrays.items() if k.startswith(f"m{i}__")}
+            if rec["class"] in LAZY_CLASSES and rec["class"] not in REGISTRY:
+                importlib.import_module(LAZY_CLASSES[rec["class"]])
             det = REGISTRY[rec["class"]](**rec["params"])
             det._set_state(rec["state"], arr)
             det.threshold_ = float(rec["threshold"])
@@ -125,4 +129,9 @@ def fuse_models(model_dirs, rule: str = "mean-logit", threshold: float = 0.5) ->
     """A fusion of saved model folders."""
     from forensics.evaluation import load_any_model
 
-    return ScoreFusion(rule=rule, threshold=threshold).with_members([load_any_model(d) for d in model_dirs])
+    members = [load_any_model(d) for d in model_dirs]
+    for d, m in zip(model_dirs, members):
+        if not hasattr(m, "_state"):  # a CNN or hash model has files of its own, not an embeddable record
+            raise ValueError(f"{d}: a {type(m).__name__} cannot be a fusion member (members are spectral and "
+                             f"image-feature detectors saved as model.json + model.npz)")
+    return ScoreFusion(rule=rule, threshold=threshold).with_members(members)

@@ -43,7 +43,7 @@ def _load_reals(real: str) -> list[np.ndarray]:
 
 def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, detectors=DEFAULT_DETECTORS,
                model: str | None = None, seed: int = 0, progress: bool = True, **method_kw) -> dict:
-    from forensics.detectors import Detector, make_detector
+    from forensics.detectors import make_detector
     from forensics.detectors.attacks import apply_attack, reference_crops
     from forensics.images import load_folder, output_name
     from forensics.report import write_png
@@ -79,8 +79,10 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
                              "after": {"detection_rate": metrics.detection_rate(after, t), "auc": metrics.roc_auc(sr, after)}}
     model_res = None
     if model:
-        m = Detector.load(model)
-        b, a = m.score(fakes), m.score(attacked)
+        from forensics.detect import load_model
+
+        m = load_model(model)
+        b, a = m.p_generated(fakes), m.p_generated(attacked)
         model_res = {"model": str(model), "detector": m.name, "threshold": m.threshold_,
                      "before": {"detection_rate": metrics.detection_rate(b[np.isfinite(b)], m.threshold_)},
                      "after": {"detection_rate": metrics.detection_rate(a[np.isfinite(a)], m.threshold_)}}

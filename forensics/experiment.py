@@ -122,6 +122,8 @@ class StudyConfig(Config):
         from forensics.generators.objectives import OBJECTIVES
         from forensics.generators.quant import QuantSpec
 
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ValueError(f"objectives repeat: {', '.join(self.objectives)}")
         for o in self.objectives:
             if o != self.gan and o not in OBJECTIVES:
                 raise ValueError(f"unknown objective {o!r}: {self.gan} (the GAN's own loss) or "
@@ -289,7 +291,7 @@ class Study:
             train_gan(GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
                                             objective=None if src.primary_loss else src.objective, quant=src.quant,
                                             data=c.real, size=c.size, steps=c.steps, seed=c.seed, device=c.device,
-                                            n_images=c.n_real, sample_every=max(c.steps, 1),
+                                            n_images=c.n_real, policy=c.policy, sample_every=max(c.steps, 1),
                                             checkpoint_every=max(500, c.steps // 20)),
                       run, resume, progress=self.progress)
             self.timings[f"train {src.label}"] = time.perf_counter() - t0

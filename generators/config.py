@@ -38,6 +38,9 @@ class GanConfig(Config):
     """``none`` or ``wNaM``: N-bit weights, M-bit activations in G and D"""
     seed: int = 0
     n_images: int | None = None
+    policy: str | None = None
+    """how real images are brought to ``size`` (None: centre square crop + area resize); a study
+    passes its own, so GANs and detectors see the same real images"""
     attrs: tuple[str, ...] | None = None
     """StarGAN: the attributes it is conditioned on"""
     attributes: str | None = None
@@ -48,7 +51,7 @@ class GanConfig(Config):
 
     #: settings a resumed run must share with the saved one
     RESUME_KEYS = ("gan", "last_layer", "data", "size", "preset", "params", "objective", "objective_params",
-                   "quant", "seed", "n_images", "attrs", "attributes")
+                   "quant", "seed", "n_images", "policy", "attrs", "attributes")
 
     # ------------------------------------------------------------------ named constructors
     @classmethod

@@ -229,7 +229,8 @@ def train_gan(config, out, resume: bool = False, progress: bool = True) -> dict:
         if diff:
             raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")
     dev = resolve_device(config.device)
-    ds = load_source(config.data, config.size, n=config.n_images, seed=config.seed, attributes=config.attributes,
+    ds = load_source(config.data, config.size, n=config.n_images, seed=config.seed, policy=config.policy,
+                     attributes=config.attributes,
                      select_attrs=(list(config.attrs) if config.gan == "stargan" else None), progress=progress)
     if config.gan == "stargan" and ds.attrs is None:
         raise UserError(f"{config.data}: StarGAN needs an attribute table (CelebA layout or an attributes file)")

@@ -147,6 +147,10 @@ def test_train_detector_warns_when_classes_differ_in_size(tmp_path, capsys):
     assert main(["train-detector", "--real", str(tmp_path / "r"), "--fake", str(tmp_path / "f"),
                  "--detector", "durall+-lr", "--out", str(tmp_path / "m")]) == 0
     assert "warning: real images are 64x64 but generated images are 32x32" in capsys.readouterr().err
+    # image models have their own training verbs: a one-line error, not a traceback
+    assert main(["train-detector", "--real", str(tmp_path / "r"), "--fake", str(tmp_path / "f"),
+                 "--detector", "cnn", "--out", str(tmp_path / "m2")]) == 2
+    assert "train-cnn" in capsys.readouterr().err
     card = json.loads((tmp_path / "m" / "model.json").read_text())
     assert card["training"]["sizes"] == {"real": {"64x64": 12}, "generated": {"32x32": 12}}
 

@@ -37,7 +37,8 @@ def test_config_round_trips_through_json_and_validates(tmp_path):
     assert StudyConfig.load(tmp_path / "c.json") == c
     assert StudyConfig.load(tmp_path / "c.json", reps=7).reps == 7
     for bad in ({"setups": ("N.1.5",)}, {"size": 33}, {"reps": 0}, {"n_fake": 50, "n_train": 100},
-                {"detectors": ("nope-lr",)}, {"steps": -5}, {"setups": ("baseline", "Q.1.5")}):
+                {"detectors": ("nope-lr",)}, {"steps": -5}, {"setups": ("baseline", "Q.1.5")},
+                {"objectives": ("dcgan", "dcgan")}, {"objectives": ("nope",)}, {"quants": ("w9a4",)}):
         with pytest.raises(ValueError):
             StudyConfig.demo(**bad)
     with pytest.raises(ValueError, match="unknown setting"):
