@@ -361,11 +361,11 @@ def train_detector(real: str, fake: str, name: str, out, policy: str | None = No
     if target_fpr is not None:
         checks.finite("target false-positive rate", target_fpr, 0, 1, hi_open=True)
     checks.whole("patch size", patch_size, 8, 4096)
-    from forensics.detectors import spectral
+    from forensics.detectors import IMAGE_DETECTORS
 
-    if name not in spectral.detector_names():
-        raise ValueError(f"{name}: train-detector trains the spectral detectors ({', '.join(spectral.detector_names())}); "
-                         f"the CNN trains with train-cnn, robust/frank/periodic with train-estimator")
+    if name in IMAGE_DETECTORS:
+        raise ValueError(f"{name}: train-detector trains the spectral detectors; the CNN trains with train-cnn, "
+                         f"robust/frank/periodic with train-estimator")
     det = make_detector(name, seed=seed, preprocess=str(Policy.parse(policy)))
     pol = Policy.parse(policy)
     check_output(out, "dir")
