@@ -9,12 +9,12 @@ code-free files (the hash model's JSON/npz/safetensors plus ``hash_knn.json``/``
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from forensics.checks import read_json_object
 from forensics.detectors.base import RealFakeContract
 from forensics.detectors.hashing import HashConfig, HashModel, codes_of, nearest
 from forensics.io import read_npz, write_json, write_npz
@@ -87,7 +87,7 @@ class HashKNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
         if not mj.is_file():
             raise FileNotFoundError(f"{folder}: not a hash-kNN detector (no hash_knn.json)")
         try:
-            meta = json.loads(mj.read_text(encoding="utf-8"))
+            meta = read_json_object(mj, "hash-kNN description")
             if meta.get("format") != FORMAT:
                 raise ValueError("wrong format tag")
             det = cls(**meta["params"])

@@ -30,7 +30,6 @@ read with ``allow_pickle=False``) and one ``.safetensors`` file per network.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -355,11 +354,10 @@ class HashModel:
         mj = folder / "hash_model.json"
         if not mj.is_file():
             raise FileNotFoundError(f"{folder}: not a hash model (no hash_model.json)")
-        try:
-            meta = json.loads(mj.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{mj}: unreadable ({e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        from forensics.checks import read_json_object
+
+        meta = read_json_object(mj, "hash model description")
+        if meta.get("format") != FORMAT:
             raise ValueError(f"{mj}: not a forensics hash model")
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{mj}: hash model format version {meta.get('format_version')} is not supported")

@@ -15,11 +15,11 @@ Everything is read without executing code (JSON, ``allow_pickle=False``, safeten
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from forensics.checks import read_json_object
 from forensics.detectors.hashing import CODE_MODALITIES, HashConfig, HashModel, codes_of, nearest
 from forensics.io import read_npz, write_config, write_csv, write_json, write_npz
 
@@ -75,11 +75,8 @@ class HashIndex:
         ij = folder / "index.json"
         if not ij.is_file():
             raise ValueError(f"{folder}: not a hash index (no index.json)")
-        try:
-            meta = json.loads(ij.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{ij}: unreadable ({e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
+        meta = read_json_object(ij, "hash index description")
+        if meta.get("format") != INDEX_FORMAT:
             raise ValueError(f"{ij}: not a forensics hash index")
         model = HashModel.load(folder)
         try:
