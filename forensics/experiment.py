@@ -1,12 +1,14 @@
 """The counterexample study of Chandrasegaran et al. as stages that cache their outputs.
 
-For one real source and one GAN, each last-layer setup is trained, sampled, and turned
-into spectral features; detectors trained on *real vs baseline* are then scored on every
-setup's fakes. Stages (each skipped when its output exists with the same settings):
+For one real source and one GAN, each image source (objective x quantization x last-layer
+setup, :class:`Source`) is trained, sampled, and turned into features; detectors trained on
+*real vs baseline* are then scored on every source's fakes. Stages, each with a chained key
+(its own settings + its upstream stage's key + what it produced) and skipped when the key
+still matches:
 
 1. ``real/``: the real images (``images.npz``) and their manifest;
-2. ``runs/<setup>/``: the GAN runs (an unfinished or shorter run is resumed);
-3. ``fakes/<setup>/``: ``n_fake`` PNGs per setup, sampled with a fixed seed;
+2. ``runs/<source>/``: the GAN runs (an unfinished or shorter run is resumed; a longer one refused);
+3. ``fakes/<source>/``: ``n_fake`` PNGs per source, sampled with a fixed seed;
 4. ``features/<feature set>/<group>.npz``;
 5. ``results.json`` (protocol below), ``report.md`` and ``report.html``.
 
@@ -29,15 +31,15 @@ import numpy as np
 
 from forensics import metrics
 from forensics.config import Config, chain
+from forensics.detectors.spectral import PAPER_DETECTORS, TOOLKIT_DETECTORS
 from forensics.io import read_json, read_npz, write_config, write_json, write_npz
 from forensics.progress import bar
 
-DEFAULT_DETECTORS = ("dzanic+-knn", "dzanic+-svm", "dzanic+-mlp", "durall+-lr", "durall+-svm")
+#: the demo's detectors: the toolkit's variants (defined from 16 px)
+DEFAULT_DETECTORS = TOOLKIT_DETECTORS
 #: ``--preset paper``: epochs per GAN over the real set (Chandrasegaran et al.)
 PAPER_EPOCHS = {"dcgan": 50, "lsgan": 50, "wgan-gp": 100}
 PAPER_GANS = ("dcgan", "lsgan", "wgan-gp")
-#: the published methods only (faithful feature sets and classifier settings)
-PAPER_DETECTORS = ("dzanic-knn", "dzanic-svm", "dzanic-mlp", "durall-lr", "durall-svm")
 #: the paper's real preprocessing: centre crop to the short side (178 for CelebA), PIL bilinear to 128
 PAPER_POLICY = "resize:128:pil-bilinear"
 
