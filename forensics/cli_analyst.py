@@ -21,11 +21,12 @@ def _pct(v):
 @arg("--out", required=True, metavar="DIR")
 @arg("--threshold", type=float, default=None, help="override the model's stored threshold")
 @arg("--preprocess", default=None, metavar="POLICY", help="override the model's stored policy")
+@arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
 def cmd_evaluate_analyst(a):
     from forensics.evaluation import EvaluateConfig, evaluate
 
     s = evaluate(EvaluateConfig(model=a.model, out=a.out, real=tuple(a.real), fake=tuple(a.fake), layout=a.data,
-                                preprocess=a.preprocess, threshold=a.threshold))
+                                preprocess=a.preprocess, threshold=a.threshold, scheduler=a.scheduler))
     o = s["overall"]
     print(f"forensics evaluate: {s['detector']}: AUC {o['auc']:.3f}, AP {o['average_precision']:.3f}, "
           f"balanced accuracy {_pct(o['balanced_accuracy'])} (real {_pct(o['real_accuracy'])}, generated "
