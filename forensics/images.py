@@ -560,15 +560,19 @@ def warn_skipped(r: Loaded) -> None:
 
 
 def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading", min_good: int = 1,
-                files: list[Path] | None = None):
+                files: list[Path] | None = None, min_side: int = 1, who: str = "this run"):
     """Load every image under ``paths`` (or exactly the given ``files``): returns
-    ``(good, bad)`` lists of :class:`Loaded`. Each bad file is reported on stderr; fewer
-    than ``min_good`` readable images raise :class:`UserError` naming ``paths``."""
+    ``(good, bad)`` lists of :class:`Loaded`. Images with a side below ``min_side`` are bad
+    (``who`` needs at least that). Each bad file is reported on stderr; fewer than
+    ``min_good`` usable images raise :class:`UserError` naming ``paths``."""
     from forensics.progress import bar
 
     files = scan_nonempty(paths) if files is None else files
     good, bad = [], []
     for r in bar(iter_loaded(files, policy), total=len(files), desc=desc, enabled=progress):
+        if r.ok and min(r.image.shape[:2]) < min_side:
+            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}; {who} needs at least {min_side}x{min_side}"
+            r.image = None
         if r.ok:
             good.append(r)
         else:
@@ -576,8 +580,9 @@ def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading
             warn_skipped(r)
     if len(good) < min_good:
         where = paths if isinstance(paths, (str, os.PathLike)) else ", ".join(map(str, paths))
-        raise UserError(f"{where}: none of the {len(files)} images could be used" if not good else
-                        f"{where}: only {len(good)} of the {len(files)} images could be used, need {min_good}")
+        why = f" (first: {bad[0].path.name}: {bad[0].error})" if bad else ""
+        raise UserError(f"{where}: none of the {len(files)} images could be used{why}" if not good else
+                        f"{where}: only {len(good)} of the {len(files)} images could be used, need {min_good}{why}")
     return good, bad
 
 
