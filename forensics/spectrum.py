@@ -148,6 +148,10 @@ def _per_group(images, fn: Callable[[np.ndarray], np.ndarray], chunked: bool = T
     return out
 
 
+#: bytes of the float copy of colour pixels that :func:`to_gray` converts at a time
+GRAY_BLOCK_BYTES = 1 << 20
+
+
 def to_gray(images: np.ndarray, weights=BT601, round_uint8: bool = False,
             dtype=np.float64) -> np.ndarray:
     """``(N, H, W, 3)`` RGB (or ``(N, H, W)`` grey) to grey ``(N, H, W)``.
@@ -159,11 +163,15 @@ def to_gray(images: np.ndarray, weights=BT601, round_uint8: bool = False,
     if a.ndim == 4:
         if a.shape[-1] != 3:
             raise ValueError(f"expected 3 colour channels, got shape {a.shape}")
-        # image by image, so the float copy stays in cache (1.6x faster than one batch product)
+        # a block of rows at a time: the float copy of the colour pixels stays small (in cache,
+        # and ~1 MB instead of 12 bytes per pixel of a whole photo); the product is the same
+        # row-by-row matmul as on whole images, so the values do not depend on the blocking
         wt = np.asarray(weights, dtype=dtype)
         g = np.empty(a.shape[:3], dtype=dtype)
+        step = max(1, GRAY_BLOCK_BYTES // max(1, a.shape[2] * 3 * np.dtype(dtype).itemsize))
         for i in range(len(a)):
-            np.matmul(a[i].astype(dtype), wt, out=g[i])
+            for y in range(0, a.shape[1], step):
+                np.matmul(a[i, y:y + step].astype(dtype), wt, out=g[i, y:y + step])
     elif a.ndim == 3:
         g = a.astype(dtype)
     else:
