@@ -223,7 +223,7 @@ def test_to_gray_in_row_blocks_equals_the_whole_image_product(monkeypatch, dtype
     a = rng.integers(0, 256, (2, 37, 23, 3), dtype=np.uint8)
     want = np.stack([a[i].astype(dtype) @ np.asarray(S.BT601, dtype=dtype) for i in range(len(a))])
     for block in (1, 23 * 3 * 8 * 5, 1 << 30):  # 1 row; 5 (or 10) rows: 37 leaves a remainder; everything
-        monkeypatch.setattr(spectrum, "GRAY_BLOCK_BYTES", block)
+        monkeypatch.setattr(S, "GRAY_BLOCK_BYTES", block)
         got = S.to_gray(a, dtype=dtype)
         assert got.dtype == dtype and np.array_equal(got, want)
         r = S.to_gray(a, S.MATLAB_GRAY, round_uint8=True, dtype=dtype)
