@@ -251,7 +251,8 @@ LAZY_CLASSES = {"RobustSpectralDetector": "forensics.detectors.robust", "FrankDC
 
 #: model-folder formats (``model.json`` "format") -> (module, class whose ``load(folder)`` reads it)
 MODEL_FORMATS = {FORMAT: ("forensics.detectors.base", "Detector"),
-                 "forensics-cnn": ("forensics.detectors.cnn", "CNNDetector")}
+                 "forensics-cnn": ("forensics.detectors.cnn", "CNNDetector"),
+                 "forensics-hash-knn": ("forensics.detectors.hash_knn", "HashKNNDetector")}
 
 
 def load_detector(folder):
