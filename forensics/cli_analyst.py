@@ -125,10 +125,14 @@ def cmd_train_estimator_analyst(a):
 @arg("--real", default=None, metavar="DIR")
 @arg("--fake", default=None, metavar="DIR")
 @arg("--target-fpr", type=float, default=None)
+@arg("--preprocess", default=None, metavar="POLICY",
+     help="policy of the fused model (default: the members' own, which must agree)")
+@arg("--size", type=int, default=None,
+     help="side of the built-in patches with --real builtin (default: the policy's size, else the members' largest)")
 def cmd_fuse_analyst(a):
     from forensics.training import FuseConfig, fuse
 
     r = fuse(FuseConfig(models=tuple(a.models), out=a.out, rule=a.rule, real=a.real, fake=a.fake,
-                        target_fpr=a.target_fpr))
-    print(f"forensics fuse: {a.rule} of {', '.join(r['members'])}, threshold {r['threshold']:.4g} -> {a.out}",
-          file=sys.stderr)
+                        target_fpr=a.target_fpr, preprocess=a.preprocess, size=a.size))
+    print(f"forensics fuse: {a.rule} of {', '.join(r['members'])}, policy {r['preprocess']}, "
+          f"threshold {r['threshold']:.4g} -> {a.out}", file=sys.stderr)
