@@ -82,5 +82,5 @@ def restoring(path, what: str = "checkpoint"):
         raise
     except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError, UnicodeDecodeError) as e:
         reason = one_line(str(e).splitlines()[0] if str(e) else "")
-        raise UserError(f"{path}: damaged {what}, or one that does not match config.json "
-                        f"({type(e).__name__}: {reason})") from None
+        fit = ", or one that does not match config.json" if what == "checkpoint" else ""
+        raise UserError(f"{path}: damaged {what}{fit} ({type(e).__name__}: {reason})") from None
