@@ -378,6 +378,8 @@ def _verb_cases(r) -> list[Case]:
         ("objective_unknown", ["--objectives", "bogus"], "unknown objective"),
         ("quant_bad", ["--quant", "w99a1"], "quantization"), ("seed_negative", ["--seed", "-1"], "seed"),
         ("config_missing", ["--config", r("nope.json")], "nope.json"),
+        ("real_missing", ["--real", r("nope")], "no such file"),
+        ("real_too_few", ["--real", r("runs", "tiny.npz")], "need more than"),
     ]:
         out.append(Case(f"counterexample/{key}", "arguments", ce(key, *more), "error", reason=reason,
                         absent=[r("out", f"ce_{key}")]))
