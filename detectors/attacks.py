@@ -26,11 +26,17 @@ from forensics import spectrum
 from forensics.errors import UserError
 
 
-def reference_crops(reals, h: int, w: int, n: int = 512, seed: int = 0) -> np.ndarray:
-    """``n`` seeded random ``h x w`` crops of the real images large enough to hold one."""
+def references_for(reals, h: int, w: int) -> list:
+    """The real images large enough to hold an ``h x w`` crop (``UserError`` if none is)."""
     big = [r for r in reals if r.shape[0] >= h and r.shape[1] >= w]
     if not big:
         raise UserError(f"no real reference image is at least {w}x{h}, the size of the generated images")
+    return big
+
+
+def reference_crops(reals, h: int, w: int, n: int = 512, seed: int = 0) -> np.ndarray:
+    """``n`` seeded random ``h x w`` crops of the real images large enough to hold one."""
+    big = references_for(reals, h, w)
     rng = np.random.default_rng(seed)
     out = np.empty((n, h, w, 3), np.uint8)
     for i in range(n):

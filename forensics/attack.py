@@ -47,7 +47,7 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
                model: str | None = None, seed: int = 0, progress: bool = True, **method_kw) -> dict:
     from forensics.detectors import make_detector
     from forensics import checks
-    from forensics.detectors.attacks import apply_attack, check_attack, reference_crops
+    from forensics.detectors.attacks import apply_attack, check_attack, reference_crops, references_for
     from forensics.images import load_folder, output_name
     from forensics.io import check_output
     from forensics.report import write_png
@@ -65,9 +65,11 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
     good, bad = load_folder(fake, progress=progress, desc="loading generated", min_good=4, min_side=side,
                             who="the attack")
     reals = _load_reals(real)
+    fakes = [r.image for r in good]
+    for h, w in {f.shape[:2] for f in fakes}:  # every generated size needs real crops of its size
+        references_for(reals, h, w)
     out = check_output(out, "dir")  # checked (and created) only once the inputs are known to be usable
     root = Path(fake)
-    fakes = [r.image for r in good]
     attacked = apply_attack(method, fakes, reals, strength, seed, **method_kw)
     with bar(total=len(good), desc="writing", enabled=progress) as pb:
         for r, im in zip(good, attacked):

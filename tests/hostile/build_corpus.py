@@ -363,6 +363,8 @@ def _verb_cases(r) -> list[Case]:
                           "--out", r("out", "att_real_missing")], "no such file"),
         ("detector_unknown", att("detector_unknown", "good4", "--detectors", "bogus"), "unknown detector"),
         ("too_few", att("too_few", "good"), "need 4"),
+        ("reals_smaller", ["attack", "--fake", r("big6"), "--real", r("good4"), "--method", "equalize",
+                           "--out", r("out", "att_reals_smaller")], "no real reference image"),
     ]:
         out.append(Case(f"attack/{key}", "arguments", argv, "error", reason=reason,
                         absent=[r("out", f"att_{key}")]))
@@ -673,6 +675,9 @@ def _materialise_verbs(root: Path, good_png: bytes) -> None:
     (root / "good4").mkdir()
     for i in range(6):
         (root / "good4" / f"g{i}.png").write_bytes(_bytes_of(Image.fromarray(_noise(32, 32, seed=70 + i)), "PNG"))
+    (root / "big6").mkdir()
+    for i in range(6):
+        (root / "big6" / f"b{i}.png").write_bytes(_bytes_of(Image.fromarray(_noise(48, 48, seed=80 + i)), "PNG"))
     (root / "unusable").mkdir()
     (root / "unusable" / "junk.png").write_bytes(b"not an image")
     (root / "unusable" / "dot.png").write_bytes(_bytes_of(Image.fromarray(_noise(1, 1)), "PNG"))
