@@ -44,11 +44,13 @@ def cmd_evaluate_analyst(a):
 @arg("--target-fpr", type=float, default=0.05, help="mode fpr: share of real images allowed above the threshold")
 @arg("--out", default=None, metavar="DIR", help="write the calibrated model here (default: replace MODEL_DIR)")
 @arg("--preprocess", default=None, metavar="POLICY")
+@arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
 def cmd_calibrate_analyst(a):
     from forensics.evaluation import CalibrateConfig, calibrate
 
     r = calibrate(CalibrateConfig(model=a.model, real=tuple(a.real), fake=tuple(a.fake), mode=a.mode,
-                                  target_fpr=a.target_fpr, out=a.out, preprocess=a.preprocess))
+                                  target_fpr=a.target_fpr, out=a.out, preprocess=a.preprocess,
+                                  scheduler=a.scheduler))
     m = r["measured_on_calibration_set"]
     print(f"forensics calibrate: threshold {r['previous_threshold']:.4g} -> {r['threshold']:.4g} ({a.mode}); "
           f"on the calibration set real accuracy {_pct(m['real_accuracy'])}, generated {_pct(m['generated_accuracy'])} "

@@ -299,8 +299,13 @@ class CalibrateConfig(Config):
     fake: tuple[str, ...] = ()
     out: str | None = None  # None: rewrite the model folder in place (atomically)
     preprocess: str | None = None
+    scheduler: str | None = None  # a Dask scheduler address, or local / local:N (None: this process)
 
     def validate(self):
+        if self.scheduler is not None:
+            from forensics.distributed import parse_scheduler
+
+            parse_scheduler(self.scheduler)
         if self.mode not in MODES:
             raise ValueError(f"unknown calibration mode {self.mode!r}; choose from {', '.join(MODES)}")
         if not 0 <= self.target_fpr < 1:
@@ -321,9 +326,14 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict:
     ``cfg.out``), so a reader never sees a half-written model."""
     from forensics.io import read_json
 
+    from forensics.detect import _engine
+
     det = load_any_model(cfg.model)
-    rs = [score_paths(det, d, cfg.preprocess, desc="calibration real", progress=progress)[1] for d in cfg.real]
-    fs = [score_paths(det, d, cfg.preprocess, desc="calibration generated", progress=progress)[1] for d in cfg.fake]
+    with _engine(cfg.scheduler) as c:  # one cluster for every folder
+        rs = [score_paths(det, d, cfg.preprocess, desc="calibration real", progress=progress, client=c,
+                          model_dir=cfg.model)[1] for d in cfg.real]
+        fs = [score_paths(det, d, cfg.preprocess, desc="calibration generated", progress=progress, client=c,
+                          model_dir=cfg.model)[1] for d in cfg.fake]
     real = np.concatenate(rs)
     fake = np.concatenate(fs) if fs else np.zeros(0)
     r_ok, f_ok = real[np.isfinite(real)], fake[np.isfinite(fake)]

@@ -82,7 +82,7 @@ def test_detect_device_cpu_scores_like_numpy(folder, tmp_path):
 def test_evaluate_on_a_dask_cluster_gives_the_single_process_figures_and_rows(folder, tmp_path):
     """evaluate streams through detect's scoring path: on a local 2-process cluster it writes the
     same evaluation.json and scores.csv (rows in the same order) as in one process, and its
-    scores are detect's."""
+    scores are detect's; calibrate on the cluster sets the single-process threshold."""
     pytest.importorskip("distributed")
     from forensics.detect import default_model_dir
 
@@ -109,6 +109,12 @@ def test_evaluate_on_a_dask_cluster_gives_the_single_process_figures_and_rows(fo
         rows = [r for r in csv.DictReader(fh) if r["group"] == folder.name]
     assert [r["path"] for r in rows] == [r["path"] for r in d]
     assert [float(r["score"]) if r["score"] else None for r in rows] == [r["score"] for r in d]
+    # calibrate on the cluster: the same threshold and calibration record as in one process
+    cal = ["calibrate", model, "--real", str(real), "--fake", str(fake), "--mode", "mcc"]
+    assert cli.main(cal + ["--out", str(tmp_path / "m1")]) == 0
+    assert cli.main(cal + ["--out", str(tmp_path / "m2"), "--scheduler", "local:2"]) == 0
+    m1, m2 = (json.loads((tmp_path / m / "model.json").read_text()) for m in ("m1", "m2"))
+    assert m1["threshold"] == m2["threshold"] and m1["calibration"] == m2["calibration"]
 
 
 def test_evaluate_rejects_a_malformed_scheduler(tmp_path, capsys):
