@@ -245,3 +245,24 @@ def test_to_gray_peak_memory_is_the_grey_image_plus_a_block():
     finally:
         tracemalloc.stop()
     assert grey <= peak <= grey + 2 * S.GRAY_BLOCK_BYTES + (1 << 16), peak / 2 ** 20
+
+
+def test_geometry_caches_are_bounded_by_bytes_and_keep_values(monkeypatch):
+    """The per-size geometry caches hold at most GEOMETRY_CACHE_BYTES of arrays (always the
+    latest entry): a scan of photos in many sizes does not keep every size's geometry (about
+    0.4 GB each at 24 MP) alive, while small sizes all stay cached. Evicted geometry is rebuilt
+    with the same values."""
+    S.half_geometry.cache_clear()
+    first = S.half_geometry(64, 48)
+    assert S.half_geometry(64, 48) is first  # cached
+    one = S.half_geometry.cache_bytes()
+    assert one == sum(a.nbytes for a in first)
+    monkeypatch.setattr(S, "GEOMETRY_CACHE_BYTES", 3 * one)
+    for h in (65, 66, 67, 68):  # similar sizes: the oldest are evicted to stay within 3 entries' bytes
+        S.half_geometry(h, 48)
+    assert S.half_geometry.cache_bytes() <= 3 * one * 1.1
+    again = S.half_geometry(64, 48)
+    assert again is not first and all(np.array_equal(a, b) for a, b in zip(again, first))
+    monkeypatch.setattr(S, "GEOMETRY_CACHE_BYTES", 1)
+    big = S.half_geometry(400, 300)  # over the budget alone: kept as the only entry
+    assert S.half_geometry(400, 300) is big and S.half_geometry.cache_bytes() == sum(a.nbytes for a in big)
