@@ -26,11 +26,17 @@ from forensics import spectrum
 from forensics.errors import UserError
 
 
-def reference_crops(reals, h: int, w: int, n: int = 512, seed: int = 0) -> np.ndarray:
-    """``n`` seeded random ``h x w`` crops of the real images large enough to hold one."""
+def references_for(reals, h: int, w: int) -> list:
+    """The real images large enough to hold an ``h x w`` crop (``UserError`` if none is)."""
     big = [r for r in reals if r.shape[0] >= h and r.shape[1] >= w]
     if not big:
         raise UserError(f"no real reference image is at least {w}x{h}, the size of the generated images")
+    return big
+
+
+def reference_crops(reals, h: int, w: int, n: int = 512, seed: int = 0) -> np.ndarray:
+    """``n`` seeded random ``h x w`` crops of the real images large enough to hold one."""
+    big = references_for(reals, h, w)
     rng = np.random.default_rng(seed)
     out = np.empty((n, h, w, 3), np.uint8)
     for i in range(n):
@@ -54,10 +60,19 @@ def _ring_gain_map(gain_rings: np.ndarray, h: int, w: int) -> np.ndarray:
     return gain_rings[:, idx].reshape(len(gain_rings), h, w // 2 + 1)
 
 
-def equalize(fakes: np.ndarray, reals, strength: float = 1.0, from_freq: float = 0.1, seed: int = 0) -> np.ndarray:
-    """Per-image radial magnitude equalisation toward the real mean profile (see module)."""
+def _check_from_freq(from_freq) -> None:
     if not 0 < from_freq < 0.75:  # also refuses NaN
         raise ValueError(f"the lowest equalised frequency must be in (0, 0.75) cycles/pixel, not {from_freq}")
+
+
+def _check_max_gain(max_gain) -> None:
+    if not max_gain >= 1:  # also refuses NaN
+        raise ValueError(f"the maximum gain must be a number >= 1, not {max_gain}")
+
+
+def equalize(fakes: np.ndarray, reals, strength: float = 1.0, from_freq: float = 0.1, seed: int = 0) -> np.ndarray:
+    """Per-image radial magnitude equalisation toward the real mean profile (see module)."""
+    _check_from_freq(from_freq)
     n, h, w, _ = fakes.shape
     ref = reference_crops(reals, h, w, seed=seed)
     target = spectrum.azimuthal_profile(ref, kind="magnitude").mean(0)  # (nb,)
@@ -76,8 +91,7 @@ def equalize(fakes: np.ndarray, reals, strength: float = 1.0, from_freq: float =
 
 def match2d(fakes: np.ndarray, reals, strength: float = 1.0, seed: int = 0, max_gain: float = 8.0) -> np.ndarray:
     """Set-level 2-D spectral matching toward the real set (see module)."""
-    if not max_gain >= 1:  # also refuses NaN
-        raise ValueError(f"the maximum gain must be a number >= 1, not {max_gain}")
+    _check_max_gain(max_gain)
     n, h, w, _ = fakes.shape
     ref = reference_crops(reals, h, w, seed=seed)
 
@@ -92,14 +106,26 @@ def match2d(fakes: np.ndarray, reals, strength: float = 1.0, seed: int = 0, max_
 
 
 METHODS = {"equalize": equalize, "match2d": match2d}
+#: each method's own parameters and their checks
+PARAMS = {"equalize": {"from_freq": _check_from_freq}, "match2d": {"max_gain": _check_max_gain}}
 
 
-def apply_attack(method: str, fakes, reals, strength: float = 1.0, seed: int = 0, **kw) -> list[np.ndarray]:
-    """Attack a list of images (any sizes; grouped by size) with the named method."""
+def check_attack(method: str, strength: float, **kw) -> None:
+    """Refuse an unknown method, a strength outside [0, 1] (or NaN) and a bad or foreign
+    method parameter, before any image is touched."""
     if method not in METHODS:
         raise UserError(f"unknown attack {method!r}; choose from {', '.join(METHODS)}")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"the strength must be between 0 and 1, not {strength}")
+    for k, v in kw.items():
+        if k not in PARAMS[method]:
+            raise ValueError(f"attack {method} has no parameter {k!r} (it has {', '.join(PARAMS[method])})")
+        PARAMS[method][k](v)
+
+
+def apply_attack(method: str, fakes, reals, strength: float = 1.0, seed: int = 0, **kw) -> list[np.ndarray]:
+    """Attack a list of images (any sizes; grouped by size) with the named method."""
+    check_attack(method, strength, **kw)
     out: list = [None] * len(fakes)
     by: dict = {}
     for i, im in enumerate(fakes):

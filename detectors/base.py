@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from forensics.errors import UserError
+from forensics.errors import UserError, one_line
 from forensics.io import read_npz, write_json, write_npz
 
 FORMAT = "forensics-detector"
@@ -230,7 +230,7 @@ class Detector(RealFakeContract, ClassifierMixin, BaseEstimator):
         except UserError:
             raise
         except Exception as e:  # corrupt or hand-edited files: one clear line
-            raise UserError(f"{folder}: incompatible or damaged model ({type(e).__name__}: {e})")
+            raise UserError(f"{folder}: incompatible or damaged model ({type(e).__name__}: {one_line(e)})")
         return det
 
     @staticmethod
@@ -251,7 +251,8 @@ LAZY_CLASSES = {"RobustSpectralDetector": "forensics.detectors.robust", "FrankDC
 
 #: model-folder formats (``model.json`` "format") -> (module, class whose ``load(folder)`` reads it)
 MODEL_FORMATS = {FORMAT: ("forensics.detectors.base", "Detector"),
-                 "forensics-cnn": ("forensics.detectors.cnn", "CNNDetector")}
+                 "forensics-cnn": ("forensics.detectors.cnn", "CNNDetector"),
+                 "forensics-hash-knn": ("forensics.detectors.hash_knn", "HashKNNDetector")}
 
 
 def load_detector(folder):

@@ -5,7 +5,11 @@ A scikit-learn estimator (``BaseEstimator`` + ``ClassifierMixin``): ``fit(X, y)`
 images ``(N, S, S, 3)`` (``S = size``) and ``y`` in {0 = real, 1 = generated}; ``predict_proba``
 is the share of each class among the ``k`` nearest training codes (ties in distance by training
 order). The hash model is trained on ``X`` without the labels. ``save``/``load`` write and read
-code-free files (the hash model's JSON/npz/safetensors plus ``hash_knn.json``/``hash_knn.npz``).
+code-free files: the hash model's JSON/npz/safetensors plus ``model.json`` (format
+``forensics-hash-knn``: class, threshold, parameters and the ``crop:S`` policy ``detect`` applies)
+and ``hash_knn.npz``, so ``forensics detect --model``, ``evaluate`` and ``calibrate`` read the
+folder through the model-format registry like any other (older folders with ``hash_knn.json``
+instead of ``model.json`` still load).
 """
 from __future__ import annotations
 
@@ -37,6 +41,15 @@ class HashKNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
         self.epochs = epochs
         self.iters = iters
         self.seed = seed
+
+    @property
+    def min_size(self) -> int:
+        """The image side the hash networks take (``detect`` centre-crops to it)."""
+        return self.size
+
+    @property
+    def preprocess(self) -> str:
+        return f"crop:{self.size}"
 
     def _config(self) -> HashConfig:
         return HashConfig(bits=self.bits, spectrum=self.spectrum, size=self.size, epochs=self.epochs,
@@ -76,26 +89,34 @@ class HashKNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
         self.model_.save(folder)
         write_npz(folder / "hash_knn.npz", codes=np.packbits(self.codes_, axis=1), labels=self.labels_,
                   classes=self.classes_)
-        write_json(folder / "hash_knn.json", {"format": FORMAT, "format_version": 1, "params": self.get_params(),
-                                              "n_bits": int(self.codes_.shape[1])})
+        write_json(folder / "model.json", {"format": FORMAT, "format_version": 1, "class": type(self).__name__,
+                                           "name": self.name, "threshold": float(self.threshold_),
+                                           "params": {**self.get_params(), "preprocess": self.preprocess},
+                                           "n_bits": int(self.codes_.shape[1])})
+        (folder / "hash_knn.json").unlink(missing_ok=True)  # the older name of model.json
         return folder
 
     @classmethod
     def load(cls, folder) -> "HashKNNDetector":
         folder = Path(folder)
-        mj = folder / "hash_knn.json"
+        mj = folder / "model.json"
         if not mj.is_file():
-            raise FileNotFoundError(f"{folder}: not a hash-kNN detector (no hash_knn.json)")
+            mj = folder / "hash_knn.json"  # written before model.json
+        if not mj.is_file():
+            raise FileNotFoundError(f"{folder}: not a hash-kNN detector (no model.json)")
         try:
             meta = read_json_object(mj, "hash-kNN description")
             if meta.get("format") != FORMAT:
                 raise ValueError("wrong format tag")
-            det = cls(**meta["params"])
+            params = dict(meta["params"])
+            params.pop("preprocess", None)  # derived from the size
+            det = cls(**params)
             z = read_npz(folder / "hash_knn.npz")
             det.codes_ = np.unpackbits(z["codes"], axis=1, count=int(meta["n_bits"])).astype(bool)
             det.labels_, det.classes_ = z["labels"], z["classes"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"{folder}: damaged or incompatible hash-kNN detector ({type(e).__name__}: {e})") from None
         det.model_ = HashModel.load(folder)
-        det.threshold_ = 0.5
+        thr = meta.get("threshold", 0.5)  # calibrate may have set it
+        det.threshold_ = float(thr) if isinstance(thr, (int, float)) and not isinstance(thr, bool) else 0.5
         return det

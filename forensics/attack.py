@@ -19,6 +19,8 @@ from forensics.io import write_config, write_json
 from forensics.progress import bar
 
 DEFAULT_DETECTORS = ("dzanic+-knn", "dzanic+-svm", "durall+-lr", "durall+-svm")
+#: smallest image side measured (SSIM's smallest window is 3x3)
+MIN_SIDE = 3
 
 
 def _summary(v) -> dict:
@@ -44,16 +46,30 @@ def _load_reals(real: str) -> list[np.ndarray]:
 def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, detectors=DEFAULT_DETECTORS,
                model: str | None = None, seed: int = 0, progress: bool = True, **method_kw) -> dict:
     from forensics.detectors import make_detector
-    from forensics.detectors.attacks import apply_attack, reference_crops
+    from forensics import checks
+    from forensics.detectors.attacks import apply_attack, check_attack, reference_crops, references_for
     from forensics.images import load_folder, output_name
+    from forensics.io import check_output
     from forensics.report import write_png
 
-    out = Path(out)
+    check_attack(method, strength, **method_kw)  # every value is checked before anything is read or written
+    checks.seed(seed)
     dets = [make_detector(d, seed=seed) for d in detectors]
-    good, bad = load_folder(fake, progress=progress, desc="loading generated", min_good=4)
-    root = Path(fake)
-    fakes = [r.image for r in good]
+    m = None
+    if model:  # a bad model is refused before anything is computed or written
+        from forensics.detect import load_model
+
+        m = load_model(model)
+    # SSIM needs a 3x3 window; the detectors (fresh and saved) their own minimum side
+    side = max([MIN_SIDE] + [getattr(d, "min_size", 1) for d in dets + ([m] if m is not None else [])])
+    good, bad = load_folder(fake, progress=progress, desc="loading generated", min_good=4, min_side=side,
+                            who="the attack")
     reals = _load_reals(real)
+    fakes = [r.image for r in good]
+    for h, w in {f.shape[:2] for f in fakes}:  # every generated size needs real crops of its size
+        references_for(reals, h, w)
+    out = check_output(out, "dir")  # checked (and created) only once the inputs are known to be usable
+    root = Path(fake)
     attacked = apply_attack(method, fakes, reals, strength, seed, **method_kw)
     with bar(total=len(good), desc="writing", enabled=progress) as pb:
         for r, im in zip(good, attacked):
@@ -78,10 +94,7 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
                              "before": {"detection_rate": metrics.detection_rate(before, t), "auc": metrics.roc_auc(sr, before)},
                              "after": {"detection_rate": metrics.detection_rate(after, t), "auc": metrics.roc_auc(sr, after)}}
     model_res = None
-    if model:
-        from forensics.detect import load_model
-
-        m = load_model(model)
+    if m is not None:
         b, a = m.p_generated(fakes), m.p_generated(attacked)
         model_res = {"model": str(model), "detector": m.name, "threshold": m.threshold_,
                      "before": {"detection_rate": metrics.detection_rate(b[np.isfinite(b)], m.threshold_)},

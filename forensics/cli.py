@@ -229,7 +229,9 @@ def cmd_counterexample(a):
                        n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=_names(a.objectives),
                        quants=_names(a.quant))
     if a.dry_run:
-        print(json.dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
+        from forensics.io import dumps
+
+        print(dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
         return
     for c, out in plans:
         r = run_study(c, out)

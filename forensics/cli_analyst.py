@@ -21,11 +21,12 @@ def _pct(v):
 @arg("--out", required=True, metavar="DIR")
 @arg("--threshold", type=float, default=None, help="override the model's stored threshold")
 @arg("--preprocess", default=None, metavar="POLICY", help="override the model's stored policy")
+@arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
 def cmd_evaluate_analyst(a):
     from forensics.evaluation import EvaluateConfig, evaluate
 
     s = evaluate(EvaluateConfig(model=a.model, out=a.out, real=tuple(a.real), fake=tuple(a.fake), layout=a.data,
-                                preprocess=a.preprocess, threshold=a.threshold))
+                                preprocess=a.preprocess, threshold=a.threshold, scheduler=a.scheduler))
     o = s["overall"]
     print(f"forensics evaluate: {s['detector']}: AUC {o['auc']:.3f}, AP {o['average_precision']:.3f}, "
           f"balanced accuracy {_pct(o['balanced_accuracy'])} (real {_pct(o['real_accuracy'])}, generated "
@@ -43,11 +44,13 @@ def cmd_evaluate_analyst(a):
 @arg("--target-fpr", type=float, default=0.05, help="mode fpr: share of real images allowed above the threshold")
 @arg("--out", default=None, metavar="DIR", help="write the calibrated model here (default: replace MODEL_DIR)")
 @arg("--preprocess", default=None, metavar="POLICY")
+@arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
 def cmd_calibrate_analyst(a):
     from forensics.evaluation import CalibrateConfig, calibrate
 
     r = calibrate(CalibrateConfig(model=a.model, real=tuple(a.real), fake=tuple(a.fake), mode=a.mode,
-                                  target_fpr=a.target_fpr, out=a.out, preprocess=a.preprocess))
+                                  target_fpr=a.target_fpr, out=a.out, preprocess=a.preprocess,
+                                  scheduler=a.scheduler))
     m = r["measured_on_calibration_set"]
     print(f"forensics calibrate: threshold {r['previous_threshold']:.4g} -> {r['threshold']:.4g} ({a.mode}); "
           f"on the calibration set real accuracy {_pct(m['real_accuracy'])}, generated {_pct(m['generated_accuracy'])} "
@@ -124,10 +127,14 @@ def cmd_train_estimator_analyst(a):
 @arg("--real", default=None, metavar="DIR")
 @arg("--fake", default=None, metavar="DIR")
 @arg("--target-fpr", type=float, default=None)
+@arg("--preprocess", default=None, metavar="POLICY",
+     help="policy of the fused model (default: the members' own, which must agree)")
+@arg("--size", type=int, default=None,
+     help="side of the built-in patches with --real builtin (default: the policy's size, else the members' largest)")
 def cmd_fuse_analyst(a):
     from forensics.training import FuseConfig, fuse
 
     r = fuse(FuseConfig(models=tuple(a.models), out=a.out, rule=a.rule, real=a.real, fake=a.fake,
-                        target_fpr=a.target_fpr))
-    print(f"forensics fuse: {a.rule} of {', '.join(r['members'])}, threshold {r['threshold']:.4g} -> {a.out}",
-          file=sys.stderr)
+                        target_fpr=a.target_fpr, preprocess=a.preprocess, size=a.size))
+    print(f"forensics fuse: {a.rule} of {', '.join(r['members'])}, policy {r['preprocess']}, "
+          f"threshold {r['threshold']:.4g} -> {a.out}", file=sys.stderr)

@@ -13,7 +13,7 @@ import numpy as np
 from forensics import checks, metrics, spectrum
 from forensics.config import Config
 from forensics.data import builtin_patches, data_dir
-from forensics.errors import UserError, warn
+from forensics.errors import UserError, one_line, warn
 from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty, warn_skipped
 from forensics.io import RowLog, check_output, printable, write_config, write_json
 from forensics.progress import bar
@@ -79,7 +79,7 @@ def load_model(model_dir=None):
     except RecursionError:
         raise ValueError(f"{folder}: model description is nested too deeply") from None
     except Exception as e:  # whatever a tampered file provokes inside the loader
-        raise ValueError(f"{folder}: incompatible or damaged model ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{folder}: incompatible or damaged model ({type(e).__name__}: {one_line(e)})") from None
     checks.fitted_model(det, folder)
     return det
 
@@ -112,18 +112,76 @@ def score_images(det, images, device: str = "numpy"):
     return det.p_generated(spectrum_torch.features(images, det.features, device))
 
 
-class RemoteScore:
-    """Picklable chunk scorer for Dask workers: the model is loaded once per worker."""
+def model_stamp(model_dir) -> tuple:
+    """The names, sizes and modification times of a model folder's files (a worker reloads
+    its cached copy when they change)."""
+    folder = Path(model_dir)
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
 
-    def __init__(self, model_dir, device):
-        self.model_dir, self.device = str(model_dir), device
 
-    def __call__(self, images):
-        from forensics.distributed import cached_model
+class ChunkScorer:
+    """Scores of one chunk of decoded images, NaN where the detector cannot score one: picklable
+    for Dask workers (built with ``model_dir`` only, the model is loaded once per worker) or
+    holding a loaded ``det`` in process. ``transform(images, positions) -> images`` (file
+    positions, for seeding) runs first; images it leaves below the detector's minimum side
+    get NaN."""
 
-        folder = Path(self.model_dir)
-        stamp = tuple((folder / f).stat().st_mtime_ns for f in ("model.json", "model.npz"))
-        return spectrum.single_threaded(score_images)(cached_model(self.model_dir, stamp), images, self.device)
+    def __init__(self, model_dir=None, device: str = "numpy", transform=None, det=None):
+        self.model_dir = None if model_dir is None else str(model_dir)
+        self.device, self.transform, self.det = device, transform, det
+
+    def __getstate__(self):
+        return {**self.__dict__, "det": None}  # a worker loads its own copy
+
+    def __call__(self, images, positions=None):
+        if self.det is not None:
+            det = self.det
+        else:
+            from forensics.distributed import cached_model
+
+            det = cached_model(self.model_dir, model_stamp(self.model_dir))
+        if self.transform is not None:
+            images = self.transform(images, positions)
+        side = getattr(det, "min_size", 1)
+        ok = [j for j, im in enumerate(images) if min(im.shape[:2]) >= side]
+        s = np.full(len(images), np.nan)
+        if ok:
+            s[ok] = spectrum.single_threaded(score_images)(det, [images[j] for j in ok], self.device)
+        return s
+
+
+def _decoded(r) -> bool:
+    """``keep`` for transformed scans: every decoded image (sizes are checked after the transform)."""
+    return r.ok
+
+
+def score_chunks(det, files, policy, model_dir=None, client=None, device: str = "numpy", chunk: int = CHUNK,
+                 transform=None, prefetch=None):
+    """The one scoring path of ``detect``, ``evaluate``, ``calibrate`` and ``robustness``:
+    ``(loaded, scores)`` per chunk of ``files``, in file order; ``scores`` (P(generated)) is
+    aligned with ``loaded`` and NaN where a file could not be decoded (``loaded[i].error``
+    says why) or scored. In process (decoding ahead, ``prefetch`` if one was started) or, with
+    a Dask ``client``, on its workers, which load the model from ``model_dir``."""
+    keep = MinSide(getattr(det, "min_size", 1), det.name) if transform is None else _decoded
+    pos = transform is not None
+    if client is None:
+        prefetch = prefetch if prefetch is not None else Prefetcher(files, policy)
+        chunks = map_chunks(prefetch, ChunkScorer(device=device, transform=transform, det=det), keep, chunk,
+                            positions=pos)
+    else:
+        from forensics.distributed import dask_chunks
+
+        if model_dir is None:
+            raise ValueError("scoring on a Dask cluster needs the model's folder")
+        remote = ChunkScorer(Path(model_dir).resolve(), device, transform)
+        chunks = dask_chunks(client, files, policy, keep, remote, min(chunk, 64), positions=pos)
+    for loaded, kept, res in chunks:
+        s = np.full(len(loaded), np.nan)
+        if res is not None:
+            at = {id(r): j for j, r in enumerate(loaded)}
+            s[[at[id(r)] for r in kept]] = res
+        del kept, res
+        yield loaded, s
 
 
 def _row(r, s, name: str, thr: float) -> dict:
@@ -148,30 +206,22 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
     try:
         det = det or load_model(model_dir)
         thr = float(det.threshold_)
-        keep = MinSide(getattr(det, "min_size", 1), det.name)
         if not files:
             return
         with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb, \
                 _engine(cfg.scheduler) as c:
-            if c is None:
-                fn = spectrum.single_threaded(functools.partial(score_images, det, device=cfg.device))
-                chunks = map_chunks(prefetch, fn, keep, cfg.chunk)
-            else:
-                from forensics.distributed import dask_chunks
-
-                chunks = dask_chunks(c, files, pol, keep, RemoteScore(model_dir, cfg.device), min(cfg.chunk, 64))
+            chunks = score_chunks(det, files, pol, model_dir, c, cfg.device, cfg.chunk, prefetch=prefetch)
             known = training_sizes(det) if pol.mode == "none" else None
             odd: Counter = Counter()
             n = 0
-            for loaded, kept, scores in chunks:
-                sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
-                rows = [_row(r, sc.get(id(r)), det.name, thr) for r in loaded]
+            for loaded, scores in chunks:
+                rows = [_row(r, s, det.name, thr) for r, s in zip(loaded, scores)]
                 if known:
                     odd.update(size_name(r["height"], r["width"]) for r in rows
                                if r["label"] != "error" and size_name(r["height"], r["width"]) not in known)
                 n += len(rows)
                 pb.update(len(loaded))
-                del loaded, kept, scores, sc  # the images go before the next chunk is awaited
+                del loaded, scores  # the images go before the next chunk is awaited
                 yield rows
             if odd:
                 warn(f"{sum(odd.values())} of {n} images ({_sizes_text(odd)}) differ in size from the model's "

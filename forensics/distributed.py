@@ -60,21 +60,25 @@ def client(scheduler: str):
             c.close()
 
 
-def _load_apply(paths, policy, keep, fn):
-    """On a worker: load ``paths``, apply ``fn`` to the kept images, return the
-    :class:`Loaded` records without pixels, the kept positions and ``fn``'s result."""
+def _load_apply(paths, policy, keep, fn, start=None):
+    """On a worker: load ``paths``, apply ``fn`` to the kept images (and, with ``start``, their
+    files' positions: ``start`` + index in ``paths``), return the :class:`Loaded` records
+    without pixels, the kept indices and ``fn``'s result."""
     loaded = [load_image(p, policy) for p in paths]
     kept = [i for i, r in enumerate(loaded) if keep(r)]
-    res = fn([loaded[i].image for i in kept]) if kept else None
+    images = [loaded[i].image for i in kept]
+    res = (fn(images) if start is None else fn(images, [start + i for i in kept])) if kept else None
     light = [Loaded(r.path, None, r.width, r.height, r.error) for r in loaded]
     return light, kept, res
 
 
-def dask_chunks(c, files, policy, keep, fn, chunk: int = 64, in_flight: int | None = None):
+def dask_chunks(c, files, policy, keep, fn, chunk: int = 64, in_flight: int | None = None,
+                positions: bool = False):
     """Like :func:`forensics.images.map_chunks` (``(loaded, kept, result)`` per chunk, in file
     order), with the chunks run on the workers of client ``c``; at most ``in_flight`` chunks
     are submitted at once (default: twice the workers), so memory stays bounded on both sides.
-    ``keep`` and ``fn`` must be picklable (module-level functions or their partials)."""
+    ``keep`` and ``fn`` must be picklable (module-level functions or their partials); with
+    ``positions``, ``fn(images, positions)`` as in ``map_chunks``."""
     n_workers = max(1, len(c.scheduler_info().get("workers", {})))
     limit = in_flight or 2 * n_workers
     pending: deque = deque()
@@ -86,7 +90,7 @@ def dask_chunks(c, files, policy, keep, fn, chunk: int = 64, in_flight: int | No
                 if i is None:
                     break
                 pending.append(c.submit(_load_apply, [os.fspath(f) for f in files[i:i + chunk]], policy, keep, fn,
-                                        pure=False))
+                                        i if positions else None, pure=False))
             if not pending:
                 return
             loaded, kept, res = pending.popleft().result()

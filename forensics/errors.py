@@ -20,6 +20,12 @@ def describe(e: BaseException) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``), e.g. a
+    tampered file's key quoted inside an error message."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+
+
 class ForensicsWarning(UserWarning):
     """A result that may mislead (e.g. sizes unlike the model's training data). The CLI prints it as
     ``forensics: warning: ...``; in Python it is an ordinary warning."""

@@ -99,52 +99,31 @@ def load_any_model(model_dir):
     return load_model(model_dir)
 
 
-def score_paths(det, paths, policy=None, transform=None, desc: str = "scoring", progress: bool = True):
-    """Stream the images under ``paths`` through ``det``, optionally through ``transform(images,
-    indices) -> images`` first (``indices``: the files' positions, for seeding). Returns
-    ``(files, scores, errors)``: scores are NaN for files that could not be decoded or scored;
-    ``errors`` maps such a file to its reason."""
-    from forensics import spectrum
-    from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty
+def score_paths(det, paths, policy=None, transform=None, desc: str = "scoring", progress: bool = True,
+                client=None, model_dir=None):
+    """Stream the images under ``paths`` through ``det`` (the scoring path of ``detect``:
+    :func:`forensics.detect.score_chunks`), optionally through ``transform(images, positions)
+    -> images`` first (``positions``: the files' positions, for seeding). With a Dask
+    ``client`` the chunks are scored on its workers, which load the model from ``model_dir``.
+    Returns ``(files, scores, errors)``: scores are NaN for files that could not be decoded or
+    scored; ``errors`` maps such a file to its reason."""
+    from forensics.detect import score_chunks
+    from forensics.images import Policy, scan_nonempty
     from forensics.progress import bar
 
     files = scan_nonempty(paths)
     pol = Policy.parse(policy if policy is not None else getattr(det, "preprocess", "none"))
-    min_side = getattr(det, "min_size", 1)
-    position = {str(f): i for i, f in enumerate(files)}
-    index = {}  # id(decoded image) -> file position, read by the scoring threads
-    score = spectrum.single_threaded(det.score)
-
-    def keep(r) -> bool:
-        if r.ok and transform is None and min(r.image.shape[:2]) < min_side:
-            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}; {det.name} needs at least {min_side}x{min_side}"
-        if r.ok:
-            index[id(r.image)] = position[str(r.path)]
-        return r.ok
-
-    def fn(images):
-        ix = [index.pop(id(im)) for im in images]
-        if transform is not None:
-            images = transform(images, ix)
-        ok = [j for j, im in enumerate(images) if min(im.shape[:2]) >= min_side]
-        s = np.full(len(images), np.nan)
-        if ok:
-            s[ok] = score([images[j] for j in ok])
-        return ix, s
-
     scores = np.full(len(files), np.nan)
     errors = {}
+    i = 0
     with bar(total=len(files), desc=desc, enabled=progress) as pb:
-        for loaded, _, res in map_chunks(Prefetcher(files, pol, ahead=256), fn, keep, 128):
-            if res is not None:
-                scores[res[0]] = res[1]
-            for r in loaded:
-                if not r.ok:
-                    errors[str(r.path)] = r.error
+        for loaded, s in score_chunks(det, files, pol, model_dir, client, transform=transform):
+            scores[i:i + len(loaded)] = s
+            for r, v in zip(loaded, s):
+                if not np.isfinite(v):
+                    errors[str(r.path)] = r.error or f"{det.name} cannot score this image (too small, or features undefined)"
+            i += len(loaded)
             pb.update(len(loaded))
-    for i, f in enumerate(files):
-        if not np.isfinite(scores[i]) and str(f) not in errors:
-            errors[str(f)] = f"{det.name} cannot score this image (too small, or features undefined)"
     return files, scores, errors
 
 
@@ -176,10 +155,15 @@ class EvaluateConfig(Config):
     preprocess: str | None = None  # None: the model's stored policy
     threshold: float | None = None  # None: the model's stored threshold
     plots: bool = True
+    scheduler: str | None = None  # a Dask scheduler address, or local / local:N (None: this process)
 
     def validate(self):
         if self.layout is None and (not self.real or not self.fake):
             raise ValueError("evaluation needs real and generated folders, or a 0_real/1_fake folder")
+        if self.scheduler is not None:
+            from forensics.distributed import parse_scheduler
+
+            parse_scheduler(self.scheduler)
         if self.threshold is not None and not np.isfinite(self.threshold):
             raise ValueError(f"threshold must be a finite number, got {self.threshold}")
 
@@ -240,20 +224,25 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict:
         reals = list(cfg.real)
         names = [Path(f).name or str(f) for f in cfg.fake]
         fakes = [(n if names.count(n) == 1 else str(f), str(f)) for n, f in zip(names, cfg.fake)]
+    from forensics.detect import _engine
+
     rows, errors = [], {}
     real_scores = []
-    for d in reals:
-        files, s, err = score_paths(det, d, cfg.preprocess, desc=f"real {Path(d).name}", progress=progress)
-        errors.update(err)
-        real_scores.append(s)
-        rows += [{"path": str(p), "label": 0, "group": "real", "score": v} for p, v in zip(files, s)]
-    real = np.concatenate(real_scores)
     gen = {}
-    for name, d in fakes:
-        files, s, err = score_paths(det, d, cfg.preprocess, desc=f"generated {name}", progress=progress)
-        errors.update(err)
-        gen[name] = np.concatenate([gen.get(name, np.zeros(0)), s])
-        rows += [{"path": str(p), "label": 1, "group": name, "score": v} for p, v in zip(files, s)]
+    with _engine(cfg.scheduler) as c:  # one cluster for every folder
+        for d in reals:
+            files, s, err = score_paths(det, d, cfg.preprocess, desc=f"real {Path(d).name}", progress=progress,
+                                        client=c, model_dir=cfg.model)
+            errors.update(err)
+            real_scores.append(s)
+            rows += [{"path": str(p), "label": 0, "group": "real", "score": v} for p, v in zip(files, s)]
+        for name, d in fakes:
+            files, s, err = score_paths(det, d, cfg.preprocess, desc=f"generated {name}", progress=progress,
+                                        client=c, model_dir=cfg.model)
+            errors.update(err)
+            gen[name] = np.concatenate([gen.get(name, np.zeros(0)), s])
+            rows += [{"path": str(p), "label": 1, "group": name, "score": v} for p, v in zip(files, s)]
+    real = np.concatenate(real_scores)
     ok = lambda a: a[np.isfinite(a)]  # noqa: E731
     real_ok = ok(real)
     all_fake = np.concatenate([ok(v) for v in gen.values()]) if gen else np.zeros(0)
@@ -310,8 +299,13 @@ class CalibrateConfig(Config):
     fake: tuple[str, ...] = ()
     out: str | None = None  # None: rewrite the model folder in place (atomically)
     preprocess: str | None = None
+    scheduler: str | None = None  # a Dask scheduler address, or local / local:N (None: this process)
 
     def validate(self):
+        if self.scheduler is not None:
+            from forensics.distributed import parse_scheduler
+
+            parse_scheduler(self.scheduler)
         if self.mode not in MODES:
             raise ValueError(f"unknown calibration mode {self.mode!r}; choose from {', '.join(MODES)}")
         if not 0 <= self.target_fpr < 1:
@@ -332,9 +326,14 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict:
     ``cfg.out``), so a reader never sees a half-written model."""
     from forensics.io import read_json
 
+    from forensics.detect import _engine
+
     det = load_any_model(cfg.model)
-    rs = [score_paths(det, d, cfg.preprocess, desc="calibration real", progress=progress)[1] for d in cfg.real]
-    fs = [score_paths(det, d, cfg.preprocess, desc="calibration generated", progress=progress)[1] for d in cfg.fake]
+    with _engine(cfg.scheduler) as c:  # one cluster for every folder
+        rs = [score_paths(det, d, cfg.preprocess, desc="calibration real", progress=progress, client=c,
+                          model_dir=cfg.model)[1] for d in cfg.real]
+        fs = [score_paths(det, d, cfg.preprocess, desc="calibration generated", progress=progress, client=c,
+                          model_dir=cfg.model)[1] for d in cfg.fake]
     real = np.concatenate(rs)
     fake = np.concatenate(fs) if fs else np.zeros(0)
     r_ok, f_ok = real[np.isfinite(real)], fake[np.isfinite(fake)]

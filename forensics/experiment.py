@@ -388,9 +388,9 @@ class Study:
 
         c = self.cfg
         t0 = time.perf_counter()
+        real = self.stage_real()  # first: a real source that cannot be read leaves no study folder behind
         self.out.mkdir(parents=True, exist_ok=True)
         write_config(self.out, {"command": "counterexample", "config": c.to_dict()})
-        real = self.stage_real()
         fakes, fake_keys = {}, {}
         for src in c.sources():
             run, run_key = self.stage_train(src)

@@ -489,7 +489,8 @@ def release_free_memory() -> None:
 _trim = None
 
 
-def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: int = CHUNK_BYTES):
+def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: int = CHUNK_BYTES,
+               positions: bool = False):
     """Run ``fn`` on the decoded images of ``prefetch``, a chunk at a time (``chunk`` files,
     or fewer once their decoded images reach ``chunk_bytes``), on its own decoding threads
     while later files decode (so ``fn`` should not start threads of its own: wrap spectrum
@@ -497,9 +498,11 @@ def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: in
     sees (it may set ``loaded.error``). Yields ``(loaded, kept, fn(kept images) or None)``
     per chunk, in file order. A second chunk is started while one is being processed only
     while their images together stay under ``chunk_bytes`` (small images: two chunks keep
-    two cores busy; photos: one at a time, so memory holds one chunk's work). Shuts the pool
-    down at the end."""
+    two cores busy; photos: one at a time, so memory holds one chunk's work). With
+    ``positions``, ``fn`` is called as ``fn(images, their files' positions in prefetch order)``
+    (e.g. to seed a per-file perturbation). Shuts the pool down at the end."""
     loader = prefetch.iterate(close=False)
+    n_read = 0
     in_flight: deque = deque()
 
     def done(item):
@@ -524,10 +527,13 @@ def map_chunks(prefetch: Prefetcher, fn, keep, chunk: int = 128, chunk_bytes: in
                 loaded.append(r)
                 nbytes += 0 if r.image is None else r.image.nbytes
             if loaded:
-                kept = [r for r in loaded if keep(r)]
+                ix = [n_read + j for j, r in enumerate(loaded) if keep(r)]
+                kept = [loaded[i - n_read] for i in ix]
+                n_read += len(loaded)
                 while in_flight and (len(in_flight) > 1 or held(in_flight) + nbytes > chunk_bytes):
                     yield done(in_flight.popleft())  # wait for the earlier chunk first
-                in_flight.append((loaded, kept, prefetch.submit(fn, [r.image for r in kept]) if kept else None))
+                args = ([r.image for r in kept], ix) if positions else ([r.image for r in kept],)
+                in_flight.append((loaded, kept, prefetch.submit(fn, *args) if kept else None))
             while in_flight and (in_flight[0][2] is None or in_flight[0][2].done()):
                 yield done(in_flight.popleft())
         while in_flight:
@@ -554,15 +560,19 @@ def warn_skipped(r: Loaded) -> None:
 
 
 def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading", min_good: int = 1,
-                files: list[Path] | None = None):
+                files: list[Path] | None = None, min_side: int = 1, who: str = "this run"):
     """Load every image under ``paths`` (or exactly the given ``files``): returns
-    ``(good, bad)`` lists of :class:`Loaded`. Each bad file is reported on stderr; fewer
-    than ``min_good`` readable images raise :class:`UserError` naming ``paths``."""
+    ``(good, bad)`` lists of :class:`Loaded`. Images with a side below ``min_side`` are bad
+    (``who`` needs at least that). Each bad file is reported on stderr; fewer than
+    ``min_good`` usable images raise :class:`UserError` naming ``paths``."""
     from forensics.progress import bar
 
     files = scan_nonempty(paths) if files is None else files
     good, bad = [], []
     for r in bar(iter_loaded(files, policy), total=len(files), desc=desc, enabled=progress):
+        if r.ok and min(r.image.shape[:2]) < min_side:
+            r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}; {who} needs at least {min_side}x{min_side}"
+            r.image = None
         if r.ok:
             good.append(r)
         else:
@@ -570,8 +580,9 @@ def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading
             warn_skipped(r)
     if len(good) < min_good:
         where = paths if isinstance(paths, (str, os.PathLike)) else ", ".join(map(str, paths))
-        raise UserError(f"{where}: none of the {len(files)} images could be used" if not good else
-                        f"{where}: only {len(good)} of the {len(files)} images could be used, need {min_good}")
+        why = f" (first: {bad[0].path.name}: {bad[0].error})" if bad else ""
+        raise UserError(f"{where}: none of the {len(files)} images could be used{why}" if not good else
+                        f"{where}: only {len(good)} of the {len(files)} images could be used, need {min_good}{why}")
     return good, bad
 
 

@@ -5,6 +5,7 @@ import csv
 import errno
 import io
 import json
+import math
 import os
 import platform
 import tempfile
@@ -117,8 +118,34 @@ def _jsonable(o):
     raise TypeError(type(o))
 
 
+def strict(obj):
+    """``obj`` made strict-JSON-ready: NaN and infinite floats (Python or NumPy, also inside
+    arrays) become ``None`` (JSON ``null``), NumPy scalars and arrays Python numbers and lists,
+    tuples lists, paths text. JSON has no NaN: ``json.dumps`` would write the non-standard
+    ``NaN`` token that strict parsers (browsers, ``jq``, most languages) refuse."""
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.ndarray):
+        return strict(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def dumps(obj, **kw) -> str:
+    """Strict JSON text of ``obj`` (:func:`strict`; ``NaN`` is never written)."""
+    return json.dumps(strict(obj), default=_jsonable, allow_nan=False, **kw)
+
+
 def write_json(path, obj) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable, allow_nan=True) + "\n")
+    """``obj`` as strict JSON (NaN and infinities as ``null``), written atomically."""
+    return atomic_write_text(path, dumps(obj, indent=2) + "\n")
 
 
 def read_json(path):
@@ -201,9 +228,9 @@ class RowLog:
             old = self._read_final()
         try:
             self._f = open(self.partial, "w", encoding="utf-8")
-            self._f.write(json.dumps(self.header) + "\n")
+            self._f.write(dumps(self.header) + "\n")
             for r in old or ():
-                self._f.write(json.dumps(r, default=_jsonable) + "\n")
+                self._f.write(dumps(r) + "\n")
                 self._note(r)
             self._sync()
         except OSError as e:
@@ -224,7 +251,7 @@ class RowLog:
             head = json.loads(lines[0])
         except ValueError:
             raise ValueError(f"{self.partial}: not a partial scan of this toolkit (bad first line)") from None
-        if head != json.loads(json.dumps(self.header, default=_jsonable)):
+        if head != json.loads(dumps(self.header)):
             diff = sorted(k for k in set(head) | set(self.header) if head.get(k) != self.header.get(k))
             raise ValueError(f"{self.partial}: started with other settings ({', '.join(diff)} differ); "
                              "remove it or use the same settings")
@@ -261,7 +288,7 @@ class RowLog:
     def append(self, rows: Iterable[Mapping]) -> None:
         try:
             for r in rows:
-                self._f.write(json.dumps(r, default=_jsonable) + "\n")
+                self._f.write(dumps(r) + "\n")
                 self._note(r)
             self._sync()
         except OSError as e:
@@ -296,11 +323,11 @@ class RowLog:
         self.close()
         if self.out.suffix.lower() == ".json":
             def chunks():
-                head = json.dumps({**(meta or {}), "rows": []}, indent=2, default=_jsonable)
+                head = dumps({**(meta or {}), "rows": []}, indent=2)
                 yield head[:head.rindex("[") + 1].encode()
                 for i, r in enumerate(self.rows()):
                     r = {k: printable(v) if isinstance(v, str) else v for k, v in r.items()}
-                    yield (("," if i else "") + "\n    " + json.dumps(r, default=_jsonable)).encode()
+                    yield (("," if i else "") + "\n    " + dumps(r)).encode()
                 yield b"\n  ]\n}\n"
         else:
             def chunks():

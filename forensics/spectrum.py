@@ -32,8 +32,10 @@ marks the toolkit's variant (see :data:`FEATURE_SETS`):
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,6 +150,10 @@ def _per_group(images, fn: Callable[[np.ndarray], np.ndarray], chunked: bool = T
     return out
 
 
+#: bytes of the float copy of colour pixels that :func:`to_gray` converts at a time
+GRAY_BLOCK_BYTES = 1 << 20
+
+
 def to_gray(images: np.ndarray, weights=BT601, round_uint8: bool = False,
             dtype=np.float64) -> np.ndarray:
     """``(N, H, W, 3)`` RGB (or ``(N, H, W)`` grey) to grey ``(N, H, W)``.
@@ -159,11 +165,15 @@ def to_gray(images: np.ndarray, weights=BT601, round_uint8: bool = False,
     if a.ndim == 4:
         if a.shape[-1] != 3:
             raise ValueError(f"expected 3 colour channels, got shape {a.shape}")
-        # image by image, so the float copy stays in cache (1.6x faster than one batch product)
+        # a block of rows at a time: the float copy of the colour pixels stays small (in cache,
+        # and ~1 MB instead of 12 bytes per pixel of a whole photo); the product is the same
+        # row-by-row matmul as on whole images, so the values do not depend on the blocking
         wt = np.asarray(weights, dtype=dtype)
         g = np.empty(a.shape[:3], dtype=dtype)
+        step = max(1, GRAY_BLOCK_BYTES // max(1, a.shape[2] * 3 * np.dtype(dtype).itemsize))
         for i in range(len(a)):
-            np.matmul(a[i].astype(dtype), wt, out=g[i])
+            for y in range(0, a.shape[1], step):
+                np.matmul(a[i, y:y + step].astype(dtype), wt, out=g[i, y:y + step])
     elif a.ndim == 3:
         g = a.astype(dtype)
     else:
@@ -235,7 +245,60 @@ def _apply_kind(mag, kind, eps=1e-8):
 
 
 # ----------------------------------------------------------------------- azimuthal profile
-@lru_cache(maxsize=32)
+#: bytes of arrays each geometry cache below may hold (the latest entry is always kept): all
+#: sizes of small images stay cached, while a photo's geometry (hundreds of MB at 24 MP) is not
+#: kept for up to 32 photo sizes at once
+GEOMETRY_CACHE_BYTES = 256 << 20
+
+
+def _nbytes(v) -> int:
+    """Bytes of the arrays (NumPy or torch) in a cached value."""
+    if isinstance(getattr(v, "nbytes", None), int):
+        return v.nbytes
+    if isinstance(v, (tuple, list)):
+        return sum(_nbytes(x) for x in v)
+    if hasattr(v, "__dict__"):
+        return sum(_nbytes(x) for x in vars(v).values())
+    return 0
+
+
+def geometry_cache(maxsize: int):
+    """``lru_cache`` for geometry of image sizes, bounded by entries and by
+    :data:`GEOMETRY_CACHE_BYTES` of held arrays (least recently used go first)."""
+    from collections import OrderedDict
+    import functools
+
+    def deco(fn):
+        cache: OrderedDict = OrderedDict()
+        lock = threading.Lock()
+
+        @functools.wraps(fn)
+        def wrapper(*args):
+            with lock:
+                if args in cache:
+                    cache.move_to_end(args)
+                    return cache[args][0]
+            value = fn(*args)
+            with lock:
+                cache[args] = (value, _nbytes(value))
+                cache.move_to_end(args)
+                total = sum(n for _, n in cache.values())
+                while len(cache) > 1 and (len(cache) > maxsize or total > GEOMETRY_CACHE_BYTES):
+                    total -= cache.popitem(last=False)[1][1]
+            return value
+
+        def cache_clear():
+            with lock:
+                cache.clear()
+
+        wrapper.cache_clear = cache_clear
+        wrapper.cache_bytes = lambda: sum(n for _, n in cache.values())
+        return wrapper
+
+    return deco
+
+
+@geometry_cache(maxsize=32)
 def radial_index(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer radius bin of every position of a centred ``h x w`` spectrum, and bin counts."""
     s = min(h, w)
@@ -249,7 +312,7 @@ def radial_index(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, counts
 
 
-@lru_cache(maxsize=32)
+@geometry_cache(maxsize=32)
 def half_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ring index and Hermitian weight of every ``rfft2`` position of an ``h x w`` image,
     and the ring counts of the full plane. A column with a distinct mirror weighs 2."""
@@ -312,7 +375,7 @@ class Rings:
         return out
 
 
-@lru_cache(maxsize=32)
+@geometry_cache(maxsize=32)
 def _half_rings_of(h: int, w: int) -> Rings:
     idx, weight, _ = half_geometry(h, w)
     return Rings(np.arange(len(idx)), idx, weight, int(idx.max()) + 1)
@@ -329,7 +392,7 @@ def azimuthal_average(spec: np.ndarray) -> np.ndarray:
     return _full_rings_of(h, w)(spec)
 
 
-@lru_cache(maxsize=8)
+@geometry_cache(maxsize=8)
 def _full_rings_of(h: int, w: int) -> Rings:
     idx, counts = radial_index(h, w)
     return Rings(np.arange(len(idx)), idx, None, len(counts))
@@ -484,7 +547,7 @@ def matlab_round(x):
     return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
 
 
-@lru_cache(maxsize=16)
+@geometry_cache(maxsize=16)
 def _dzanic_geometry(h: int, w: int, n_bins: int, keep: float):
     """Faithful geometry as :class:`Rings` over the ``rfft2`` half plane: every kept position
     of the centred spectrum is read from its half-plane source (its Hermitian mirror where
@@ -710,7 +773,7 @@ def opencv_gray(images) -> np.ndarray:
     return a.astype(np.float64) @ np.asarray(BT601)
 
 
-@lru_cache(maxsize=32)
+@geometry_cache(maxsize=32)
 def _durall_geometry(h: int, w: int) -> Rings:
     """Rings of ``azimuthalAverage`` (``radialProfile.py``): radius ``floor(hypot(x - c, y - c))``
     about ``c = (W - 1) / 2`` for *both* axes (as published: the centre is computed from the x

@@ -9,8 +9,6 @@ path yet and is computed by NumPy whatever the device.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from forensics import spectrum
@@ -30,7 +28,7 @@ def torch_device(name: str):
     return torch.device(name)
 
 
-@lru_cache(maxsize=32)
+@spectrum.geometry_cache(maxsize=32)
 def _rings(h: int, w: int, device: str):
     """Ring index and weight/ring-total of each ``rfft2`` position, on ``device``."""
     import torch

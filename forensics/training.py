@@ -81,10 +81,13 @@ class FuseConfig(Config):
     real: str | None = None  # with fake: fit "stack" / set the threshold on these
     fake: str | None = None
     target_fpr: float | None = None
-    preprocess: str = "none"
+    preprocess: str | None = None  # None: the members' own policy (they must agree)
+    size: int | None = None  # side of the built-in patches (real="builtin"); None: see fusion_patch_size
 
     def validate(self):
+        from forensics import checks
         from forensics.detectors.fusion import RULES
+        from forensics.images import Policy
 
         if self.rule not in RULES:
             raise ValueError(f"unknown fusion rule {self.rule!r}; choose from {', '.join(RULES)}")
@@ -92,17 +95,48 @@ class FuseConfig(Config):
             raise ValueError("a fusion needs at least two models")
         if (self.rule == "stack" or self.target_fpr is not None) and not (self.real and self.fake):
             raise ValueError("stacking or a target false-positive rate needs real and generated images")
+        if self.target_fpr is not None:
+            checks.finite("target false-positive rate", self.target_fpr, 0, 1, lo_open=True, hi_open=True)
+        if self.preprocess is not None:
+            Policy.parse(self.preprocess)
+        if self.size is not None:
+            checks.whole("patch size", self.size, 8, 4096)
+
+
+def fusion_policy(members, preprocess: str | None) -> str:
+    """The fusion's preprocessing: ``preprocess`` if given, else the policy its members were
+    trained with (``ValueError`` if they differ: one fused model scores one kind of input)."""
+    from forensics.images import Policy
+
+    if preprocess is not None:
+        return str(Policy.parse(preprocess))
+    pols = sorted({str(Policy.parse(getattr(m, "preprocess", "none"))) for m in members})
+    if len(pols) > 1:
+        raise ValueError(f"the member models preprocess differently ({', '.join(pols)}); choose one policy for "
+                         "the fusion")
+    return pols[0]
+
+
+def fusion_patch_size(det, policy: str, size: int | None) -> int:
+    """Side of the built-in real patches a fusion is fitted on: ``size``, else the policy's size,
+    else the largest side a member needs (at least 32)."""
+    from forensics.images import Policy
+
+    return size or Policy.parse(policy).size or max(32, det.min_size)
 
 
 def fuse(cfg: FuseConfig) -> dict:
     from forensics.detectors.fusion import fuse_models
 
     det = fuse_models(cfg.models, cfg.rule)
+    det.preprocess = fusion_policy(det.members_, cfg.preprocess)
     det.target_fpr = cfg.target_fpr
     if cfg.real and cfg.fake:
-        real, _ = _images(cfg.real, 32, cfg.preprocess)
-        fake, _ = _images(cfg.fake, 32, cfg.preprocess)
+        size = fusion_patch_size(det, det.preprocess, cfg.size)
+        real, _ = _images(cfg.real, size, det.preprocess)
+        fake, _ = _images(cfg.fake, size, det.preprocess)
         det.fit(real + fake, np.r_[np.zeros(len(real)), np.ones(len(fake))].astype(int))
     det.save(cfg.out, extra={"fusion": cfg.to_dict()})
     write_config(cfg.out, {"command": "fuse", "config": cfg.to_dict()})
-    return {"members": [m.name for m in det.members_], "threshold": float(det.threshold_)}
+    return {"members": [m.name for m in det.members_], "threshold": float(det.threshold_),
+            "preprocess": det.preprocess}

@@ -7,12 +7,13 @@ each tensor goes back.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import torch
 
-from forensics.errors import UserError
+from forensics.errors import UserError, one_line
 from forensics.io import atomic_write_bytes
 
 
@@ -68,3 +69,18 @@ def load_checkpoint(path) -> dict:
         raise
     except Exception as e:
         raise UserError(f"{path}: not a readable forensics checkpoint ({type(e).__name__}: {e})")
+
+
+@contextlib.contextmanager
+def restoring(path, what: str = "checkpoint"):
+    """Around code that puts a loaded checkpoint (or a run's log) back into a run: a part
+    of the wrong type, shape or name (a damaged file, or one that does not belong to the
+    run's config.json) gives one line naming the file, not a traceback."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError, UnicodeDecodeError) as e:
+        reason = one_line(str(e).splitlines()[0] if str(e) else "")
+        fit = ", or one that does not match config.json" if what == "checkpoint" else ""
+        raise UserError(f"{path}: damaged {what}{fit} ({type(e).__name__}: {reason})") from None

@@ -26,7 +26,7 @@ from forensics.errors import UserError
 from forensics.io import write_config, write_csv, write_json
 from forensics.progress import bar
 from forensics.report import write_png
-from forensics.generators.checkpoint import load_checkpoint, save_checkpoint
+from forensics.generators.checkpoint import load_checkpoint, restoring, save_checkpoint
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -134,24 +134,26 @@ class Trainer:
         write_csv(self.run_dir / "log.csv", self.log, cols)
 
     def restore(self) -> None:
-        s = load_checkpoint(self.run_dir / CHECKPOINT)
-        for k, m in self.task.modules.items():
-            m.load_state_dict(s["modules"][k])
-        for k, o in self.task.optimizers.items():
-            o.load_state_dict(s["optimizers"][k])
-        self.gen.set_state(s["gen"])
-        self.sampler.load(s["sampler"])
-        self.task.fixed = {k: v.to(self.device) for k, v in s["fixed"].items()}
-        self.step = int(s["step"])
+        ckpt = self.run_dir / CHECKPOINT
+        s = load_checkpoint(ckpt)
+        with restoring(ckpt):
+            for k, m in self.task.modules.items():
+                m.load_state_dict(s["modules"][k])
+            for k, o in self.task.optimizers.items():
+                o.load_state_dict(s["optimizers"][k])
+            self.gen.set_state(s["gen"])
+            self.sampler.load(s["sampler"])
+            self.task.fixed = {k: v.to(self.device) for k, v in s["fixed"].items()}
+            self.step = int(s["step"])
         log = self.run_dir / "log.csv"
         if log.is_file():
             import csv
 
-            with open(log, newline="") as f:
+            with restoring(log, "training log"), open(log, newline="", encoding="utf-8") as f:
                 self.log = [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()}
                             for r in csv.DictReader(f) if int(float(r["step"])) <= self.step]
-            for r in self.log:
-                r["step"] = int(r["step"])
+                for r in self.log:
+                    r["step"] = int(r["step"])
 
     def write_samples(self) -> None:
         grid = self.task.sample_grid()
@@ -257,10 +259,8 @@ def load_run(run_dir, device: str = "auto"):
     dev = resolve_device(device)
     task = build_task(config, dev)
     s = load_checkpoint(run_dir / CHECKPOINT)
-    try:
+    with restoring(run_dir / CHECKPOINT):
         for k, m in task.modules.items():
             m.load_state_dict(s["modules"][k])
-    except (KeyError, RuntimeError) as e:
-        raise UserError(f"{run_dir}: checkpoint does not match config.json ({str(e).splitlines()[0]})")
-    task.step = int(s["step"])
+        task.step = int(s["step"])
     return task, config

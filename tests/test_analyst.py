@@ -206,3 +206,49 @@ def test_robustness_verb_is_seeded_and_identical_for_both_classes(folders, tmp_p
     assert [row["strength"] for row in r["curves"]["noise"]] == [2.0]
     assert r["clean"]["n_real"] == 40
     assert (out / "noise.png").is_file() and (out / "resize.svg").is_file()
+
+
+def test_fuse_keeps_the_members_policy_and_fits_on_patches_they_can_score(tmp_path):
+    """fuse: the fused model's stored policy is the members' (detect then crops as they were
+    trained to), a conflicting pair needs an explicit policy, and fitting on built-in patches
+    uses a side every member can score (48 here; the old fixed 32 left a 48-px member NaN)."""
+    from forensics.detectors.frank import FrankDCTDetector
+    from forensics.detectors.periodic import PeriodicSpectrumDetector
+    from forensics.evaluation import load_any_model
+    from forensics.images import center_crop
+
+    real = power_law_images(100, 2.0, seed=20, size=48)
+    fake = real.copy()
+    fake[:, 1::2, :] = fake[:, ::2, :]
+    X, y = np.r_[real[:80], fake[:80]], np.r_[np.zeros(80), np.ones(80)].astype(int)
+    a = FrankDCTDetector(size=48, preprocess="crop:48").fit(X, y)
+    b = PeriodicSpectrumDetector(size=48, preprocess="crop:48").fit(X, y)
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--rule", "mean", "--out", str(tmp_path / "fu")]) == 0
+    fu = load_any_model(tmp_path / "fu")
+    assert fu.preprocess == "crop:48"
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    big = [np.pad(im, ((5, 7), (3, 9), (0, 0)), mode="reflect") for im in np.r_[real[80:84], fake[80:84]]]
+    for i, im in enumerate(big):
+        Image.fromarray(im).save(imgs / f"{i}.png")
+    assert main(["detect", str(imgs), "--model", str(tmp_path / "fu"), "--out", str(tmp_path / "d.json")]) == 0
+    rows = json.loads((tmp_path / "d.json").read_text())["rows"]
+    crops = np.stack([center_crop(im, 48, 48) for im in big])
+    want = (a.p_generated(crops) + b.p_generated(crops)) / 2
+    np.testing.assert_allclose([r["score"] for r in rows], want, atol=1e-6)
+    # members trained with different policies: the fusion needs one
+    PeriodicSpectrumDetector(size=48, preprocess="none").fit(X, y).save(tmp_path / "c")
+    assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "fu2")]) == 2
+    assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "c"), "--preprocess", "crop:48",
+                 "--out", str(tmp_path / "fu2")]) == 0
+    # stacking on built-in real patches: 48-px patches (the policy's size), every member scores them
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    for i, im in enumerate(fake[:40]):
+        Image.fromarray(im).save(gen / f"{i}.png")
+    assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--rule", "stack", "--real", "builtin",
+                 "--fake", str(gen), "--out", str(tmp_path / "st")]) == 0
+    st = load_any_model(tmp_path / "st")
+    assert np.isfinite(st.weights_).all() and np.isfinite(st.p_generated(crops)).all()

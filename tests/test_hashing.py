@@ -249,3 +249,33 @@ def test_hash_knn_detector_save_load(real_fake, tmp_path):
     assert back.get_params() == det.get_params()
     np.testing.assert_array_equal(back.predict_proba(X[150:]), p)
     np.testing.assert_array_equal(back.predict(X[150:]), det.predict(X[150:]))
+
+
+def test_hash_knn_model_folder_is_read_by_detect_through_the_format_registry(real_fake, tmp_path):
+    """A saved hash-kNN folder has a model.json naming its format: load_detector dispatches on it,
+    and ``forensics detect --model`` centre-crops each image to the hash size, scores it as the
+    detector does in Python, and gives smaller images an error row."""
+    from PIL import Image
+
+    from forensics import cli
+    from forensics.detectors.base import load_detector
+    from forensics.detectors.hash_knn import HashKNNDetector
+    from forensics.images import center_crop
+
+    X, y = real_fake
+    det = HashKNNDetector(bits=16, size=SIZE, epochs=3, iters=3, k=3).fit(X[:150], y[:150])
+    det.save(tmp_path / "m")
+    assert type(load_detector(tmp_path / "m")) is HashKNNDetector
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    rng = np.random.default_rng(5)
+    big = [np.pad(X[150 + i], ((2, 4), (3, 5), (0, 0)), mode="reflect") for i in range(6)]  # 22x24: cropped to 16
+    for i, im in enumerate(big):
+        Image.fromarray(im).save(imgs / f"{i}.png")
+    Image.fromarray(rng.integers(0, 256, (10, 30, 3), dtype=np.uint8)).save(imgs / "small.png")
+    assert cli.main(["detect", str(imgs), "--model", str(tmp_path / "m"), "--out", str(tmp_path / "d.json")]) == 0
+    rows = json.loads((tmp_path / "d.json").read_text())["rows"]
+    want = det.p_generated(np.stack([center_crop(im, SIZE, SIZE) for im in big]))
+    assert [r["path"].rsplit("/", 1)[1] for r in rows] == [f"{i}.png" for i in range(6)] + ["small.png"]
+    np.testing.assert_allclose([r["score"] for r in rows[:6]], want, atol=1e-6)
+    assert rows[6]["label"] == "error" and "16x16" in rows[6]["error"]

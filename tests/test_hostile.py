@@ -24,7 +24,9 @@ def built(tmp_path_factory):
 def test_corpus_is_large_and_covers_every_class():
     classes = {c.cls for c in CASES.values()}
     assert len(CASES) >= 100 and len(CASES) == len(corpus.cases(Path("/x")))
-    assert classes == {"images", "names", "filesystem", "models", "data", "arguments", "outputs"}
+    assert classes == {"images", "names", "filesystem", "models", "data", "arguments", "outputs", "runs"}
+    verbs = {c.argv[0] for c in CASES.values()}
+    assert verbs >= {"detect", "spectrum", "train-detector", "train-gan", "generate", "attack", "counterexample"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

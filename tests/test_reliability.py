@@ -199,3 +199,53 @@ def test_library_warnings_are_one_line(tmp_path, capsys, monkeypatch):
         assert cli.main(["detect", str(tmp_path), "--out", str(tmp_path / "o.csv")]) == 0
     err = capsys.readouterr().err
     assert "forensics: warning: something\n" in err and "over two lines" not in err and ".py:" not in err
+
+
+def _strict_loads(text):
+    """``json.loads`` that fails on the non-standard NaN / Infinity tokens."""
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_write_json_is_strict_json_with_null_for_nan_and_infinities(tmp_path):
+    from forensics.experiment import summarise_seeds
+    from forensics.io import write_json
+
+    def res(auc):
+        return {"detectors": {"d": {"baseline": {m: {"mean": v, "std": 0.0} for m, v in
+                                                 (("detection_rate", 0.5), ("real_accuracy", 0.9), ("auc", auc))}}}}
+
+    seeds = summarise_seeds({0: res(0.75), 1: res(float("nan"))})  # a seed whose AUC was undefined
+    obj = {"nan": float("nan"), "f32": np.float32("nan"), "inf": np.inf, "ninf": -np.inf, "ok": np.float32(0.25),
+           "arr": np.array([1.0, np.nan, np.inf]), "tup": (1, float("nan")), "i": np.int64(3), "b": np.bool_(True),
+           "path": tmp_path, "seeds": seeds}
+    got = _strict_loads(write_json(tmp_path / "r.json", obj).read_text())
+    assert got["nan"] is None and got["f32"] is None and got["inf"] is None and got["ninf"] is None
+    assert got["ok"] == 0.25 and got["arr"] == [1.0, None, None] and got["tup"] == [1, None]
+    assert got["i"] == 3 and got["b"] is True and got["path"] == str(tmp_path)
+    auc = got["seeds"]["detectors"]["d"]["baseline"]["auc"]
+    assert auc["per_seed"] == [0.75, None] and auc["mean"] is None
+    assert got["seeds"]["detectors"]["d"]["baseline"]["detection_rate"]["mean"] == 0.5
+
+
+def test_evaluate_and_detect_outputs_are_strict_json(tmp_path):
+    """No real image can be scored: AUC, AP and real accuracy are undefined (NaN in memory);
+    evaluation.json writes them as null, and detect's JSON rows as well."""
+    from forensics import cli
+    from forensics.detect import default_model_dir
+
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir(), fake.mkdir()
+    (real / "bad.png").write_bytes(b"not an image")
+    for i in range(3):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(fake / f"{i}.png")
+    assert cli.main(["evaluate", str(default_model_dir()), "--real", str(real), "--fake", str(fake),
+                     "--out", str(tmp_path / "ev")]) == 0
+    ev = _strict_loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert ev["overall"]["n_real"] == 0 and ev["overall"]["auc"] is None and ev["overall"]["real_accuracy"] is None
+    assert ev["overall"]["generated_accuracy"] is not None and ev["n_errors"] == 1
+    assert cli.main(["detect", str(real), str(fake), "--out", str(tmp_path / "d.json")]) == 0
+    rows = _strict_loads((tmp_path / "d.json").read_text())["rows"]
+    assert [r["score"] is None for r in rows] == [True, False, False, False]

@@ -77,3 +77,49 @@ def test_detect_device_cpu_scores_like_numpy(folder, tmp_path):
     sa = np.array([r["score"] if r["score"] is not None else np.nan for r in ra])
     sb = np.array([r["score"] if r["score"] is not None else np.nan for r in rb])
     assert np.allclose(sa, sb, atol=1e-5, equal_nan=True)
+
+
+def test_evaluate_on_a_dask_cluster_gives_the_single_process_figures_and_rows(folder, tmp_path):
+    """evaluate streams through detect's scoring path: on a local 2-process cluster it writes the
+    same evaluation.json and scores.csv (rows in the same order) as in one process, and its
+    scores are detect's; calibrate on the cluster sets the single-process threshold."""
+    pytest.importorskip("distributed")
+    from forensics.detect import default_model_dir
+
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir(), fake.mkdir()
+    files = sorted(folder.iterdir())
+    for i, f in enumerate(files):  # split the mixed folder (bad and tiny files included) in two
+        ((real, fake)[i % 2] / f.name).write_bytes(f.read_bytes())
+    model = str(default_model_dir())
+    args = ["evaluate", model, "--real", str(real), "--fake", str(fake), "--fake", str(folder)]
+    assert cli.main(args + ["--out", str(tmp_path / "one")]) == 0
+    assert cli.main(args + ["--out", str(tmp_path / "many"), "--scheduler", "local:2"]) == 0
+    for f in ("evaluation.json", "scores.csv"):
+        assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "many" / f).read_bytes(), f
+    ev = json.loads((tmp_path / "one" / "evaluation.json").read_text())
+    assert ev["overall"]["n_real"] + ev["overall"]["n_generated"] + ev["n_errors"] == 2 * len(files)
+    assert ev["n_errors"] == 4  # bad.png and small.png, each seen twice
+    # the same scores as detect on the same files, in the same order
+    assert cli.main(["detect", str(folder), "--out", str(tmp_path / "d.json")]) == 0
+    d = json.loads((tmp_path / "d.json").read_text())["rows"]
+    import csv
+
+    with open(tmp_path / "many" / "scores.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["group"] == folder.name]
+    assert [r["path"] for r in rows] == [r["path"] for r in d]
+    assert [float(r["score"]) if r["score"] else None for r in rows] == [r["score"] for r in d]
+    # calibrate on the cluster: the same threshold and calibration record as in one process
+    cal = ["calibrate", model, "--real", str(real), "--fake", str(fake), "--mode", "mcc"]
+    assert cli.main(cal + ["--out", str(tmp_path / "m1")]) == 0
+    assert cli.main(cal + ["--out", str(tmp_path / "m2"), "--scheduler", "local:2"]) == 0
+    m1, m2 = (json.loads((tmp_path / m / "model.json").read_text()) for m in ("m1", "m2"))
+    assert m1["threshold"] == m2["threshold"] and m1["calibration"] == m2["calibration"]
+
+
+def test_evaluate_rejects_a_malformed_scheduler(tmp_path, capsys):
+    from forensics.detect import default_model_dir
+
+    assert cli.main(["evaluate", str(default_model_dir()), "--real", str(tmp_path), "--fake", str(tmp_path),
+                     "--out", str(tmp_path / "o"), "--scheduler", "local:0"]) == 2
+    assert "local:N" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -212,3 +212,57 @@ def test_threads_setting_is_validated(monkeypatch):
     monkeypatch.setenv("FORENSICS_THREADS", "many")
     with pytest.raises(UserError, match="FORENSICS_THREADS"):
         S.threads()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_to_gray_in_row_blocks_equals_the_whole_image_product(monkeypatch, dtype):
+    """Grey is computed a few rows at a time; the values are bit-identical to the product of
+    the whole image's float copy with the weights (the formula it replaces), whatever the
+    block size (one row, a remainder block, larger than the image)."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (2, 37, 23, 3), dtype=np.uint8)
+    want = np.stack([a[i].astype(dtype) @ np.asarray(S.BT601, dtype=dtype) for i in range(len(a))])
+    for block in (1, 23 * 3 * 8 * 5, 1 << 30):  # 1 row; 5 (or 10) rows: 37 leaves a remainder; everything
+        monkeypatch.setattr(S, "GRAY_BLOCK_BYTES", block)
+        got = S.to_gray(a, dtype=dtype)
+        assert got.dtype == dtype and np.array_equal(got, want)
+        r = S.to_gray(a, S.MATLAB_GRAY, round_uint8=True, dtype=dtype)
+        assert np.array_equal(r, np.clip(np.rint(a.astype(np.float64) @ np.asarray(S.MATLAB_GRAY)), 0, 255))
+
+
+def test_to_gray_peak_memory_is_the_grey_image_plus_a_block():
+    """A 6 MP photo: the allocations peak at the float32 grey image plus about one block, not
+    at a float32 copy of all three colour planes (3x the grey image more)."""
+    import tracemalloc
+
+    a = np.random.default_rng(4).integers(0, 256, (1, 2000, 3000, 3), dtype=np.uint8)
+    grey = 2000 * 3000 * 4
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        S.to_gray(a, dtype=np.float32)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grey <= peak <= grey + 2 * S.GRAY_BLOCK_BYTES + (1 << 16), peak / 2 ** 20
+
+
+def test_geometry_caches_are_bounded_by_bytes_and_keep_values(monkeypatch):
+    """The per-size geometry caches hold at most GEOMETRY_CACHE_BYTES of arrays (always the
+    latest entry): a scan of photos in many sizes does not keep every size's geometry (about
+    0.4 GB each at 24 MP) alive, while small sizes all stay cached. Evicted geometry is rebuilt
+    with the same values."""
+    S.half_geometry.cache_clear()
+    first = S.half_geometry(64, 48)
+    assert S.half_geometry(64, 48) is first  # cached
+    one = S.half_geometry.cache_bytes()
+    assert one == sum(a.nbytes for a in first)
+    monkeypatch.setattr(S, "GEOMETRY_CACHE_BYTES", 3 * one)
+    for h in (65, 66, 67, 68):  # similar sizes: the oldest are evicted to stay within 3 entries' bytes
+        S.half_geometry(h, 48)
+    assert S.half_geometry.cache_bytes() <= 3 * one * 1.1
+    again = S.half_geometry(64, 48)
+    assert again is not first and all(np.array_equal(a, b) for a, b in zip(again, first))
+    monkeypatch.setattr(S, "GEOMETRY_CACHE_BYTES", 1)
+    big = S.half_geometry(400, 300)  # over the budget alone: kept as the only entry
+    assert S.half_geometry(400, 300) is big and S.half_geometry.cache_bytes() == sum(a.nbytes for a in big)

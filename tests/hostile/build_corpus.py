@@ -9,6 +9,9 @@ inputs under ``root``; ``run_case(case)`` runs one through ``forensics.cli.main`
 ``wrong``      no traceback, but the wrong outcome (no row, wrong reason, exit 0 on an error, ...);
 ``lost``       a file that existed before the run (a previous output) was changed or removed.
 
+``expect`` is ``row``, ``rows``, ``error`` or ``done`` (exit 0, nothing else checked); ``absent``,
+``count`` and ``unsaid`` add checks of what the run wrote (or named) on top of any of them.
+
 Run it as a script to build a corpus and print the counts per class (used for the before/after
 figures: run it with ``PYTHONPATH`` pointing at another checkout to measure that code)::
 
@@ -50,6 +53,9 @@ class Case:
     n_rows: int | None = None  # expected number of rows (None: not checked)
     subprocess: str | None = None  # "fsize": run in a subprocess under a 4 kB file-size limit
     needs: str | None = None  # "nonroot" / "chattr": skipped where unavailable
+    absent: list = field(default_factory=list)  # paths that must not exist after the run (nothing written)
+    count: tuple | None = None  # (folder, glob, n): the folder must then hold exactly n such files
+    unsaid: str | None = None  # text stderr must not contain (e.g. a file that was never written)
 
 
 # ------------------------------------------------------------------------- file makers
@@ -295,6 +301,90 @@ def cases(root) -> list[Case]:
                                                             "--out", prev], "error", reason="JSON object",
              protect=[prev]),
     ]
+    out += _verb_cases(r)
+    return out
+
+
+#: a tiny GAN run (trained in ``materialise``): ``train-gan`` flags, ``--out`` and ``--resume`` added per case
+def _gan_flags(r, steps: int) -> list:
+    return ["train-gan", "--gan", "dcgan", "--data", r("runs", "tiny.npz"), "--size", "32", "--steps", str(steps),
+            "--preset", "tiny", "--batch", "4", "--sample-every", "1", "--checkpoint-every", "1"]
+
+
+RUN_CASES = {  # damaged copy of the good run -> (expected reason, also tried with generate)
+    "cfg_invalid": ("not a readable JSON", True), "cfg_list": ("JSON object", True),
+    "cfg_wrong_types": ("size", True), "cfg_other_size": ("", True),
+    "ckpt_garbage": ("not a readable forensics checkpoint", True),
+    "ckpt_meta_not_json": ("not a readable forensics checkpoint", True),
+    "ckpt_step_text": ("damaged checkpoint", True), "ckpt_step_list": ("damaged checkpoint", True),
+    "ckpt_modules_list": ("damaged checkpoint", True), "ckpt_no_sampler": ("damaged checkpoint", False),
+    "ckpt_fixed_number": ("damaged checkpoint", False), "ckpt_gen_text": ("damaged checkpoint", False),
+    "log_binary": ("damaged training log", False), "log_no_step": ("damaged training log", False),
+    "log_text_values": ("damaged training log", False),
+}
+
+
+def _verb_cases(r) -> list[Case]:
+    """attack, spectrum, generate, counterexample and train-gan run folders."""
+    out = []
+    run_files = ["config.json", "checkpoint.safetensors", "log.csv"]
+    for key, (reason, gen) in RUN_CASES.items():
+        run = r("runs", key)
+        out.append(Case(f"run/resume_{key}", "runs", _gan_flags(r, 2) + ["--out", run, "--resume"], "error",
+                        reason=reason, protect=[os.path.join(run, f) for f in run_files]))
+        if gen:
+            out.append(Case(f"run/generate_{key}", "runs", ["generate", run, "--n", "2", "--out", r("out", f"gen_{key}")],
+                            "error", reason=reason, absent=[r("out", f"gen_{key}")]))
+    out += [
+        Case("run/generate_n2_into_n5", "outputs", ["generate", r("runs", "good"), "--n", "2", "--out", r("gen5a")],
+             "error", reason="not empty", protect=[r("gen5a", "000004.png"), r("gen5a", "config.json")],
+             count=(r("gen5a"), "*.png", 5)),
+        Case("run/generate_n2_into_n5_overwrite", "outputs", ["generate", r("runs", "good"), "--n", "2", "--out",
+                                                               r("gen5b"), "--overwrite"], "done",
+             count=(r("gen5b"), "*.png", 2)),
+        Case("run/resume_good", "runs", _gan_flags(r, 2) + ["--out", r("runs", "good_resumed"), "--resume"], "done",
+             count=(r("runs", "good_resumed", "samples"), "step_*.png", 2)),
+        Case("spectrum/only_unusable", "outputs", ["spectrum", r("unusable"), "--out", r("out", "spec_unusable")],
+             "rows", n_rows=2, out=r("out", "spec_unusable"), absent=[r("out", "spec_unusable", "spectrum.png")],
+             unsaid="spectrum.png"),
+    ]
+    att = lambda key, fake, *more: ["attack", "--fake", r(fake), "--real", "builtin", "--method",  # noqa: E731
+                                    "equalize", "--out", r("out", f"att_{key}"), *more]
+    for key, argv, reason in [
+        ("line_500x1", att("line_500x1", "lines"), "needs at least"),
+        ("bad_model", att("bad_model", "good4", "--model", r("models", "json_list")), "JSON object"),
+        ("missing_model", att("missing_model", "good4", "--model", r("models", "missing_folder")), "not found"),
+        ("strength_nan", att("strength_nan", "good4", "--strength", "nan"), "strength"),
+        ("strength_2", att("strength_2", "good4", "--strength", "2"), "strength"),
+        ("from_freq_nan", att("from_freq_nan", "good4", "--from-freq", "nan"), "lowest equalised frequency"),
+        ("max_gain_nan", att("max_gain_nan", "good4", "--method", "match2d", "--max-gain", "nan"), "maximum gain"),
+        ("seed_negative", att("seed_negative", "good4", "--seed", "-3"), "seed"),
+        ("real_missing", ["attack", "--fake", r("good4"), "--real", r("nope"), "--method", "equalize",
+                          "--out", r("out", "att_real_missing")], "no such file"),
+        ("detector_unknown", att("detector_unknown", "good4", "--detectors", "bogus"), "unknown detector"),
+        ("too_few", att("too_few", "good"), "need 4"),
+        ("reals_smaller", ["attack", "--fake", r("big6"), "--real", r("good4"), "--method", "equalize",
+                           "--out", r("out", "att_reals_smaller")], "no real reference image"),
+    ]:
+        out.append(Case(f"attack/{key}", "arguments", argv, "error", reason=reason,
+                        absent=[r("out", f"att_{key}")]))
+    ce = lambda key, *more: ["counterexample", "--real", "builtin", "--steps", "1", "--out",  # noqa: E731
+                             r("out", f"ce_{key}"), *more]
+    for key, more, reason in [
+        ("reps_0", ["--reps", "0"], "reps"), ("n_fake_0", ["--n-fake", "0"], "n_fake"),
+        ("n_train_0", ["--n-train", "0"], "n_train"), ("n_real_0", ["--n-real", "0"], "n_real"),
+        ("setup_unknown", ["--setups", "baseline,Q.9.9"], "last-layer spec"),
+        ("setups_without_baseline", ["--setups", "N.1.5"], "baseline"),
+        ("steps_negative", ["--steps", "-5"], "steps"), ("size_33", ["--size", "33"], "power of two"),
+        ("gan_unknown", ["--gan", "bogus"], "unknown GAN"), ("detector_unknown", ["--detectors", "bogus"], "bogus"),
+        ("objective_unknown", ["--objectives", "bogus"], "unknown objective"),
+        ("quant_bad", ["--quant", "w99a1"], "quantization"), ("seed_negative", ["--seed", "-1"], "seed"),
+        ("config_missing", ["--config", r("nope.json")], "nope.json"),
+        ("real_missing", ["--real", r("nope")], "no such file"),
+        ("real_too_few", ["--real", r("runs", "tiny.npz")], "need more than"),
+    ]:
+        out.append(Case(f"counterexample/{key}", "arguments", ce(key, *more), "error", reason=reason,
+                        absent=[r("out", f"ce_{key}")]))
     return out
 
 
@@ -521,6 +611,76 @@ def materialise(root) -> None:
         {"format": "forensics-scan-rows", "detector": "durall-svm", "threshold": 0.5, "preprocess": "none",
          "model": "/elsewhere"}) + "\n")
     (root / "resume" / "garbled.csv.partial").write_text("\x00garbage\n")
+    _materialise_verbs(root, good_png)
+
+
+def _edit_checkpoint(src: Path, dst: Path, edit) -> None:
+    """Copy a checkpoint, ``edit`` applied to its top-level skeleton ``{key: node}`` (see
+    ``forensics.generators.checkpoint``), or to the raw metadata text if ``edit`` is a str."""
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    with safe_open(str(src), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if isinstance(edit, str):
+        text = edit
+    else:
+        sk = json.loads(meta["forensics"])
+        top = edit({e[1]: e[2] for e in sk["__d"]})
+        text = json.dumps({"__d": [["str", k, v] for k, v in top.items()]})
+    dst.write_bytes(save(tensors, metadata={"forensics": text}))
+
+
+def _materialise_verbs(root: Path, good_png: bytes) -> None:
+    """Inputs of :func:`_verb_cases`: a tiny trained GAN run and damaged copies, sample folders,
+    thin and unusable images."""
+    from forensics.cli import main
+    from forensics.generators.sampling import generate
+
+    r = lambda *p: str(root.joinpath(*p))  # noqa: E731
+    runs = root / "runs"
+    runs.mkdir()
+    np.savez(runs / "tiny.npz", images=np.stack([_noise(32, 32, seed=40 + i) for i in range(8)]))
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main(_gan_flags(r, 1) + ["--out", r("runs", "good")]) == 0
+    good = runs / "good"
+    shutil.copytree(good, runs / "good_resumed")
+    with contextlib.redirect_stderr(io.StringIO()):
+        generate(good, 5, root / "gen5a", progress=False)
+        generate(good, 5, root / "gen5b", progress=False)
+    cfg = json.loads((good / "config.json").read_text())
+    for key in RUN_CASES:
+        shutil.copytree(good, runs / key)
+    (runs / "cfg_invalid" / "config.json").write_text('{"config": ')
+    (runs / "cfg_list" / "config.json").write_text("[1]")
+    (runs / "cfg_wrong_types" / "config.json").write_text(json.dumps(_set(cfg, ["config", "size"], "big")))
+    (runs / "cfg_other_size" / "config.json").write_text(json.dumps(_set(cfg, ["config", "size"], 64)))
+    ck = "checkpoint.safetensors"
+    (runs / "ckpt_garbage" / ck).write_bytes(b"garbage, not safetensors")
+    _edit_checkpoint(good / ck, runs / "ckpt_meta_not_json" / ck, "{{{")
+    _edit_checkpoint(good / ck, runs / "ckpt_step_text" / ck, lambda t: {**t, "step": "abc"})
+    _edit_checkpoint(good / ck, runs / "ckpt_step_list" / ck, lambda t: {**t, "step": {"__l": [1]}})
+    _edit_checkpoint(good / ck, runs / "ckpt_modules_list" / ck, lambda t: {**t, "modules": {"__l": []}})
+    _edit_checkpoint(good / ck, runs / "ckpt_no_sampler" / ck, lambda t: {k: v for k, v in t.items() if k != "sampler"})
+    _edit_checkpoint(good / ck, runs / "ckpt_fixed_number" / ck, lambda t: {**t, "fixed": 3})
+    _edit_checkpoint(good / ck, runs / "ckpt_gen_text" / ck, lambda t: {**t, "gen": "x"})
+    (runs / "log_binary" / "log.csv").write_bytes(b"step,loss\n\x00\xff\xfe garbage\n")
+    (runs / "log_no_step" / "log.csv").write_text("loss\n1.0\n")
+    (runs / "log_text_values" / "log.csv").write_text("step,loss\nabc,1.0\n")
+    # images for attack and spectrum
+    (root / "lines").mkdir()
+    for i in range(6):
+        (root / "lines" / f"l{i}.png").write_bytes(_bytes_of(Image.fromarray(_noise(1, 500, seed=60 + i)), "PNG"))
+    (root / "good4").mkdir()
+    for i in range(6):
+        (root / "good4" / f"g{i}.png").write_bytes(_bytes_of(Image.fromarray(_noise(32, 32, seed=70 + i)), "PNG"))
+    (root / "big6").mkdir()
+    for i in range(6):
+        (root / "big6" / f"b{i}.png").write_bytes(_bytes_of(Image.fromarray(_noise(48, 48, seed=80 + i)), "PNG"))
+    (root / "unusable").mkdir()
+    (root / "unusable" / "junk.png").write_bytes(b"not an image")
+    (root / "unusable" / "dot.png").write_bytes(_bytes_of(Image.fromarray(_noise(1, 1)), "PNG"))
 
 
 def chattr(path, on: bool) -> bool:
@@ -622,6 +782,22 @@ def run_case(case: Case, root) -> tuple[str, str]:
         return "traceback", (exc or err).strip().splitlines()[-1]
     if _snapshot(case.protect) != protect:
         return "lost", f"a previous file changed: {', '.join(p for p in protect if _snapshot([p])[p] != protect[p])}"
+    outcome, detail = _judge(case, rc, err, root)
+    if outcome == "ok":
+        made = [p for p in case.absent if os.path.lexists(p)]
+        if made:
+            return "wrong", f"written though the run failed or should not write it: {made[0]}"
+        if case.count:
+            folder, pattern, n = case.count
+            have = len(list(Path(folder).glob(pattern)))
+            if have != n:
+                return "wrong", f"{folder} holds {have} {pattern} files, expected {n}"
+        if case.unsaid and case.unsaid in err:
+            return "wrong", f"stderr names {case.unsaid!r}: {err.strip()[-300:]!r}"
+    return outcome, detail
+
+
+def _judge(case: Case, rc, err: str, root) -> tuple[str, str]:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     if case.expect == "error":
         errs = [ln for ln in lines if ln.startswith("forensics: error:")]
@@ -632,6 +808,8 @@ def run_case(case: Case, root) -> tuple[str, str]:
         return "ok", errs[0]
     if rc != 0:
         return "wrong", f"exit {rc}; stderr: {err.strip()[:300]!r}"
+    if case.expect == "done":
+        return "ok", "exit 0"
     try:
         rows = _rows_of(case)
     except (OSError, ValueError, KeyError) as e:
