@@ -36,6 +36,7 @@ def main(argv=None):
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--components", default="all")
+    p.add_argument("--no-cyclic", action="store_true", help="without the cyclostationarity features")
     p.add_argument("--max-fake", type=int, default=None, help="use only the first N fakes of each folder")
     p.add_argument("--first-fold-only", action="store_true", help="quick look: run fold 0 only")
     p.add_argument("--extra", nargs="*", default=[], help="more fake folders (e.g. attacked images)")
@@ -53,7 +54,7 @@ def main(argv=None):
     for f in range(1 if a.first_fold_only else a.folds):
         test_ph = [photos[i] for i in order[f::a.folds]]
         te = np.isin(photo, test_ph)
-        det = RobustSpectralDetector(size=a.size, components=a.components, seed=f)
+        det = RobustSpectralDetector(size=a.size, components=a.components, seed=f, cyclic=not a.no_cyclic)
         det.fit(ps.images[~te], groups=photo[~te])
         sr = det.score(ps.images[te])
         ra = metrics.real_accuracy(sr, det.threshold_)

@@ -76,10 +76,42 @@ def alias_coherence(gray: np.ndarray) -> np.ndarray:
     return np.stack(out, axis=1)
 
 
-def robust_features(tiles_: np.ndarray) -> np.ndarray:
-    """Features of same-size square tiles ``(N, S, S, 3)``: folded log power + alias coherence."""
+#: the pixel-domain modulations of :func:`cyclic_features`: (cycles per pixel along y, along x)
+CYCLES = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5), (0.25, 0.0), (0.0, 0.25), (0.25, 0.25), (0.25, -0.25))
+
+
+def cyclic_features(gray: np.ndarray) -> np.ndarray:
+    """``(N, 3 * len(CYCLES))``: how strongly the local-difference energy of each image varies
+    with the pixel's position modulo 2 and 4 (cyclostationarity).
+
+    An image upsampled by 2 (or 4) and then filtered has local statistics that repeat with the
+    upsampling period: e.g. after nearest upsampling the difference between pixels 2n and 2n+1
+    is smaller than between 2n+1 and 2n+2. For three residuals (horizontal and vertical first
+    differences, the 4-neighbour Laplacian) the energy map ``e`` is projected on
+    ``exp(2 pi i (fy y + fx x))`` for every ``(fy, fx)`` of :data:`CYCLES`; the feature is
+    ``log(|sum e m| / sum e + 1e-3)``. A photograph has no preferred pixel phase (the ratio is
+    sampling noise); the feature does not depend on whether the spectrum's tail over- or
+    undershoots, and an attack that rescales Fourier magnitudes keeps most of it."""
+    g = gray - gray.mean(axis=(1, 2), keepdims=True)
+    res = (g[:, :-2, 1:-1] - g[:, 1:-1, 1:-1],  # vertical difference
+           g[:, 1:-1, :-2] - g[:, 1:-1, 1:-1],  # horizontal difference
+           4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2] - g[:, 1:-1, 2:])
+    h, w = res[0].shape[1:]
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    M = np.stack([np.exp(2j * np.pi * (fy * yy + fx * xx)) for fy, fx in CYCLES]).reshape(len(CYCLES), -1)
+    out = []
+    for r in res:
+        e = (r * r).reshape(len(r), -1)
+        out.append(np.abs(e @ M.T) / (e.sum(axis=1, keepdims=True) + 1e-9))
+    return np.log(np.hstack(out) + 1e-3)
+
+
+def robust_features(tiles_: np.ndarray, cyclic: bool = True) -> np.ndarray:
+    """Features of same-size square tiles ``(N, S, S, 3)``: folded log power + alias coherence
+    (+ the cyclostationarity features with ``cyclic``)."""
     g = spectrum.to_gray(tiles_)
-    return np.hstack([folded_log_power(g), alias_coherence(g)])
+    parts = [folded_log_power(g), alias_coherence(g)] + ([cyclic_features(g)] if cyclic else [])
+    return np.hstack(parts)
 
 
 def band_matrix(size: int) -> np.ndarray:
@@ -122,8 +154,12 @@ class RobustSpectralDetector(ImageEstimator):
 
     def __init__(self, size: int = 32, components: str = "all", n_sim: int = 2, hidden: int = 64,
                  alpha: float = 1e-2, holdout: float = 0.25, target_fpr: float = 0.05, seed: int = 0,
-                 preprocess: str = "none"):
+                 preprocess: str = "none", cyclic: bool = True, two_stage: bool = False,
+                 calib_folds: int = 1):
         self.size = size
+        self.calib_folds = calib_folds
+        self.two_stage = two_stage
+        self.cyclic = cyclic
         self.components = components
         self.n_sim = n_sim
         self.hidden = hidden
@@ -146,12 +182,11 @@ class RobustSpectralDetector(ImageEstimator):
             raise ValueError(f"holdout must be between 0 and 1, got {self.holdout}")
         if not 0 < self.target_fpr < 1:
             raise ValueError(f"target_fpr must be between 0 and 1, got {self.target_fpr}")
+        if self.calib_folds < 1:
+            raise ValueError(f"calibration folds must be at least 1, got {self.calib_folds}")
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, X, y=None, groups=None):
-        from sklearn.covariance import LedoitWolf
-        from sklearn.neural_network import MLPClassifier
-
         self._validate()
         images = list(X) if not isinstance(X, np.ndarray) else X
         if y is not None:
@@ -166,15 +201,56 @@ class RobustSpectralDetector(ImageEstimator):
         keys = owner if groups is None else np.asarray(groups)[owner]
         uniq = np.unique(keys)
         perm = rng.permutation(len(uniq))
-        n_hold = max(1, int(round(self.holdout * len(uniq))))
-        hold = np.isin(keys, uniq[perm[:n_hold]])
-        if hold.all() or not hold.any():
-            raise ValueError("the held-out split left no real images on one side; give more images or groups")
-        Tf, Th = T[~hold], T[hold]
-        Fr = robust_features(Tf)
-        Fh = robust_features(Th)
-        Fs = np.vstack([robust_features(simulate_family(Tf, seed=self.seed + 1 + k)) for k in range(self.n_sim)]) \
-            if self.components != "oneclass" else np.zeros((0, Fr.shape[1]))
+        F = robust_features(T, self.cyclic)
+        if self.components != "oneclass":
+            stages = (1, 2) if self.two_stage else (1,)
+            Fs = [robust_features(simulate_family(T, seed=self.seed + 1 + k, stages=stages), self.cyclic)
+                  for k in range(self.n_sim)]
+        else:
+            Fs = [np.zeros((0, F.shape[1]))] * self.n_sim
+        if self.calib_folds > 1:
+            # cross-fitting: every training photo is scored once by a model that did not see it;
+            # the standardisation and the threshold come from all those scores, the kept
+            # model is then fitted on every photo
+            if len(uniq) < self.calib_folds:
+                raise ValueError(f"{self.calib_folds} calibration folds need at least as many photos "
+                                 f"(groups), got {len(uniq)}")
+            parts = [np.isin(keys, uniq[perm[k::self.calib_folds]]) for k in range(self.calib_folds)]
+        else:
+            n_hold = max(1, int(round(self.holdout * len(uniq))))
+            parts = [np.isin(keys, uniq[perm[:n_hold]])]
+            if parts[0].all() or not parts[0].any():
+                raise ValueError("the held-out split left no real images on one side; give more images or groups")
+        raws, held_owner = [], []
+        for hold in parts:
+            self._fit_models(F[~hold], [f[~hold] if len(f) else f for f in Fs])
+            raws.append(self._raw(F[hold]))
+            held_owner.append(owner[hold])
+        if self.calib_folds > 1:
+            self._fit_models(F, Fs)
+        raw = self._held_raw = np.vstack(raws)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a switched-off component is all NaN
+            self.center_ = np.nanmedian(raw, axis=0)
+            q75, q25 = np.nanpercentile(raw, [75, 25], axis=0)
+        self.spread_ = np.where(q75 - q25 > 0, q75 - q25, 1.0)
+        owner_h = np.unique(np.concatenate(held_owner), return_inverse=True)[1]
+        held_scores = self._combine_raw(raw, owner_h, owner_h.max() + 1)
+        self.threshold_ = threshold_for_fpr(held_scores, self.target_fpr)
+        n_held = int(sum(h.sum() for h in parts))
+        self.n_train_ = {"real_tiles_fit": int(len(T) - (n_held if self.calib_folds == 1 else 0)),
+                         "real_tiles_heldout": n_held, "simulated_tiles": int(sum(len(f) for f in Fs)),
+                         "calibration": f"{self.calib_folds}-fold cross-fit by photo" if self.calib_folds > 1
+                         else "one held-out split by photo"}
+        return self
+
+    def _fit_models(self, Fr, Fs_list):
+        """Fit the feature scaling, the one-class Gaussians and the MLP on real features ``Fr``
+        and simulated ones (one array per simulation round)."""
+        from sklearn.covariance import LedoitWolf
+        from sklearn.neural_network import MLPClassifier
+
+        Fs = np.vstack(Fs_list)
         both = np.vstack([Fr, Fs])
         self.mean_ = both.mean(axis=0)
         self.scale_ = both.std(axis=0)
@@ -195,23 +271,8 @@ class RobustSpectralDetector(ImageEstimator):
                                 random_state=self.seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                mlp.fit(z(np.vstack([Fr, Fs])), np.r_[np.zeros(len(Fr)), np.ones(len(Fs))])
+                mlp.fit(z(both), np.r_[np.zeros(len(Fr)), np.ones(len(Fs))])
             self.coefs_, self.intercepts_ = list(mlp.coefs_), list(mlp.intercepts_)
-        # standardise each component on the held-out reals; threshold for target_fpr
-        self.center_ = np.zeros(3)
-        self.spread_ = np.ones(3)
-        raw = self._raw(Fh)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a switched-off component is all NaN
-            self.center_ = np.nanmedian(raw, axis=0)
-            q75, q25 = np.nanpercentile(raw, [75, 25], axis=0)
-        self.spread_ = np.where(q75 - q25 > 0, q75 - q25, 1.0)
-        owner_h = np.unique(owner[hold], return_inverse=True)[1]
-        held_scores = self._combine(Fh, owner_h, owner_h.max() + 1)
-        self.threshold_ = threshold_for_fpr(held_scores, self.target_fpr)
-        self.n_train_ = {"real_tiles_fit": int(len(Tf)), "real_tiles_heldout": int(len(Th)),
-                         "simulated_tiles": int(len(Fs))}
-        return self
 
     # -- scoring -------------------------------------------------------------------------------
     def _reduce(self, F) -> np.ndarray:
@@ -234,7 +295,10 @@ class RobustSpectralDetector(ImageEstimator):
         return out
 
     def _combine(self, F, owner, n) -> np.ndarray:
-        zc = (self._raw(F) - self.center_) / self.spread_
+        return self._combine_raw(self._raw(F), owner, n)
+
+    def _combine_raw(self, raw, owner, n) -> np.ndarray:
+        zc = (raw - self.center_) / self.spread_
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             m = np.nanmean(np.maximum(zc, 0.0), axis=1)  # a component may raise suspicion, never vouch
@@ -248,7 +312,7 @@ class RobustSpectralDetector(ImageEstimator):
         n = len(X)
         if not len(T):
             return np.full(n, np.nan)
-        return self._combine(robust_features(T), owner, n)
+        return self._combine(robust_features(T, self.cyclic), owner, n)
 
     # -- persistence -----------------------------------------------------------------------------
     def _state(self):
@@ -263,6 +327,8 @@ class RobustSpectralDetector(ImageEstimator):
 
     def _set_state(self, meta, arrays):
         self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
+        # a model saved before the cyclic features existed has the spectrum + 3 coherences only
+        self.cyclic = len(self.mean_) > (self.size // 2 + 1) ** 2 - 1 + 3
         self.center_, self.spread_ = arrays["center"], arrays["spread"]
         self.location_ = arrays.get("location")
         self.precision_ = arrays.get("precision")
