@@ -161,9 +161,12 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
 
                 chunks = dask_chunks(c, files, pol, keep, RemoteScore(model_dir, cfg.device), min(cfg.chunk, 64))
             known = training_sizes(det) if pol.mode == "none" else None
+            colour_only = bool(training_envelope(det).get("colour"))
             odd: Counter = Counter()
-            n = 0
+            n = n_grey = 0
             for loaded, kept, scores in chunks:
+                if colour_only:
+                    n_grey += sum(is_greyscale(r.image) for r in kept)
                 sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
                 rows = [_row(r, sc.get(id(r)), det.name, thr) for r in loaded]
                 if known:
@@ -176,6 +179,9 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
             if odd:
                 warn(f"{sum(odd.values())} of {n} images ({_sizes_text(odd)}) differ in size from the model's "
                      f"training images ({', '.join(sorted(known))}); its rates were measured on those sizes only")
+            if n_grey:
+                warn(f"{n_grey} of {n} images are greyscale; the model was trained on colour photographs only "
+                     "and its rates were not measured on greyscale images")
     finally:
         if prefetch is not None:
             prefetch.close()
@@ -249,6 +255,20 @@ def detect(paths, model_dir=None, out=None, policy: str | None = None, progress:
 def _sizes_text(sizes) -> str:
     names = sorted(sizes, key=lambda k: -sizes[k] if isinstance(sizes, Counter) else 0)
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more sizes" if len(names) > 4 else "")
+
+
+def training_envelope(det) -> dict:
+    """The ``envelope`` of a saved model's card (``training.envelope`` in model.json): what its
+    rates hold for, e.g. ``{"colour": true}``; empty when not recorded."""
+    tr = getattr(det, "meta_", {}).get("training", {})
+    env = tr.get("envelope") if isinstance(tr, dict) else None
+    return env if isinstance(env, dict) else {}
+
+
+def is_greyscale(image: np.ndarray) -> bool:
+    """True for an ``(H, W, 3)`` image whose three channels are identical (a decoded grey file)."""
+    return bool(image.ndim == 2 or (np.array_equal(image[..., 0], image[..., 1])
+                                    and np.array_equal(image[..., 1], image[..., 2])))
 
 
 def training_sizes(det) -> set[str] | None:
