@@ -165,8 +165,8 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
             odd: Counter = Counter()
             n = n_grey = 0
             for loaded, kept, scores in chunks:
-                if colour_only:
-                    n_grey += sum(is_greyscale(r.image) for r in kept)
+                if colour_only:  # (with a scheduler the images stay on the workers: not checked)
+                    n_grey += sum(r.image is not None and is_greyscale(r.image) for r in kept)
                 sc = dict(zip((id(r) for r in kept), scores if scores is not None else ()))
                 rows = [_row(r, sc.get(id(r)), det.name, thr) for r in loaded]
                 if known:
