@@ -12,7 +12,7 @@ import numpy as np
 
 from forensics import checks, metrics, spectrum
 from forensics.config import Config
-from forensics.data import builtin_patches, data_dir
+from forensics.data import BUILTIN_SOURCES, builtin_patches, data_dir
 from forensics.errors import UserError, warn
 from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty, warn_skipped
 from forensics.io import RowLog, check_output, printable, write_config, write_json
@@ -297,14 +297,14 @@ def size_name(h: int, w: int) -> str:
 
 
 def source_features(det, src: str, patch_size: int, policy, what: str) -> tuple[np.ndarray, Counter]:
-    """``det``'s features of every usable image of ``src`` (``builtin``: the built-in
-    patches of ``patch_size``; else a folder), streamed chunk by chunk so that only the
+    """``det``'s features of every usable image of ``src`` (``builtin`` / ``builtin-wide``: the
+    built-in patches of ``patch_size``; else a folder), streamed chunk by chunk so that only the
     features are ever held, never the whole folder's images, and how many images of each size
     (``"WxH"``) were used. Unreadable files are reported and skipped; images below
     ``det.min_size`` are an error."""
     sizes: Counter = Counter()
-    if src == "builtin":
-        images = builtin_patches(patch_size).images
+    if src in BUILTIN_SOURCES:
+        images = builtin_patches(patch_size, extra=src == "builtin-wide").images
         small = sum(min(im.shape[:2]) < det.min_size for im in images)
         feats = [det.transform(images)] if not small else []
         sizes[size_name(patch_size, patch_size)] = len(images)
@@ -398,7 +398,7 @@ def train_detector(real: str, fake: str, name: str, out, policy: str | None = No
     if set(size_r) != set(size_f):
         warn(f"real images are {_sizes_text(size_r)} but generated images are {_sizes_text(size_f)}: the detector "
              f"may learn the size instead of the spectrum (give both classes one size, e.g. a resize policy"
-             + (f", or patches of {_sizes_text(size_f)} for the built-in reals" if real == "builtin" else "") + ")")
+             + (f", or patches of {_sizes_text(size_f)} for the built-in reals" if real in BUILTIN_SOURCES else "") + ")")
     m = fit_and_evaluate(det, Xr, Xf, test_fraction, seed, target_fpr)
     config = {"command": "train-detector", "detector": name, "real": real, "fake": fake,
               "preprocess": str(pol), "seed": seed, "test_fraction": test_fraction,
