@@ -148,7 +148,10 @@ def _mlp_forward(X, Ws, bs) -> np.ndarray:
 @register
 class RobustSpectralDetector(ImageEstimator):
     """See the module docstring. ``fit(X, y=None, groups=None)``: only the real images
-    (``y == 0``, or all of ``X`` without ``y``) are used; generated ones are ignored."""
+    (``y == 0``, or all of ``X`` without ``y``) are used; generated ones are ignored. ``groups``
+    (the photograph of each image) keep a photo's patches on one side of every split; without
+    them each image is its own group. ``holdout`` (the held-out fraction of groups) is used only
+    with ``calib_folds=1``."""
 
     name = "robust-spectral"
 
@@ -228,7 +231,7 @@ class RobustSpectralDetector(ImageEstimator):
             held_owner.append(owner[hold])
         if self.calib_folds > 1:
             self._fit_models(F, Fs)
-        raw = self._held_raw = np.vstack(raws)
+        raw = self.heldout_raw_ = np.vstack(raws)  # (N_held, 3) raw component scores, for analysis
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a switched-off component is all NaN
             self.center_ = np.nanmedian(raw, axis=0)
