@@ -1,12 +1,14 @@
 """The robust detector over the 13 counterexample setups, trained on real photos only.
 
-Usage: python benchmarks/robust_13_setups.py STUDY_DIR OUT.json [--folds 3] [--attack DIR ...]
+Usage: python benchmarks/robust_13_setups.py STUDY_DIR OUT.json [--folds 3] [--wide] [--target-fpr F]
+       [--old] [--extra DIR ...]
 
-The 13 built-in photographs are split by photo into ``folds`` folds: for each fold the
-detector is fitted on the 32 px patches of the other photos (its threshold set on photos it
-held out of its own fit, target 5 % false positives) and tested on the patches of the fold's
-photos (real accuracy: never-seen photos) and on every setup's fakes in STUDY_DIR/fakes/<setup>/.
-It never sees a generated image. Prints one row per setup and writes OUT.json.
+The 13 built-in photographs (26 with ``--wide``: builtin-wide) are split by photo into ``folds``
+folds: for each fold the detector is fitted on the 32 px patches of the other photos (its
+threshold set on photos it held out of its own fit: cross-fitted over 4 groups of them, or one
+held-out quarter with ``--old``) and tested on the patches of the fold's photos (real accuracy:
+never-seen photos) and on every setup's fakes in STUDY_DIR/fakes/<setup>/ and the ``--extra``
+folders. It never sees a generated image. Prints one row per setup and writes OUT.json.
 """
 import argparse
 import json
@@ -36,11 +38,15 @@ def main(argv=None):
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--components", default="all")
+    p.add_argument("--target-fpr", type=float, default=None, help="the detector's target_fpr (default: its own)")
+    p.add_argument("--old", action="store_true", help="the first version's settings: no level features, one "
+                   "simulated upsampling stage, threshold on one held-out quarter of the photos")
+    p.add_argument("--wide", action="store_true", help="the 26 photographs of builtin-wide instead of the 13 core ones")
     p.add_argument("--max-fake", type=int, default=None, help="use only the first N fakes of each folder")
     p.add_argument("--first-fold-only", action="store_true", help="quick look: run fold 0 only")
     p.add_argument("--extra", nargs="*", default=[], help="more fake folders (e.g. attacked images)")
     a = p.parse_args(argv)
-    ps = builtin_patches(a.size)
+    ps = builtin_patches(a.size, extra=a.wide)
     photo = np.array([n.split("@")[0] for n in ps.names])
     photos = sorted(set(photo))
     fake_dirs = sorted(d for d in (Path(a.study) / "fakes").iterdir() if d.is_dir()) + [Path(e) for e in a.extra]
@@ -53,7 +59,10 @@ def main(argv=None):
     for f in range(1 if a.first_fold_only else a.folds):
         test_ph = [photos[i] for i in order[f::a.folds]]
         te = np.isin(photo, test_ph)
-        det = RobustSpectralDetector(size=a.size, components=a.components, seed=f)
+        kw = {"level": False, "two_stage": False, "calib_folds": 1} if a.old else {}
+        if a.target_fpr is not None:
+            kw["target_fpr"] = a.target_fpr
+        det = RobustSpectralDetector(size=a.size, components=a.components, seed=f, **kw)
         det.fit(ps.images[~te], groups=photo[~te])
         sr = det.score(ps.images[te])
         ra = metrics.real_accuracy(sr, det.threshold_)

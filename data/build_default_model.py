@@ -1,4 +1,6 @@
-"""Rebuild the default detector shipped in data/models/default (about 3 minutes on 2 cores).
+"""Rebuild the previous default detector (durall+-lr), shipped in data/models/durall-lr (about 3
+minutes on 2 cores). The default model of `forensics detect` (data/models/default) is now the
+robust detector: data/build_robust_model.py; notes/robust2-readme.md says why.
 
     python data/build_default_model.py [--detector durall+-lr] [--seed 1] [--gan-steps 1500]
 
@@ -35,7 +37,7 @@ def main():
     ap.add_argument("--detector", default="durall+-lr")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--gan-steps", type=int, default=1500)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "models" / "default"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "models" / "durall-lr"))
     a = ap.parse_args()
     det = make_detector(a.detector, seed=a.seed)
     Xr, Xf, counts = [], [], {}

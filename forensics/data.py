@@ -8,6 +8,8 @@ Source strings (``--real`` / ``--data``):
 
 ``builtin``
     patches of the photographs shipped in ``data/real/`` (see ``data/real/SOURCES.md``).
+``builtin-wide``
+    the same plus the extra photographs (``"set": "extra"``, data/build_real_extra.py).
 a folder
     every image below it (recursive); a folder holding ``img_align_celeba/`` is read as
     CelebA (attributes from ``list_attr_celeba.txt``, official train split when
@@ -64,13 +66,20 @@ class ImageSet:
 
 
 # ------------------------------------------------------------------------------ built-in
-@lru_cache(maxsize=1)
-def builtin_photos() -> tuple[tuple[str, np.ndarray, str], ...]:
-    """``(file, RGB uint8 image, encoding)`` for every built-in photograph, checked by SHA-256."""
+#: real-source strings for the built-in photographs: the 13 core ones, or core + extra
+BUILTIN_SOURCES = ("builtin", "builtin-wide")
+
+@lru_cache(maxsize=2)
+def builtin_photos(extra: bool = False) -> tuple[tuple[str, np.ndarray, str], ...]:
+    """``(file, RGB uint8 image, encoding)`` for every built-in photograph, checked by SHA-256:
+    the 13 core photographs, plus with ``extra`` the derived crops of ``"set": "extra"`` in
+    ``sources.json`` (data/build_real_extra.py)."""
     root = data_dir() / "real"
     meta = json.loads((root / "sources.json").read_text(encoding="utf-8"))
     out = []
     for p in meta["photos"]:
+        if p.get("set", "core") != "core" and not extra:
+            continue
         f = root / p["file"]
         raw = f.read_bytes()
         if hashlib.sha256(raw).hexdigest() != p["sha256"]:
@@ -80,13 +89,14 @@ def builtin_photos() -> tuple[tuple[str, np.ndarray, str], ...]:
 
 
 def builtin_patches(size: int = 32, n: int | None = None, seed: int = 0, stride: int | None = None,
-                    min_std: float = 4.0) -> ImageSet:
+                    min_std: float = 4.0, extra: bool = False) -> ImageSet:
     """Deterministic ``size x size`` patches of the built-in photographs.
 
     Each photograph is area-downscaled by 1, 2 and 4 (JPEG sources by 2 and 4 only, to
     weaken their 8x8 block grid) and cut on a grid of step ``stride`` (default ``size``,
     i.e. non-overlapping); nearly flat patches (grey standard deviation below ``min_std``)
-    are dropped. With ``n`` a seeded random subset of ``n`` patches is returned.
+    are dropped. With ``n`` a seeded random subset of ``n`` patches is returned. ``extra`` adds
+    the extra photographs (source string ``builtin-wide``).
     """
     import cv2
 
@@ -94,7 +104,7 @@ def builtin_patches(size: int = 32, n: int | None = None, seed: int = 0, stride:
         raise UserError("patch size must be at least 8")
     stride = stride or size
     patches, names = [], []
-    for fname, img, enc in builtin_photos():
+    for fname, img, enc in builtin_photos(extra):
         for scale in ((2, 4) if enc == "jpeg" else (1, 2, 4)):
             im = img if scale == 1 else cv2.resize(
                 img, (img.shape[1] // scale, img.shape[0] // scale), interpolation=cv2.INTER_AREA)
@@ -114,7 +124,7 @@ def builtin_patches(size: int = 32, n: int | None = None, seed: int = 0, stride:
         if n > len(images):
             raise UserError(f"the built-in set has {len(images)} patches of {size}x{size}, fewer than the {n} asked")
         idx = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
-    manifest = {"source": "builtin", "size": size, "stride": stride, "scales": "1,1/2,1/4 (JPEG: 1/2,1/4), area",
+    manifest = {"source": "builtin-wide" if extra else "builtin", "size": size, "stride": stride, "scales": "1,1/2,1/4 (JPEG: 1/2,1/4), area",
                 "min_std": min_std, "n_available": len(images), "n": int(len(idx)), "seed": seed,
                 "licences": "data/real/SOURCES.md"}
     return ImageSet(images[idx], [names[i] for i in idx], manifest)
@@ -232,10 +242,10 @@ def load_source(source: str, size: int, n: int | None = None, seed: int = 0, pol
     ``attributes`` names an attribute table for folders (CelebA's is found by itself);
     ``select_attrs`` keeps only those columns, in that order.
     """
-    if source == "builtin":
+    if source in BUILTIN_SOURCES:
         if attributes:
             raise UserError("the built-in set has no attributes")
-        return builtin_patches(size, n, seed)
+        return builtin_patches(size, n, seed, extra=source == "builtin-wide")
     pol = Policy.parse(policy) if policy else Policy("resize", size, "area")
     if pol.mode != "none" and pol.size != size:
         raise UserError(f"policy {pol} does not produce {size}x{size} images")

@@ -12,7 +12,7 @@ import numpy as np
 
 from forensics import checks, metrics, spectrum
 from forensics.config import Config
-from forensics.data import builtin_patches, data_dir
+from forensics.data import BUILTIN_SOURCES, builtin_patches, data_dir
 from forensics.errors import UserError, one_line, warn
 from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty, warn_skipped
 from forensics.io import RowLog, check_output, printable, write_config, write_json
@@ -212,9 +212,13 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
                 _engine(cfg.scheduler) as c:
             chunks = score_chunks(det, files, pol, model_dir, c, cfg.device, cfg.chunk, prefetch=prefetch)
             known = training_sizes(det) if pol.mode == "none" else None
+            colour_only = bool(training_envelope(det).get("colour"))
             odd: Counter = Counter()
-            n = 0
+            n = n_grey = 0
             for loaded, scores in chunks:
+                if colour_only:  # (with a scheduler the images stay on the workers: not checked)
+                    n_grey += sum(r.ok and getattr(r, "image", None) is not None and is_greyscale(r.image)
+                                  for r in loaded)
                 rows = [_row(r, s, det.name, thr) for r, s in zip(loaded, scores)]
                 if known:
                     odd.update(size_name(r["height"], r["width"]) for r in rows
@@ -226,6 +230,9 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
             if odd:
                 warn(f"{sum(odd.values())} of {n} images ({_sizes_text(odd)}) differ in size from the model's "
                      f"training images ({', '.join(sorted(known))}); its rates were measured on those sizes only")
+            if n_grey:
+                warn(f"{n_grey} of {n} images are greyscale; the model was trained on colour photographs only "
+                     "and its rates were not measured on greyscale images")
     finally:
         if prefetch is not None:
             prefetch.close()
@@ -301,6 +308,20 @@ def _sizes_text(sizes) -> str:
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more sizes" if len(names) > 4 else "")
 
 
+def training_envelope(det) -> dict:
+    """The ``envelope`` of a saved model's card (``training.envelope`` in model.json): what its
+    rates hold for, e.g. ``{"colour": true}``; empty when not recorded."""
+    tr = getattr(det, "meta_", {}).get("training", {})
+    env = tr.get("envelope") if isinstance(tr, dict) else None
+    return env if isinstance(env, dict) else {}
+
+
+def is_greyscale(image: np.ndarray) -> bool:
+    """True for an ``(H, W, 3)`` image whose three channels are identical (a decoded grey file)."""
+    return bool(image.ndim == 2 or (np.array_equal(image[..., 0], image[..., 1])
+                                    and np.array_equal(image[..., 1], image[..., 2])))
+
+
 def training_sizes(det) -> set[str] | None:
     """The image sizes (``"WxH"``) a saved model was trained on, from its model card, if recorded."""
     tr = getattr(det, "meta_", {}).get("training", {})
@@ -327,14 +348,14 @@ def size_name(h: int, w: int) -> str:
 
 
 def source_features(det, src: str, patch_size: int, policy, what: str) -> tuple[np.ndarray, Counter]:
-    """``det``'s features of every usable image of ``src`` (``builtin``: the built-in
-    patches of ``patch_size``; else a folder), streamed chunk by chunk so that only the
+    """``det``'s features of every usable image of ``src`` (``builtin`` / ``builtin-wide``: the
+    built-in patches of ``patch_size``; else a folder), streamed chunk by chunk so that only the
     features are ever held, never the whole folder's images, and how many images of each size
     (``"WxH"``) were used. Unreadable files are reported and skipped; images below
     ``det.min_size`` are an error."""
     sizes: Counter = Counter()
-    if src == "builtin":
-        images = builtin_patches(patch_size).images
+    if src in BUILTIN_SOURCES:
+        images = builtin_patches(patch_size, extra=src == "builtin-wide").images
         small = sum(min(im.shape[:2]) < det.min_size for im in images)
         feats = [det.transform(images)] if not small else []
         sizes[size_name(patch_size, patch_size)] = len(images)
@@ -428,7 +449,7 @@ def train_detector(real: str, fake: str, name: str, out, policy: str | None = No
     if set(size_r) != set(size_f):
         warn(f"real images are {_sizes_text(size_r)} but generated images are {_sizes_text(size_f)}: the detector "
              f"may learn the size instead of the spectrum (give both classes one size, e.g. a resize policy"
-             + (f", or patches of {_sizes_text(size_f)} for the built-in reals" if real == "builtin" else "") + ")")
+             + (f", or patches of {_sizes_text(size_f)} for the built-in reals" if real in BUILTIN_SOURCES else "") + ")")
     m = fit_and_evaluate(det, Xr, Xf, test_fraction, seed, target_fpr)
     config = {"command": "train-detector", "detector": name, "real": real, "fake": fake,
               "preprocess": str(pol), "seed": seed, "test_fraction": test_fraction,

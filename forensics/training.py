@@ -16,7 +16,7 @@ ESTIMATORS = ("robust", "frank", "periodic")
 @dataclass(frozen=True)
 class TrainEstimatorConfig(Config):
     detector: str
-    real: str  # a folder, or "builtin" (the built-in photographs' patches of `size`)
+    real: str  # a folder, "builtin" or "builtin-wide" (the built-in photographs' patches of `size`)
     out: str
     fake: str | None = None  # not used by "robust", which learns from real images only
     size: int = 32
@@ -35,11 +35,11 @@ class TrainEstimatorConfig(Config):
 
 def _images(src: str, size: int, policy: str):
     """Images and a group label per image (the photograph, for ``builtin``)."""
-    from forensics.data import builtin_patches
+    from forensics.data import BUILTIN_SOURCES, builtin_patches
     from forensics.images import load_folder
 
-    if src == "builtin":
-        ps = builtin_patches(size)
+    if src in BUILTIN_SOURCES:
+        ps = builtin_patches(size, extra=src == "builtin-wide")
         return list(ps.images), np.array([n.split("@")[0] for n in ps.names])
     good, _ = load_folder(src, policy)
     return [r.image for r in good], None

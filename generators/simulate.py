@@ -83,7 +83,7 @@ def _kernels(g, shape, k):
 
 
 def simulate_family(images: np.ndarray, seed: int = 0, methods=FAMILY, channels: int = 8,
-                    chunk: int = 64) -> np.ndarray:
+                    chunk: int = 64, stages: tuple[int, ...] = (1,)) -> np.ndarray:
     """Simulated generator outputs from real ``(N, S, S, 3)`` uint8 images (S even), built the
     way a generator's last block is: the image is area-downscaled by 2 and turned into
     ``channels`` feature maps (a random 3x3 conv + ReLU), every map is upsampled by 2 (nearest,
@@ -91,7 +91,13 @@ def simulate_family(images: np.ndarray, seed: int = 0, methods=FAMILY, channels:
     random convolutions of size 3, 5 or 7 map them to RGB (as the counterexamples' ``X.Y.Z``
     last layers do; the 3-layer stack is linear), ``tanh``, and the result is matched to the
     original's per-channel mean and standard deviation. Method, kernel size and depth are drawn
-    per chunk of ``chunk`` images, every weight per image; all from ``seed``. uint8 out."""
+    per chunk of ``chunk`` images, every weight per image; all from ``seed``. uint8 out.
+
+    ``stages`` lists the numbers of x2 upsampling stages to draw from per chunk: with 2 the
+    image is downscaled by 4 and upsampled twice by the chunk's method (a random 3x3 conv +
+    ReLU between), as the last two blocks of a generator do; the default keeps one stage."""
+    if not stages or any(k not in (1, 2) for k in stages):
+        raise ValueError(f"upsampling stages must be 1 or 2, got {stages}")
     import torch
 
     images = np.asarray(images)
@@ -106,12 +112,31 @@ def simulate_family(images: np.ndarray, seed: int = 0, methods=FAMILY, channels:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small convolutions: one thread is fastest, and a shared machine stays usable
     try:
-        return _simulate(images, rng, g, methods, channels, chunk, n, h, w)
+        return _simulate(images, rng, g, methods, channels, chunk, n, h, w, tuple(stages))
     finally:
         torch.set_num_threads(threads)
 
 
-def _simulate(images, rng, g, methods, channels, chunk, n, h, w):
+def _upsample(feat, method, g):
+    """x2 upsampling of feature maps ``(m, c, h, w)`` by one of :data:`FAMILY`."""
+    import torch
+    import torch.nn.functional as F
+
+    m, c, hh, ww = feat.shape
+    if method == "nearest":
+        return F.interpolate(feat, scale_factor=2, mode="nearest")
+    if method == "bilinear":
+        return F.interpolate(feat, scale_factor=2, mode="bilinear", align_corners=True)
+    if method == "zero":
+        up = torch.zeros(m, c, 2 * hh, 2 * ww, dtype=torch.float32)
+        up[:, :, ::2, ::2] = feat
+        return up
+    kt = torch.from_numpy(_BILINEAR.astype(np.float32))[None, None] * 4 + _kernels(g, (m * c, 1), 4) * 4
+    return F.conv_transpose2d(feat.reshape(1, m * c, hh, ww), kt, stride=2, padding=1,
+                              groups=m * c).reshape(m, c, 2 * hh, 2 * ww)
+
+
+def _simulate(images, rng, g, methods, channels, chunk, n, h, w, stages=(1,)):
     import cv2
     import torch
     import torch.nn.functional as F
@@ -121,22 +146,20 @@ def _simulate(images, rng, g, methods, channels, chunk, n, h, w):
     for i in range(0, n, chunk):
         im = images[i:i + chunk]
         m = len(im)
-        small = np.stack([cv2.resize(x, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for x in im])
+        # one stage unless asked (and the default draws nothing more, so old seeds reproduce)
+        n_st = 1 if stages == (1,) else int(stages[int(rng.integers(len(stages)))])
+        if n_st == 2 and (h % 4 or w % 4):
+            n_st = 1
+        small = np.stack([cv2.resize(x, (w >> n_st, h >> n_st), interpolation=cv2.INTER_AREA) for x in im])
         x = torch.from_numpy(small.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
         feat = F.relu(_grouped_conv(x, _kernels(g, (m, c, 3), 3))
                       + 0.1 * torch.randn(m, c, 1, 1, generator=g, dtype=torch.float32))
         method = methods[int(rng.integers(len(methods)))]
-        if method == "nearest":
-            up = F.interpolate(feat, scale_factor=2, mode="nearest")
-        elif method == "bilinear":
-            up = F.interpolate(feat, scale_factor=2, mode="bilinear", align_corners=True)
-        elif method == "zero":
-            up = torch.zeros(m, c, h, w, dtype=torch.float32)
-            up[:, :, ::2, ::2] = feat
-        else:
-            kt = torch.from_numpy(_BILINEAR.astype(np.float32))[None, None] * 4 + _kernels(g, (m * c, 1), 4) * 4
-            up = F.conv_transpose2d(feat.reshape(1, m * c, h // 2, w // 2), kt, stride=2, padding=1,
-                                    groups=m * c).reshape(m, c, h, w)
+        up = _upsample(feat, method, g)
+        if n_st == 2:
+            feat = F.relu(_grouped_conv(up, _kernels(g, (m, c, c), 3))
+                          + 0.1 * torch.randn(m, c, 1, 1, generator=g, dtype=torch.float32))
+            up = _upsample(feat, method, g)
         depth, k = int(rng.choice([1, 1, 3])), int(rng.choice([3, 5, 7]))
         for layer in range(depth):
             cout = 3 if layer == depth - 1 else c

@@ -252,3 +252,32 @@ def test_fuse_keeps_the_members_policy_and_fits_on_patches_they_can_score(tmp_pa
                  "--fake", str(gen), "--out", str(tmp_path / "st")]) == 0
     st = load_any_model(tmp_path / "st")
     assert np.isfinite(st.weights_).all() and np.isfinite(st.p_generated(crops)).all()
+
+
+def test_detect_warns_once_for_greyscale_inputs_outside_a_colour_envelope(robust_on_power_law, tmp_path):
+    from forensics.detect import detect, is_greyscale
+    from forensics.errors import ForensicsWarning
+
+    det = robust_on_power_law
+    det.save(tmp_path / "colour", extra={"training": {"envelope": {"colour": True}}})
+    det.save(tmp_path / "plain")
+    x = power_law_images(3, 2.0, seed=7)  # grey fields (three equal channels)
+    colour = x[1].copy()
+    colour[..., 0] = 255 - colour[..., 0]
+    assert is_greyscale(x[0]) and not is_greyscale(colour)
+    Image.fromarray(x[0]).save(tmp_path / "grey_rgb.png")
+    Image.fromarray(x[2][..., 0], mode="L").save(tmp_path / "grey_l.png")
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    files = [tmp_path / n for n in ("grey_rgb.png", "grey_l.png", "colour.png")]
+    with pytest.warns(ForensicsWarning) as rec:
+        rows = detect(files, tmp_path / "colour", progress=False)
+    msgs = [str(w.message) for w in rec if "greyscale" in str(w.message)]
+    assert msgs == ["2 of 3 images are greyscale; the model was trained on colour photographs only "
+                    "and its rates were not measured on greyscale images"]
+    assert all(r["label"] in ("real", "generated") for r in rows)  # still scored
+    # a model whose card records no colour envelope does not warn
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForensicsWarning)
+        detect(files[:2], tmp_path / "plain", progress=False)

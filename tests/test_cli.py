@@ -121,7 +121,7 @@ def test_version_and_warnings_as_one_line(tmp_path, capsys):
     from forensics.cli import main
 
     assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"forensics {__version__}"
-    # the default model saw 32 and 64 px patches: 100 px images are scored, with one warning line
+    # the default model saw 32 px patches: 100 px images are scored, with one warning line
     rng = np.random.default_rng(0)
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (100, 100, 3), np.uint8)).save(tmp_path / f"{i}.png")
@@ -131,7 +131,7 @@ def test_version_and_warnings_as_one_line(tmp_path, capsys):
     assert "Traceback" not in err and "warnings.warn" not in err
     # no warning when the sizes match what the model saw
     for i in range(3):
-        Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(tmp_path / f"{i}.png")
     assert main(["detect", str(tmp_path), "--out", str(tmp_path / "v.csv")]) == 0
     assert "forensics: warning" not in capsys.readouterr().err
 
@@ -168,7 +168,7 @@ def test_notebook_api_names_the_entry_points():
 
     r = subprocess.run([sys.executable, "-c", code, str(data_dir() / "real")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["(13,", "32,", "32,", "3)", "13", "13", "StudyConfig"]
+    assert r.stdout.split() == ["(26,", "32,", "32,", "3)", "26", "26", "StudyConfig"]  # 13 core + 13 extra photos
 
 
 def test_spectrum_mixes_image_sizes(tmp_path):

@@ -231,8 +231,9 @@ def test_replacing_a_model_swaps_the_pair(split, tmp_path, monkeypatch):
 
 
 def test_format_1_models_load_with_their_old_meaning():
-    # the shipped default model was trained as "durall-lr" in format 1 (the variant features)
+    # the previous default model (data/models/durall-lr) was trained as "durall-lr" in format 1
+    from forensics.data import data_dir
     from forensics.detect import load_model
 
-    det = load_model()
+    det = load_model(data_dir() / "models" / "durall-lr")
     assert det.name == "durall+-lr" and det.rule_ == "threshold" and det.threshold_ == 0.5

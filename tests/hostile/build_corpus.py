@@ -176,6 +176,8 @@ NAMES = {  # file name (bytes: exact) -> expected printable path ending
 
 
 def cases(root) -> list[Case]:
+    from forensics.detect import default_model_dir
+
     root = Path(root)
     r = lambda *p: str(root.joinpath(*p))  # noqa: E731
     out = []
@@ -244,7 +246,8 @@ def cases(root) -> list[Case]:
         ("detect_filter", ["detect", g, "--preprocess", "resize:64:foo", "--out", r("out", "a.csv")], "unknown resize filter"),
         ("detect_suffix", ["detect", g, "--out", r("out", "a.txt")], ".csv or .json"),
         ("detect_device", ["detect", g, "--device", "tpu", "--out", r("out", "a.csv")], "unknown device"),
-        ("detect_cuda_missing", ["detect", g, "--device", "cuda", "--out", r("out", "a.csv")], "CUDA"),
+        ("detect_cuda_missing", ["detect", g, "--device", "cuda", "--model", str(default_model_dir().parent / "durall-lr"),
+                                 "--out", r("out", "a.csv")], "CUDA"),
         ("detect_scheduler_empty", ["detect", g, "--scheduler", "", "--out", r("out", "a.csv")], "scheduler"),
         ("detect_scheduler_zero", ["detect", g, "--scheduler", "local:0", "--out", r("out", "a.csv")], "local:N"),
         ("detect_scheduler_word", ["detect", g, "--scheduler", "bogus", "--out", r("out", "a.csv")], "scheduler"),
@@ -532,7 +535,7 @@ def materialise(root) -> None:
     for sub in ("real", "fake"):
         (root / "one" / sub).mkdir(parents=True)
         (root / "one" / sub / "a.png").write_bytes(good_png)
-    src = default_model_dir()
+    src = default_model_dir().parent / "durall-lr"  # the tampering cases edit a spectral detector's arrays
     models = root / "models"
     models.mkdir()
     (models / "folder_is_file").write_text("x")
