@@ -71,6 +71,10 @@ class StudyConfig(Config):
     #: combination is trained for every setup. The first combination is the one detectors train on.
     objectives: tuple[str, ...] = ()
     quants: tuple[str, ...] = ("none",)
+    #: FID and KID of each source's first ``fid_n`` fakes against (at most) ``fid_n`` of the study's real
+    #: images, with the real Inception network (``fid_mode`` resize); None: not measured (the demo)
+    fid_n: int | None = None
+    fid_mode: str = "clean"
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -117,6 +121,12 @@ class StudyConfig(Config):
             raise ValueError(f"n_fake ({self.n_fake}) must exceed the {self.n_train} training images per class")
         if self.n_real is not None and self.n_real <= self.n_train:
             raise ValueError(f"n_real ({self.n_real}) must exceed the {self.n_train} training images per class")
+        if self.fid_n is not None and self.fid_n < 2:
+            raise ValueError(f"FID needs at least 2 images per side, not fid_n={self.fid_n}")
+        from forensics.fid import MODES
+
+        if self.fid_mode not in MODES:
+            raise ValueError(f"unknown FID resize mode {self.fid_mode!r}; choose from {', '.join(MODES)}")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
         if not self.detectors:
@@ -233,8 +243,9 @@ class Stage:
 class Study:
     """Runs a :class:`StudyConfig` in folder ``out``; see :func:`run_study`."""
 
-    def __init__(self, config: StudyConfig, out, progress: bool = True):
+    def __init__(self, config: StudyConfig, out, progress: bool = True, fid_features=None):
         self.cfg, self.out, self.progress = config, Path(out), progress
+        self.fid_features = fid_features  # replaces the Inception network (tests)
         self.timings: dict[str, float] = {}
         self.keys: dict[str, str] = {}
 
@@ -260,19 +271,33 @@ class Study:
         st.mark(settings=c.key("real", "size", "n_real", "seed", "policy"))
         return ds.images
 
+    def gan_config(self, src: "Source"):
+        """The :class:`~forensics.generators.config.GanConfig` of source ``src``'s run (the ``paper``
+        GAN preset brings the FID schedule: early stopping, samples from the best-FID checkpoint)."""
+        from forensics.generators.config import GanConfig
+
+        c = self.cfg
+        return GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
+                                     objective=None if src.primary_loss else src.objective, quant=src.quant,
+                                     data=c.real, size=c.size, steps=c.steps, seed=c.seed, device=c.device,
+                                     n_images=c.n_real, policy=c.policy, sample_every=max(c.steps, 1),
+                                     checkpoint_every=max(500, c.steps // 20))
+
     def run_key(self, src: "Source") -> Stage:
         c = self.cfg
         own = {"setup": src.setup, **c.key("gan", "gan_preset", "gan_overrides", "seed")}
         if not src.primary_loss or src.quant != "none":  # keys of runs made before objectives stay valid
             own.update(objective=src.objective, quant=src.quant)
+        sched = self.gan_config(src).fid_schedule
+        if sched is not None:  # (likewise: only runs with a schedule carry it in their key)
+            own["fid_schedule"] = sched.to_dict()
         return Stage.of(self.out / "runs" / src.label, self.keys["real"], own)
 
     def stage_train(self, src: "Source") -> tuple[Path, str]:
         """Train (or resume) the run of source ``src``; returns its folder and its key, which includes
         the step its checkpoint reached."""
         from forensics.generators.checkpoint import load_checkpoint
-        from forensics.generators.config import GanConfig
-        from forensics.generators.trainer import CHECKPOINT, train_gan
+        from forensics.generators.trainer import BEST, CHECKPOINT, train_gan
 
         c = self.cfg
         st = self.run_key(src)
@@ -281,24 +306,24 @@ class Study:
         if ckpt.is_file() and not resume:
             raise FileExistsError(f"{run} holds a GAN run of other settings than this study's (remove the folder, "
                                   f"or write the study to another folder)")
-        step = int(load_checkpoint(ckpt)["step"]) if resume else 0
+        state = load_checkpoint(ckpt) if resume else {"step": 0}
+        step = int(state["step"])
+        stopped = bool(state.get("schedule", {}).get("stopped"))  # the FID schedule ended it early
         if step > c.steps:
             raise ValueError(f"{run} was trained to step {step}, beyond the {c.steps} steps asked for: ask for "
                              f"{step} steps, or remove the run")
-        if step < c.steps:
+        if step < c.steps and not stopped:
             self.log(f"training {c.gan} {src.label} to step {c.steps}" + (f" (resuming at {step})" if resume else ""))
             if not resume:
                 st.mark(settings={"source": src.label})  # an interrupted run is then recognised and resumed
             t0 = time.perf_counter()
-            train_gan(GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
-                                            objective=None if src.primary_loss else src.objective, quant=src.quant,
-                                            data=c.real, size=c.size, steps=c.steps, seed=c.seed, device=c.device,
-                                            n_images=c.n_real, policy=c.policy, sample_every=max(c.steps, 1),
-                                            checkpoint_every=max(500, c.steps // 20)),
-                      run, resume, progress=self.progress)
+            train_gan(self.gan_config(src), run, resume, progress=self.progress, features=self.fid_features)
             self.timings[f"train {src.label}"] = time.perf_counter() - t0
             step = int(load_checkpoint(ckpt)["step"])
-        return run, chain(st.key, {}, {"step": step})
+        produced = {"step": step}
+        if (run / BEST).is_file():  # the fakes come from the best-FID checkpoint
+            produced["best_step"] = int(load_checkpoint(run / BEST)["step"])
+        return run, chain(st.key, {}, produced)
 
     def stage_fakes(self, label: str, run: Path, run_key: str) -> tuple[np.ndarray, str]:
         from forensics.generators.sampling import sample_images
@@ -313,11 +338,11 @@ class Study:
             return np.stack([r.image for r in iter_loaded(files)]), st.key
         for f in scan(st.folder) if st.folder.is_dir() else []:
             f.unlink()  # samples of other settings
-        task, _ = load_run(run, c.device)
+        task, _ = load_run(run, c.device)  # the best-FID checkpoint when the run has one
         imgs = np.concatenate(list(sample_images(task, c.n_fake, seed=c.seed + 1)))
         for f, im in zip(files, imgs):
             write_png(f, im)
-        st.mark()
+        st.mark(checkpoint=task.checkpoint, step=task.step)
         return imgs, st.key
 
     def stage_features(self, name: str, group: str, images: np.ndarray, upstream: str) -> np.ndarray:
@@ -335,6 +360,45 @@ class Study:
         X = spectrum.features(images, name)
         write_npz(f, X=X, key=np.array(key))
         return X
+
+    def stage_fid(self, real: np.ndarray, fakes: dict, fake_keys: dict) -> dict:
+        """FID and KID of each source's first ``fid_n`` fakes against the first ``fid_n`` real images
+        (Inception features cached in ``features/inception-<mode>/``, keys chained on the real and fake
+        stages' keys); ``{label: {"fid", "kid", "kid_std", "n_fake", "n_real", "mode", ...}}``."""
+        from forensics import fid
+
+        c = self.cfg
+        ext = self.fid_features
+        if ext is None:
+            ext = fid.InceptionFeatures(c.fid_mode, device="cuda" if c.device == "cuda" else "cpu")
+        ident = getattr(ext, "weights", None) or getattr(ext, "__name__", None) or type(ext).__name__
+
+        def feats(group, images, upstream):
+            f = self.out / "features" / f"inception-{c.fid_mode}" / f"{group}.npz"
+            key = chain(upstream, {"fid_n": c.fid_n, "mode": c.fid_mode, "features": ident})
+            if f.is_file():
+                try:
+                    z = read_npz(f)
+                    if str(z["key"]) == key:
+                        return z["X"]
+                except (ValueError, KeyError):
+                    pass  # damaged cache: recompute
+            images = images[:c.fid_n]
+            self.log(f"inception features of {group} ({len(images)} images)")
+            X = np.concatenate([np.asarray(ext(images[i:i + 64]), np.float64) for i in range(0, len(images), 64)])
+            write_npz(f, X=X, key=np.array(key))
+            return X
+
+        t0 = time.perf_counter()
+        r = feats("real", real, self.keys["real"])
+        out = {}
+        for label, imgs in fakes.items():
+            x = feats(label.replace("/", "__"), imgs, fake_keys[label])
+            k = fid.kid(x, r, subsets=100, subset_size=min(1000, len(x), len(r)), seed=c.seed)
+            out[label] = {"fid": fid.fid_from_features(x, r), "kid": k["kid"], "kid_std": k["kid_std"],
+                          "n_fake": int(len(x)), "n_real": int(len(r)), "mode": c.fid_mode, "features": ident}
+        self.timings["fid"] = time.perf_counter() - t0
+        return out
 
     # ------------------------------------------------------------------------ evaluation
     def evaluate(self, feats: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
@@ -411,6 +475,8 @@ class Study:
                                           "test on the rest; reps seeded seed + r"},
                    "stage_keys": {"real": self.keys["real"], "fakes": fake_keys},
                    "detectors": det_out, "matrix": matrix}
+        if c.fid_n is not None:
+            results["fid"] = self.stage_fid(real, fakes, fake_keys)
         write_json(self.out / "results.json", results)
         paths = write_experiment_report(self.out, results, real, fakes, self.scores)
         self.timings["total"] = time.perf_counter() - t0
@@ -457,7 +523,8 @@ def run_seeds(config: StudyConfig, seeds, out, progress: bool = True) -> dict:
     return summary
 
 
-def run_study(config: StudyConfig, out, progress: bool = True) -> dict:
+def run_study(config: StudyConfig, out, progress: bool = True, fid_features=None) -> dict:
     """Run (or resume) the counterexample study ``config`` in folder ``out``: every finished stage whose
-    chained key still matches is reused. Returns ``{"results": ..., "report": (md, html)}``."""
-    return Study(config, out, progress).run()
+    chained key still matches is reused. Returns ``{"results": ..., "report": (md, html)}``.
+    ``fid_features`` replaces the Inception network (FID stage, FID training schedule) in tests."""
+    return Study(config, out, progress, fid_features).run()

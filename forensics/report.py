@@ -239,9 +239,22 @@ def write_report(folder, md: str, title: str) -> tuple[Path, Path]:
 
 # ------------------------------------------------------------------ counterexample report
 def results_table(results: dict, detector: str) -> list[list[str]]:
-    """Rows ``setup, detection rate, real accuracy, ROC-AUC`` (percent, mean ± std)."""
+    """Rows ``setup, detection rate, real accuracy, ROC-AUC`` (percent, mean ± std), and the source's
+    FID and KID (x 1000, mean ± std over subsets) when the study measured them."""
+    fid = results.get("fid") or None
     return [[s, fmt_ms(v["detection_rate"]), fmt_ms(v["real_accuracy"]), fmt_ms(v["auc"], pct=False)]
+            + ([] if fid is None else [f"{fid[s]['fid']:.1f}", f"{1000 * fid[s]['kid']:.1f} ± {1000 * fid[s]['kid_std']:.1f}"]
+               if s in (fid or {}) else ["–", "–"])
             for s, v in results["detectors"][detector].items()]
+
+
+def results_header(results: dict) -> list[str]:
+    h = ["setup", "detection rate (%)", "real accuracy (%)", "ROC-AUC"]
+    fid = results.get("fid")
+    if fid:
+        first = next(iter(fid.values()))
+        h += [f"FID ({first['mode']}, {first['n_fake']} vs {first['n_real']})", "KID x 1000"]
+    return h
 
 
 def results_text(results: dict) -> str:
@@ -251,8 +264,7 @@ def results_text(results: dict) -> str:
     for det in results["detectors"]:
         parts.append(f"**{det}** (trained on real vs baseline, {cfg['n_train']} + {cfg['n_train']} images, "
                      f"{cfg['reps']} repetitions; mean ± std)\n")
-        parts.append(markdown_table(["setup", "detection rate (%)", "real accuracy (%)", "ROC-AUC"],
-                                    results_table(results, det)))
+        parts.append(markdown_table(results_header(results), results_table(results, det)))
         parts.append("")
     return "\n".join(parts)
 
