@@ -198,6 +198,23 @@ def cmd_generate(a):
           file=sys.stderr)
 
 
+def _families(text):
+    """``"ssgan-ms:baseline+N.1.5:750;infomax:baseline"`` -> source families; ``"none"`` -> ()."""
+    from forensics.experiment import SourceFamily
+
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(SourceFamily.parse(t).to_dict() for t in text.split(";") if t.strip())
+
+
+def _plan(config, out) -> dict:
+    """A study's configuration as printed by ``--dry-run``, with the image sources it trains."""
+    return {"out": str(out), **config.to_dict(),
+            "sources": [{"label": s.label, "steps": s.steps or config.steps} for s in config.sources()]}
+
+
 def _names(text):
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -231,6 +248,9 @@ def _names(text):
 @arg("--quant", default=None, metavar="Q,..", help="quantizations of every source: none, wNaM (e.g. none,w4a4)")
 @arg("--fid", type=int, default=None, metavar="N",
      help="FID and KID of each source's first N fakes vs N real images (real Inception; default: not measured)")
+@arg("--extra", default=None, metavar="FAMILY;..",
+     help="extra row families, each trained for its own setups only: OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS], "
+          "e.g. ssgan-ms:baseline+N.1.5:750 ('none': no family)")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
     from forensics.experiment import plan_study, run_study
@@ -241,7 +261,7 @@ def cmd_counterexample(a):
     plans = plan_study(a.out, a.preset, a.config, _names(a.gan), real=a.real, setups=_names(a.setups), size=a.size,
                        steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=_names(a.detectors), reps=a.reps,
                        n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=_names(a.objectives),
-                       quants=_names(a.quant), fid_n=a.fid)
+                       quants=_names(a.quant), fid_n=a.fid, extra=_families(a.extra))
     if a.dry_run:
         print(json.dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
         return
@@ -261,11 +281,19 @@ def cmd_counterexample(a):
 @arg("--seeds", type=int, default=None, metavar="N",
      help="run the study for N GAN seeds (seed, seed+1, ...) into DIR/seed<S>/ and report the spread over seeds")
 @arg("--detectors", default=None, help="comma-separated detector names (default: the toolkit's five)")
+@arg("--extra", default=None, metavar="FAMILY;..",
+     help="extra row families (default ssgan-ms:baseline+N.1.5 at half the steps; 'none': no family), "
+          "OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
+@arg("--dry-run", action="store_true", help="print the configuration and its image sources, and stop")
 def cmd_demo(a):
     from forensics.experiment import StudyConfig, run_seeds, run_study
     from forensics.report import results_text, seeds_text
 
-    cfg = StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device, detectors=_names(a.detectors))
+    cfg = StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device, detectors=_names(a.detectors),
+                           extra=_families(a.extra))
+    if a.dry_run:
+        print(json.dumps(_plan(cfg, Path(a.out)), indent=2))
+        return
     if a.seeds is not None:
         if a.seeds < 1:
             raise ValueError(f"the number of seeds must be at least 1, not {a.seeds}")

@@ -45,6 +45,53 @@ PAPER_POLICY = "resize:128:pil-bilinear"
 
 
 @dataclass(frozen=True)
+class SourceFamily(Config):
+    """An extra row family of a study: one training objective (and quantization) trained for its own
+    few setups only, beside the study's objectives x quantizations x setups product; e.g. the demo's
+    ``SourceFamily("ssgan-ms", setups=("baseline", "N.1.5"))`` asks whether the objective changes the
+    spectral artefact without multiplying every setup. ``steps`` None: the study's."""
+
+    objective: str = "ssgan-ms"
+    setups: tuple[str, ...] = ("baseline", "N.1.5")
+    quant: str = "none"
+    steps: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "SourceFamily":
+        """``"OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]"``, e.g. ``"ssgan-ms:baseline+N.1.5:750"``."""
+        parts = text.strip().split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ValueError(f"bad source family {text!r}: OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
+        obj, _, quant = parts[0].partition("@")
+        try:
+            steps = int(parts[2]) if len(parts) == 3 else None
+        except ValueError:
+            raise ValueError(f"bad source family {text!r}: steps {parts[2]!r} is not a whole number") from None
+        return cls(obj.strip(), tuple(x.strip() for x in parts[1].split("+") if x.strip()), quant or "none", steps)
+
+    def validate(self) -> None:
+        from forensics.generators.layers import LastLayerSpec
+        from forensics.generators.objectives import OBJECTIVES
+        from forensics.generators.quant import QuantSpec
+
+        if self.objective not in OBJECTIVES and self.objective not in ("dcgan", "lsgan", "wgan-gp"):
+            raise ValueError(f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)} "
+                             f"or the GAN's own loss")
+        setups = tuple(str(LastLayerSpec.parse(x)) for x in self.setups)
+        if not setups or len(set(setups)) != len(setups):
+            raise ValueError(f"give distinct setups for the {self.objective} family, not {self.setups}")
+        object.__setattr__(self, "setups", setups)
+        object.__setattr__(self, "quant", str(QuantSpec.parse(self.quant)))
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, not {self.steps}")
+
+
+#: ``forensics demo``'s extra row family: SSGAN-MS (about as fast as DCGAN) at baseline and N.1.5, half
+#: the demo's steps, so the demo costs about a quarter more (see :meth:`StudyConfig.demo`)
+DEMO_FAMILY = SourceFamily("ssgan-ms", ("baseline", "N.1.5"))
+
+
+@dataclass(frozen=True)
 class StudyConfig(Config):
     """One counterexample study: one real source, one GAN, several last-layer setups, detectors.
 
@@ -75,12 +122,25 @@ class StudyConfig(Config):
     #: images, with the real Inception network (``fid_mode`` resize); None: not measured (the demo)
     fid_n: int | None = None
     fid_mode: str = "clean"
+    #: extra row families, each trained for its own setups only (not multiplied by the product above)
+    extra: tuple[SourceFamily, ...] = ()
 
     # ------------------------------------------------------------------ presets
     @classmethod
-    def demo(cls, **changes) -> "StudyConfig":
-        """``forensics demo``: tiny DCGANs at 32 px on the built-in photos, four setups."""
+    def tiny(cls, **changes) -> "StudyConfig":
+        """``counterexample --preset tiny``: tiny DCGANs at 32 px on the built-in photos, four setups."""
         return cls(**{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def demo(cls, **changes) -> "StudyConfig":
+        """``forensics demo``: :meth:`tiny` plus one cheap extra row family (:data:`DEMO_FAMILY`:
+        SSGAN-MS at baseline and N.1.5, trained for half the study's steps) that shows whether the
+        training objective changes the spectral artefact; ``extra=()`` leaves it out."""
+        c = cls.tiny(**{k: v for k, v in changes.items() if k != "extra"})
+        extra = changes.get("extra")
+        if extra is None:  # (given families: SourceFamily objects or their dicts)
+            extra = (DEMO_FAMILY.replace(steps=max(1, c.steps // 2)),)
+        return c.replace(extra=tuple(extra))
 
     @classmethod
     def paper(cls, real: str, gan: str, n_real_images: int | None = None, steps: int | None = None,
@@ -153,12 +213,25 @@ class StudyConfig(Config):
         for d in self.detectors:
             make_detector(d, size=self.size)  # unknown names fail here, before anything is trained
         preset(self.gan_preset, self.gan, **self.gan_overrides)
+        object.__setattr__(self, "extra", tuple(f if isinstance(f, SourceFamily) else SourceFamily.from_dict(f)
+                                                for f in self.extra))
+        for f in self.extra:
+            if f.objective in ("dcgan", "lsgan", "wgan-gp") and f.objective != self.gan:
+                raise ValueError(f"extra family {f.objective!r}: another GAN's loss; use {self.gan} or an objective")
+        labels = [x.label for x in self.sources()]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"sources repeat (an extra family overlaps the study's product): {', '.join(dup)}")
 
     def sources(self) -> list["Source"]:
-        """Every (objective, quantization, setup) the study trains, the detectors' source first."""
+        """Every (objective, quantization, setup) the study trains, the detectors' source first, then
+        the extra families' sources."""
         objs = self.objectives or (self.gan,)
-        return [Source(o, q, s, o == self.gan, i == 0 and j == 0)
-                for i, o in enumerate(objs) for j, q in enumerate(self.quants) for s in self.setups]
+        out = [Source(o, q, s, o == self.gan, i == 0 and j == 0)
+               for i, o in enumerate(objs) for j, q in enumerate(self.quants) for s in self.setups]
+        out += [Source(f.objective, f.quant, s, f.objective == self.gan, False, f.steps)
+                for f in self.extra for s in f.setups]
+        return out
 
     def key(self, *names: str) -> dict:
         """The settings ``names`` (for a stage's own cache key)."""
@@ -174,6 +247,7 @@ class Source:
     setup: str
     primary_loss: bool  #: the objective is the GAN's own loss
     primary: bool  #: the source the detectors are trained on (with its baseline setup)
+    steps: int | None = None  #: training steps (None: the study's)
 
     @property
     def label(self) -> str:
@@ -201,7 +275,7 @@ def plan_study(out, preset: str = "tiny", config_file=None, gans=None, **changes
     if preset == "tiny":
         if gans and len(gans) > 1:
             raise ValueError("the tiny preset runs one GAN per study; run one study per GAN")
-        return [(StudyConfig.demo(**changes, gan=gans[0] if gans else None), out)]
+        return [(StudyConfig.tiny(**changes, gan=gans[0] if gans else None), out)]
     if preset != "paper":
         raise ValueError(f"unknown study preset {preset!r}; choose tiny or paper")
     n_real = changes.get("n_real")
@@ -279,9 +353,10 @@ class Study:
         c = self.cfg
         return GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
                                      objective=None if src.primary_loss else src.objective, quant=src.quant,
-                                     data=c.real, size=c.size, steps=c.steps, seed=c.seed, device=c.device,
-                                     n_images=c.n_real, policy=c.policy, sample_every=max(c.steps, 1),
-                                     checkpoint_every=max(500, c.steps // 20))
+                                     data=c.real, size=c.size, steps=src.steps or c.steps, seed=c.seed,
+                                     device=c.device, n_images=c.n_real, policy=c.policy,
+                                     sample_every=max(src.steps or c.steps, 1),
+                                     checkpoint_every=max(500, (src.steps or c.steps) // 20))
 
     def run_key(self, src: "Source") -> Stage:
         c = self.cfg
@@ -309,11 +384,12 @@ class Study:
         state = load_checkpoint(ckpt) if resume else {"step": 0}
         step = int(state["step"])
         stopped = bool(state.get("schedule", {}).get("stopped"))  # the FID schedule ended it early
-        if step > c.steps:
-            raise ValueError(f"{run} was trained to step {step}, beyond the {c.steps} steps asked for: ask for "
+        steps = src.steps or c.steps
+        if step > steps:
+            raise ValueError(f"{run} was trained to step {step}, beyond the {steps} steps asked for: ask for "
                              f"{step} steps, or remove the run")
-        if step < c.steps and not stopped:
-            self.log(f"training {c.gan} {src.label} to step {c.steps}" + (f" (resuming at {step})" if resume else ""))
+        if step < steps and not stopped:
+            self.log(f"training {c.gan} {src.label} to step {steps}" + (f" (resuming at {step})" if resume else ""))
             if not resume:
                 st.mark(settings={"source": src.label})  # an interrupted run is then recognised and resumed
             t0 = time.perf_counter()

@@ -284,3 +284,49 @@ def test_paper_gan_preset_study_trains_with_the_schedule_and_samples_the_best(tm
     assert sched["epoch_steps"] == 4 and [h[0] for h in sched["state"]["history"]] == [4, 8, 12]
     stage = json.loads((tmp_path / "s" / "fakes" / "baseline" / "stage.json").read_text())
     assert stage["checkpoint"] == "best.safetensors" and stage["step"] == sched["best_step"]
+
+
+# ------------------------------------------------------------------------------ extra row families
+def test_demo_plan_has_one_extra_family_not_a_product(tmp_path, capsys):
+    from forensics.cli import main
+    from forensics.experiment import SourceFamily
+
+    assert main(["demo", "--dry-run", "--steps", "400", "--out", str(tmp_path)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [(s["label"], s["steps"]) for s in plan["sources"]] == [
+        ("baseline", 400), ("N.1.5", 400), ("B.1.5", 400), ("Z.1.5", 400),
+        ("ssgan-ms/baseline", 200), ("ssgan-ms/N.1.5", 200)]  # 2 extra runs at half length, not 4 more setups
+    assert not any(tmp_path.iterdir())
+    assert main(["demo", "--dry-run", "--extra", "none", "--out", str(tmp_path)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["sources"]) == 4
+    # the counterexample verb: no family unless asked; a family that repeats the product is refused
+    assert main(["counterexample", "--real", "builtin", "--dry-run", "--out", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["extra"] == []
+    assert main(["counterexample", "--real", "builtin", "--objectives", "dcgan,ssgan-ms", "--extra",
+                 "ssgan-ms:N.1.5", "--dry-run", "--out", str(tmp_path)]) == 2
+    assert SourceFamily.parse("infomax@w4a4:baseline+n.1.5:30") == SourceFamily("infomax", ("baseline", "N.1.5"),
+                                                                                 "w4a4", 30)
+    for bad in ("infomax", "infomax:baseline:x", "nope:baseline", "infomax:Q.1.5", "infomax:baseline+baseline"):
+        with pytest.raises(ValueError):
+            SourceFamily.parse(bad)
+    # a study config with a family round-trips through its JSON
+    c = StudyConfig.demo()
+    assert StudyConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_extra_family_trains_its_own_setups_and_steps(tmp_path):
+    from forensics.experiment import SourceFamily
+    from forensics.generators.checkpoint import load_checkpoint
+
+    c = SMALL.replace(setups=("baseline", "N.1.5"), steps=6, n_fake=30, n_train=10, reps=1, n_real=40,
+                      detectors=("durall+-lr",), extra=(SourceFamily("ssgan-ms", ("N.1.5",), steps=3),))
+    r = run_study(c, tmp_path, progress=False)["results"]
+    assert set(r["detectors"]["durall+-lr"]) == {"baseline", "N.1.5", "ssgan-ms/N.1.5"}
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["N.1.5", "baseline", "ssgan-ms"]
+    fam = tmp_path / "runs" / "ssgan-ms" / "N.1.5"
+    assert load_checkpoint(fam / "checkpoint.safetensors")["step"] == 3
+    assert load_checkpoint(tmp_path / "runs" / "N.1.5" / "checkpoint.safetensors")["step"] == 6
+    rc = json.loads((fam / "config.json").read_text())["config"]
+    assert (rc["objective"], rc["last_layer"], rc["steps"]) == ("ssgan-ms", "N.1.5", 3)
+    assert len(list((tmp_path / "fakes" / "ssgan-ms" / "N.1.5").glob("*.png"))) == 30
+    assert "| ssgan-ms/N.1.5 |" in (tmp_path / "report.md").read_text()
