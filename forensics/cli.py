@@ -136,7 +136,7 @@ def cmd_detect(a):
      help="generated (and at most as many real) images per FID measurement (default 1000; the paper: 10000)")
 def cmd_train_gan(a):
     from forensics.generators.config import GanConfig
-    from forensics.generators.trainer import train_gan
+    from forensics.generators.trainer import InceptionMissing, train_gan
 
     if a.config is None and (a.gan is None or a.data is None or a.steps is None):
         raise UserError("give --gan, --data and --steps, or --config FILE")
@@ -145,7 +145,10 @@ def cmd_train_gan(a):
                           n_images=a.n_images, attrs=_names(a.attrs), attributes=a.attributes,
                           sample_every=a.sample_every, checkpoint_every=a.checkpoint_every, device=a.device,
                           objective_params=_assignments(a.objective_params), fid=a.fid_every_epoch, fid_n=a.fid_n)
-    r = train_gan(cfg, a.out, a.resume)
+    try:
+        r = train_gan(cfg, a.out, a.resume)
+    except InceptionMissing as e:
+        raise UserError(str(e).replace("(fid_schedule None)", "(--no-fid-every-epoch)")) from None
     sps = r["steps_per_second"]
     sched = r.get("schedule")
     fid = "" if sched is None else (

@@ -114,6 +114,10 @@ class BatchSampler:
         self.perm, self.pos, self.epoch = s["perm"], int(s["pos"]), int(s["epoch"])
 
 
+class InceptionMissing(FileNotFoundError):
+    """The FID schedule was asked for, and the Inception weights are not installed."""
+
+
 class FidEvaluator:
     """FID of a task's generator against the run's real images, for the FID schedule: ``n`` samples
     (latent codes from ``seed``: the same codes at every measurement) vs at most ``n`` real images
@@ -366,8 +370,8 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
         try:  # before the data are loaded: a missing network is one line, at once
             inception_path()
         except FileNotFoundError as e:
-            raise FileNotFoundError(f"the FID schedule (on by default in the paper preset) needs the Inception "
-                                    f"weights, or a run without it (fid_schedule null): {e}") from None
+            raise InceptionMissing(f"the FID schedule (on by default in the paper preset) needs the Inception "
+                                   f"weights ({e}); or train without it (fid_schedule None)") from None
     ds = load_source(config.data, config.size, n=config.n_images, seed=config.seed, policy=config.policy,
                      attributes=config.attributes,
                      select_attrs=(list(config.attrs) if config.gan == "stargan" else None), progress=progress)

@@ -211,6 +211,7 @@ def test_paper_preset_without_inception_weights_is_one_line(tmp_path, monkeypatc
     assert main(args + ["--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "FID schedule" in err and fid.INSTALL_HINT in err
+    assert "--no-fid-every-epoch" in err
     assert not (tmp_path / "a").exists()
     assert main(args + ["--no-fid-every-epoch", "--out", str(tmp_path / "b")]) == 0
     assert GanConfig.load(tmp_path / "b" / "config.json").fid_schedule is None
