@@ -289,9 +289,11 @@ def is_run(path: Path) -> bool:
     if not c.is_file() or not (Path(path) / CHECKPOINT).is_file():
         return False
     try:
-        return "gan" in json.loads(c.read_text(encoding="utf-8"))
+        d = json.loads(c.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    # a run's config.json holds its GanConfig under "config" (GanConfig.load reads either shape)
+    return isinstance(d, dict) and "gan" in (d["config"] if isinstance(d.get("config"), dict) else d)
 
 
 def folder_features(path, extractor: InceptionFeatures, config: FidConfig, progress: bool = False) -> dict:
