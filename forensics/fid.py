@@ -349,7 +349,8 @@ def run_features(run_dir, extractor: InceptionFeatures, config: FidConfig, progr
         raise ValueError(f"{run_dir}: a StarGAN run translates images; translate a folder and score that")
     feats = [extractor(imgs) for imgs in sample_images(task, config.n, config.seed, batch=config.batch)]
     return {"features": np.concatenate(feats).astype(np.float32), "n": config.n, "skipped": [],
-            "cached": False, "key": None, "source": f"{run_dir} ({task.checkpoint}, step {task.step}, n={config.n}, seed={config.seed})"}
+            "cached": False, "key": None,
+            "source": f"{run_dir} ({task.checkpoint}, step {task.step}, n={config.n}, seed={config.seed})"}
 
 
 def source_features(path, extractor, config, progress=False) -> dict:

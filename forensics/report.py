@@ -242,9 +242,16 @@ def results_table(results: dict, detector: str) -> list[list[str]]:
     """Rows ``setup, detection rate, real accuracy, ROC-AUC`` (percent, mean ± std), and the source's
     FID and KID (x 1000, mean ± std over subsets) when the study measured them."""
     fid = results.get("fid") or None
-    return [[s, fmt_ms(v["detection_rate"]), fmt_ms(v["real_accuracy"]), fmt_ms(v["auc"], pct=False)]
-            + ([] if fid is None else [f"{fid[s]['fid']:.1f}", f"{1000 * fid[s]['kid']:.1f} ± {1000 * fid[s]['kid_std']:.1f}"]
-               if s in (fid or {}) else ["–", "–"])
+
+    def fid_cells(s):
+        if fid is None:
+            return []
+        if s not in fid:
+            return ["–", "–"]
+        f = fid[s]
+        return [f"{f['fid']:.1f}", f"{1000 * f['kid']:.1f} ± {1000 * f['kid_std']:.1f}"]
+
+    return [[s, fmt_ms(v["detection_rate"]), fmt_ms(v["real_accuracy"]), fmt_ms(v["auc"], pct=False)] + fid_cells(s)
             for s, v in results["detectors"][detector].items()]
 
 
