@@ -482,6 +482,7 @@ class Study:
             x = feats(label.replace("/", "__"), imgs, fake_keys[label])
             k = fid.kid(x, r, subsets=100, subset_size=min(1000, len(x), len(r)), seed=c.seed)
             out[label] = {"fid": fid.fid_from_features(x, r), "kid": k["kid"], "kid_std": k["kid_std"],
+                          "kid_subsets": k["subsets"], "kid_subset_size": k["subset_size"],
                           "n_fake": int(len(x)), "n_real": int(len(r)), "mode": c.fid_mode, "features": ident}
         self.timings["fid"] = time.perf_counter() - t0
         return out

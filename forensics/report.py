@@ -240,7 +240,8 @@ def write_report(folder, md: str, title: str) -> tuple[Path, Path]:
 # ------------------------------------------------------------------ counterexample report
 def results_table(results: dict, detector: str) -> list[list[str]]:
     """Rows ``setup, detection rate, real accuracy, ROC-AUC`` (percent, mean ± std), and the source's
-    FID and KID (x 1000, mean ± std over subsets) when the study measured them."""
+    FID and KID (x 1000, mean ± std over subsets; no spread when one subset is all of both sets) when the
+    study measured them."""
     fid = results.get("fid") or None
 
     def fid_cells(s):
@@ -249,7 +250,8 @@ def results_table(results: dict, detector: str) -> list[list[str]]:
         if s not in fid:
             return ["–", "–"]
         f = fid[s]
-        return [f"{f['fid']:.1f}", f"{1000 * f['kid']:.1f} ± {1000 * f['kid_std']:.1f}"]
+        spread = f" ± {1000 * f['kid_std']:.1f}" if f.get("kid_subsets", 2) > 1 else ""  # one subset: no spread
+        return [f"{f['fid']:.1f}", f"{1000 * f['kid']:.1f}{spread}"]
 
     return [[s, fmt_ms(v["detection_rate"]), fmt_ms(v["real_accuracy"]), fmt_ms(v["auc"], pct=False)] + fid_cells(s)
             for s, v in results["detectors"][detector].items()]

@@ -258,7 +258,9 @@ def test_fid_and_kid_per_source_are_a_cached_stage(tmp_path, monkeypatch):
         assert v["kid"] == pytest.approx(k["kid"], rel=1e-9) and v["kid"] > 0
     md = (tmp_path / "report.md").read_text()
     assert "| FID (clean, 30 vs 30) | KID x 1000 |" in md
-    assert f"| {r['fid']['N.1.5']['fid']:.1f} |" in md
+    f = r["fid"]["N.1.5"]
+    assert f["kid_subsets"] == 1  # 30 vs 30 images: one subset is all of both, so no spread is shown
+    assert f"| {f['fid']:.1f} | {1000 * f['kid']:.1f} |" in md
     feats = tmp_path / "features" / "inception-clean"
     t = {p.name: p.stat().st_mtime_ns for p in feats.glob("*.npz")}
     assert set(t) == {"real.npz", "baseline.npz", "N.1.5.npz"}
