@@ -41,6 +41,7 @@ _API = {
     "sample_images": ("forensics.generators.sampling", "sample_images"),
     # studies
     "StudyConfig": ("forensics.experiment", "StudyConfig"),
+    "SourceFamily": ("forensics.experiment", "SourceFamily"),
     "run_study": ("forensics.experiment", "run_study"),
     "plan_study": ("forensics.experiment", "plan_study"),
     "run_attack": ("forensics.attack", "run_attack"),

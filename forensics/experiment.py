@@ -45,6 +45,53 @@ PAPER_POLICY = "resize:128:pil-bilinear"
 
 
 @dataclass(frozen=True)
+class SourceFamily(Config):
+    """An extra row family of a study: one training objective (and quantization) trained for its own
+    few setups only, beside the study's objectives x quantizations x setups product; e.g. the demo's
+    ``SourceFamily("ssgan-ms", setups=("baseline", "N.1.5"))`` asks whether the objective changes the
+    spectral artefact without multiplying every setup. ``steps`` None: the study's."""
+
+    objective: str = "ssgan-ms"
+    setups: tuple[str, ...] = ("baseline", "N.1.5")
+    quant: str = "none"
+    steps: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "SourceFamily":
+        """``"OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]"``, e.g. ``"ssgan-ms:baseline+N.1.5:750"``."""
+        parts = text.strip().split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ValueError(f"bad source family {text!r}: OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
+        obj, _, quant = parts[0].partition("@")
+        try:
+            steps = int(parts[2]) if len(parts) == 3 else None
+        except ValueError:
+            raise ValueError(f"bad source family {text!r}: steps {parts[2]!r} is not a whole number") from None
+        return cls(obj.strip(), tuple(x.strip() for x in parts[1].split("+") if x.strip()), quant or "none", steps)
+
+    def validate(self) -> None:
+        from forensics.generators.layers import LastLayerSpec
+        from forensics.generators.objectives import OBJECTIVES
+        from forensics.generators.quant import QuantSpec
+
+        if self.objective not in OBJECTIVES and self.objective not in ("dcgan", "lsgan", "wgan-gp"):
+            raise ValueError(f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)} "
+                             f"or the GAN's own loss")
+        setups = tuple(str(LastLayerSpec.parse(x)) for x in self.setups)
+        if not setups or len(set(setups)) != len(setups):
+            raise ValueError(f"give distinct setups for the {self.objective} family, not {self.setups}")
+        object.__setattr__(self, "setups", setups)
+        object.__setattr__(self, "quant", str(QuantSpec.parse(self.quant)))
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, not {self.steps}")
+
+
+#: ``forensics demo``'s extra row family: SSGAN-MS (about as fast as DCGAN) at baseline and N.1.5, half
+#: the demo's steps, so the demo costs about a quarter more (see :meth:`StudyConfig.demo`)
+DEMO_FAMILY = SourceFamily("ssgan-ms", ("baseline", "N.1.5"))
+
+
+@dataclass(frozen=True)
 class StudyConfig(Config):
     """One counterexample study: one real source, one GAN, several last-layer setups, detectors.
 
@@ -71,12 +118,34 @@ class StudyConfig(Config):
     #: combination is trained for every setup. The first combination is the one detectors train on.
     objectives: tuple[str, ...] = ()
     quants: tuple[str, ...] = ("none",)
+    #: FID and KID of each source's first ``fid_n`` fakes against (at most) ``fid_n`` of the study's real
+    #: images, with the real Inception network (``fid_mode`` resize); None: not measured (the demo)
+    fid_n: int | None = None
+    fid_mode: str = "clean"
+    #: extra row families, each trained for its own setups only (not multiplied by the product above)
+    extra: tuple[SourceFamily, ...] = ()
+    #: the GAN runs' FID schedule (early stopping, samples from the best-FID checkpoint): None = the GAN
+    #: preset's default (``paper``: on, ``tiny``: off), True/False = on/off; ``train_fid_n`` images per
+    #: measurement (None: the schedule's default, 1000)
+    train_fid: bool | None = None
+    train_fid_n: int | None = None
 
     # ------------------------------------------------------------------ presets
     @classmethod
-    def demo(cls, **changes) -> "StudyConfig":
-        """``forensics demo``: tiny DCGANs at 32 px on the built-in photos, four setups."""
+    def tiny(cls, **changes) -> "StudyConfig":
+        """``counterexample --preset tiny``: tiny DCGANs at 32 px on the built-in photos, four setups."""
         return cls(**{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def demo(cls, **changes) -> "StudyConfig":
+        """``forensics demo``: :meth:`tiny` plus one cheap extra row family (:data:`DEMO_FAMILY`:
+        SSGAN-MS at baseline and N.1.5, trained for half the study's steps) that shows whether the
+        training objective changes the spectral artefact; ``extra=()`` leaves it out."""
+        c = cls.tiny(**{k: v for k, v in changes.items() if k != "extra"})
+        extra = changes.get("extra")
+        if extra is None:  # (given families: SourceFamily objects or their dicts)
+            extra = (DEMO_FAMILY.replace(steps=max(1, c.steps // 2)),)
+        return c.replace(extra=tuple(extra))
 
     @classmethod
     def paper(cls, real: str, gan: str, n_real_images: int | None = None, steps: int | None = None,
@@ -117,6 +186,12 @@ class StudyConfig(Config):
             raise ValueError(f"n_fake ({self.n_fake}) must exceed the {self.n_train} training images per class")
         if self.n_real is not None and self.n_real <= self.n_train:
             raise ValueError(f"n_real ({self.n_real}) must exceed the {self.n_train} training images per class")
+        if self.fid_n is not None and self.fid_n < 2:
+            raise ValueError(f"FID needs at least 2 images per side, not fid_n={self.fid_n}")
+        from forensics.fid import MODES
+
+        if self.fid_mode not in MODES:
+            raise ValueError(f"unknown FID resize mode {self.fid_mode!r}; choose from {', '.join(MODES)}")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
         if not self.detectors:
@@ -143,12 +218,29 @@ class StudyConfig(Config):
         for d in self.detectors:
             make_detector(d, size=self.size)  # unknown names fail here, before anything is trained
         preset(self.gan_preset, self.gan, **self.gan_overrides)
+        if self.train_fid_n is not None and (self.train_fid is False or (
+                self.train_fid is None and self.gan_preset != "paper")):
+            raise ValueError(f"an FID sample size for training ({self.train_fid_n}) was given, but the GAN runs "
+                             f"train without the FID schedule")
+        object.__setattr__(self, "extra", tuple(f if isinstance(f, SourceFamily) else SourceFamily.from_dict(f)
+                                                for f in self.extra))
+        for f in self.extra:
+            if f.objective in ("dcgan", "lsgan", "wgan-gp") and f.objective != self.gan:
+                raise ValueError(f"extra family {f.objective!r}: another GAN's loss; use {self.gan} or an objective")
+        labels = [x.label for x in self.sources()]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"sources repeat (an extra family overlaps the study's product): {', '.join(dup)}")
 
     def sources(self) -> list["Source"]:
-        """Every (objective, quantization, setup) the study trains, the detectors' source first."""
+        """Every (objective, quantization, setup) the study trains, the detectors' source first, then
+        the extra families' sources."""
         objs = self.objectives or (self.gan,)
-        return [Source(o, q, s, o == self.gan, i == 0 and j == 0)
-                for i, o in enumerate(objs) for j, q in enumerate(self.quants) for s in self.setups]
+        out = [Source(o, q, s, o == self.gan, i == 0 and j == 0)
+               for i, o in enumerate(objs) for j, q in enumerate(self.quants) for s in self.setups]
+        out += [Source(f.objective, f.quant, s, f.objective == self.gan, False, f.steps)
+                for f in self.extra for s in f.setups]
+        return out
 
     def key(self, *names: str) -> dict:
         """The settings ``names`` (for a stage's own cache key)."""
@@ -164,6 +256,7 @@ class Source:
     setup: str
     primary_loss: bool  #: the objective is the GAN's own loss
     primary: bool  #: the source the detectors are trained on (with its baseline setup)
+    steps: int | None = None  #: training steps (None: the study's)
 
     @property
     def label(self) -> str:
@@ -191,7 +284,7 @@ def plan_study(out, preset: str = "tiny", config_file=None, gans=None, **changes
     if preset == "tiny":
         if gans and len(gans) > 1:
             raise ValueError("the tiny preset runs one GAN per study; run one study per GAN")
-        return [(StudyConfig.demo(**changes, gan=gans[0] if gans else None), out)]
+        return [(StudyConfig.tiny(**changes, gan=gans[0] if gans else None), out)]
     if preset != "paper":
         raise ValueError(f"unknown study preset {preset!r}; choose tiny or paper")
     n_real = changes.get("n_real")
@@ -233,8 +326,9 @@ class Stage:
 class Study:
     """Runs a :class:`StudyConfig` in folder ``out``; see :func:`run_study`."""
 
-    def __init__(self, config: StudyConfig, out, progress: bool = True):
+    def __init__(self, config: StudyConfig, out, progress: bool = True, fid_features=None):
         self.cfg, self.out, self.progress = config, Path(out), progress
+        self.fid_features = fid_features  # replaces the Inception network (tests)
         self.timings: dict[str, float] = {}
         self.keys: dict[str, str] = {}
 
@@ -260,19 +354,35 @@ class Study:
         st.mark(settings=c.key("real", "size", "n_real", "seed", "policy"))
         return ds.images
 
+    def gan_config(self, src: "Source"):
+        """The :class:`~forensics.generators.config.GanConfig` of source ``src``'s run (the ``paper``
+        GAN preset brings the FID schedule: early stopping, samples from the best-FID checkpoint)."""
+        from forensics.generators.config import GanConfig
+
+        c = self.cfg
+        return GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
+                                     objective=None if src.primary_loss else src.objective, quant=src.quant,
+                                     data=c.real, size=c.size, steps=src.steps or c.steps, seed=c.seed,
+                                     device=c.device, n_images=c.n_real, policy=c.policy,
+                                     sample_every=max(src.steps or c.steps, 1),
+                                     checkpoint_every=max(500, (src.steps or c.steps) // 20)
+                                     ).with_fid(c.train_fid, c.train_fid_n)
+
     def run_key(self, src: "Source") -> Stage:
         c = self.cfg
         own = {"setup": src.setup, **c.key("gan", "gan_preset", "gan_overrides", "seed")}
         if not src.primary_loss or src.quant != "none":  # keys of runs made before objectives stay valid
             own.update(objective=src.objective, quant=src.quant)
+        sched = self.gan_config(src).fid_schedule
+        if sched is not None:  # (likewise: only runs with a schedule carry it in their key)
+            own["fid_schedule"] = sched.to_dict()
         return Stage.of(self.out / "runs" / src.label, self.keys["real"], own)
 
     def stage_train(self, src: "Source") -> tuple[Path, str]:
         """Train (or resume) the run of source ``src``; returns its folder and its key, which includes
         the step its checkpoint reached."""
         from forensics.generators.checkpoint import load_checkpoint
-        from forensics.generators.config import GanConfig
-        from forensics.generators.trainer import CHECKPOINT, train_gan
+        from forensics.generators.trainer import BEST, CHECKPOINT, train_gan
 
         c = self.cfg
         st = self.run_key(src)
@@ -281,24 +391,25 @@ class Study:
         if ckpt.is_file() and not resume:
             raise FileExistsError(f"{run} holds a GAN run of other settings than this study's (remove the folder, "
                                   f"or write the study to another folder)")
-        step = int(load_checkpoint(ckpt)["step"]) if resume else 0
-        if step > c.steps:
-            raise ValueError(f"{run} was trained to step {step}, beyond the {c.steps} steps asked for: ask for "
+        state = load_checkpoint(ckpt) if resume else {"step": 0}
+        step = int(state["step"])
+        stopped = bool(state.get("schedule", {}).get("stopped"))  # the FID schedule ended it early
+        steps = src.steps or c.steps
+        if step > steps:
+            raise ValueError(f"{run} was trained to step {step}, beyond the {steps} steps asked for: ask for "
                              f"{step} steps, or remove the run")
-        if step < c.steps:
-            self.log(f"training {c.gan} {src.label} to step {c.steps}" + (f" (resuming at {step})" if resume else ""))
+        if step < steps and not stopped:
+            self.log(f"training {c.gan} {src.label} to step {steps}" + (f" (resuming at {step})" if resume else ""))
             if not resume:
                 st.mark(settings={"source": src.label})  # an interrupted run is then recognised and resumed
             t0 = time.perf_counter()
-            train_gan(GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
-                                            objective=None if src.primary_loss else src.objective, quant=src.quant,
-                                            data=c.real, size=c.size, steps=c.steps, seed=c.seed, device=c.device,
-                                            n_images=c.n_real, policy=c.policy, sample_every=max(c.steps, 1),
-                                            checkpoint_every=max(500, c.steps // 20)),
-                      run, resume, progress=self.progress)
+            train_gan(self.gan_config(src), run, resume, progress=self.progress, features=self.fid_features)
             self.timings[f"train {src.label}"] = time.perf_counter() - t0
             step = int(load_checkpoint(ckpt)["step"])
-        return run, chain(st.key, {}, {"step": step})
+        produced = {"step": step}
+        if (run / BEST).is_file():  # the fakes come from the best-FID checkpoint
+            produced["best_step"] = int(load_checkpoint(run / BEST)["step"])
+        return run, chain(st.key, {}, produced)
 
     def stage_fakes(self, label: str, run: Path, run_key: str) -> tuple[np.ndarray, str]:
         from forensics.generators.sampling import sample_images
@@ -313,11 +424,11 @@ class Study:
             return np.stack([r.image for r in iter_loaded(files)]), st.key
         for f in scan(st.folder) if st.folder.is_dir() else []:
             f.unlink()  # samples of other settings
-        task, _ = load_run(run, c.device)
+        task, _ = load_run(run, c.device)  # the best-FID checkpoint when the run has one
         imgs = np.concatenate(list(sample_images(task, c.n_fake, seed=c.seed + 1)))
         for f, im in zip(files, imgs):
             write_png(f, im)
-        st.mark()
+        st.mark(checkpoint=task.checkpoint, step=task.step)
         return imgs, st.key
 
     def stage_features(self, name: str, group: str, images: np.ndarray, upstream: str) -> np.ndarray:
@@ -335,6 +446,46 @@ class Study:
         X = spectrum.features(images, name)
         write_npz(f, X=X, key=np.array(key))
         return X
+
+    def stage_fid(self, real: np.ndarray, fakes: dict, fake_keys: dict) -> dict:
+        """FID and KID of each source's first ``fid_n`` fakes against the first ``fid_n`` real images
+        (Inception features cached in ``features/inception-<mode>/``, keys chained on the real and fake
+        stages' keys); ``{label: {"fid", "kid", "kid_std", "n_fake", "n_real", "mode", ...}}``."""
+        from forensics import fid
+
+        c = self.cfg
+        ext = self.fid_features
+        if ext is None:
+            ext = fid.InceptionFeatures(c.fid_mode, device="cuda" if c.device == "cuda" else "cpu")
+        ident = getattr(ext, "weights", None) or getattr(ext, "__name__", None) or type(ext).__name__
+
+        def feats(group, images, upstream):
+            f = self.out / "features" / f"inception-{c.fid_mode}" / f"{group}.npz"
+            key = chain(upstream, {"fid_n": c.fid_n, "mode": c.fid_mode, "features": ident})
+            if f.is_file():
+                try:
+                    z = read_npz(f)
+                    if str(z["key"]) == key:
+                        return z["X"]
+                except (ValueError, KeyError):
+                    pass  # damaged cache: recompute
+            images = images[:c.fid_n]
+            self.log(f"inception features of {group} ({len(images)} images)")
+            X = np.concatenate([np.asarray(ext(images[i:i + 64]), np.float64) for i in range(0, len(images), 64)])
+            write_npz(f, X=X, key=np.array(key))
+            return X
+
+        t0 = time.perf_counter()
+        r = feats("real", real, self.keys["real"])
+        out = {}
+        for label, imgs in fakes.items():
+            x = feats(label.replace("/", "__"), imgs, fake_keys[label])
+            k = fid.kid(x, r, subsets=100, subset_size=min(1000, len(x), len(r)), seed=c.seed)
+            out[label] = {"fid": fid.fid_from_features(x, r), "kid": k["kid"], "kid_std": k["kid_std"],
+                          "kid_subsets": k["subsets"], "kid_subset_size": k["subset_size"],
+                          "n_fake": int(len(x)), "n_real": int(len(r)), "mode": c.fid_mode, "features": ident}
+        self.timings["fid"] = time.perf_counter() - t0
+        return out
 
     # ------------------------------------------------------------------------ evaluation
     def evaluate(self, feats: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
@@ -411,6 +562,8 @@ class Study:
                                           "test on the rest; reps seeded seed + r"},
                    "stage_keys": {"real": self.keys["real"], "fakes": fake_keys},
                    "detectors": det_out, "matrix": matrix}
+        if c.fid_n is not None:
+            results["fid"] = self.stage_fid(real, fakes, fake_keys)
         write_json(self.out / "results.json", results)
         paths = write_experiment_report(self.out, results, real, fakes, self.scores)
         self.timings["total"] = time.perf_counter() - t0
@@ -457,7 +610,8 @@ def run_seeds(config: StudyConfig, seeds, out, progress: bool = True) -> dict:
     return summary
 
 
-def run_study(config: StudyConfig, out, progress: bool = True) -> dict:
+def run_study(config: StudyConfig, out, progress: bool = True, fid_features=None) -> dict:
     """Run (or resume) the counterexample study ``config`` in folder ``out``: every finished stage whose
-    chained key still matches is reused. Returns ``{"results": ..., "report": (md, html)}``."""
-    return Study(config, out, progress).run()
+    chained key still matches is reused. Returns ``{"results": ..., "report": (md, html)}``.
+    ``fid_features`` replaces the Inception network (FID stage, FID training schedule) in tests."""
+    return Study(config, out, progress, fid_features).run()

@@ -289,9 +289,11 @@ def is_run(path: Path) -> bool:
     if not c.is_file() or not (Path(path) / CHECKPOINT).is_file():
         return False
     try:
-        return "gan" in json.loads(c.read_text(encoding="utf-8"))
+        d = json.loads(c.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    # a run's config.json holds its GanConfig under "config" (GanConfig.load reads either shape)
+    return isinstance(d, dict) and "gan" in (d["config"] if isinstance(d.get("config"), dict) else d)
 
 
 def folder_features(path, extractor: InceptionFeatures, config: FidConfig, progress: bool = False) -> dict:
@@ -343,11 +345,12 @@ def run_features(run_dir, extractor: InceptionFeatures, config: FidConfig, progr
     from forensics.generators.trainer import load_run
 
     task, rc = load_run(run_dir, config.device)
-    if rc.get("gan") == "stargan":
+    if rc.gan == "stargan":
         raise ValueError(f"{run_dir}: a StarGAN run translates images; translate a folder and score that")
     feats = [extractor(imgs) for imgs in sample_images(task, config.n, config.seed, batch=config.batch)]
     return {"features": np.concatenate(feats).astype(np.float32), "n": config.n, "skipped": [],
-            "cached": False, "key": None, "source": f"{run_dir} (step {task.step}, n={config.n}, seed={config.seed})"}
+            "cached": False, "key": None,
+            "source": f"{run_dir} ({task.checkpoint}, step {task.step}, n={config.n}, seed={config.seed})"}
 
 
 def source_features(path, extractor, config, progress=False) -> dict:

@@ -239,9 +239,31 @@ def write_report(folder, md: str, title: str) -> tuple[Path, Path]:
 
 # ------------------------------------------------------------------ counterexample report
 def results_table(results: dict, detector: str) -> list[list[str]]:
-    """Rows ``setup, detection rate, real accuracy, ROC-AUC`` (percent, mean ± std)."""
-    return [[s, fmt_ms(v["detection_rate"]), fmt_ms(v["real_accuracy"]), fmt_ms(v["auc"], pct=False)]
+    """Rows ``setup, detection rate, real accuracy, ROC-AUC`` (percent, mean ± std), and the source's
+    FID and KID (x 1000, mean ± std over subsets; no spread when one subset is all of both sets) when the
+    study measured them."""
+    fid = results.get("fid") or None
+
+    def fid_cells(s):
+        if fid is None:
+            return []
+        if s not in fid:
+            return ["–", "–"]
+        f = fid[s]
+        spread = f" ± {1000 * f['kid_std']:.1f}" if f.get("kid_subsets", 2) > 1 else ""  # one subset: no spread
+        return [f"{f['fid']:.1f}", f"{1000 * f['kid']:.1f}{spread}"]
+
+    return [[s, fmt_ms(v["detection_rate"]), fmt_ms(v["real_accuracy"]), fmt_ms(v["auc"], pct=False)] + fid_cells(s)
             for s, v in results["detectors"][detector].items()]
+
+
+def results_header(results: dict) -> list[str]:
+    h = ["setup", "detection rate (%)", "real accuracy (%)", "ROC-AUC"]
+    fid = results.get("fid")
+    if fid:
+        first = next(iter(fid.values()))
+        h += [f"FID ({first['mode']}, {first['n_fake']} vs {first['n_real']})", "KID x 1000"]
+    return h
 
 
 def results_text(results: dict) -> str:
@@ -251,8 +273,7 @@ def results_text(results: dict) -> str:
     for det in results["detectors"]:
         parts.append(f"**{det}** (trained on real vs baseline, {cfg['n_train']} + {cfg['n_train']} images, "
                      f"{cfg['reps']} repetitions; mean ± std)\n")
-        parts.append(markdown_table(["setup", "detection rate (%)", "real accuracy (%)", "ROC-AUC"],
-                                    results_table(results, det)))
+        parts.append(markdown_table(results_header(results), results_table(results, det)))
         parts.append("")
     return "\n".join(parts)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from forensics.config import Config
 from forensics.generators.presets import GANS, PRESETS, preset
+from forensics.schedule import FidSchedule
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,14 @@ class GanConfig(Config):
     sample_every: int = 500
     checkpoint_every: int = 500
     device: str = "auto"
+    fid_schedule: FidSchedule | None = None
+    """the paper's FID schedule (FID every epoch, learning-rate cut on plateau, early stopping,
+    samples from the best-FID checkpoint; :mod:`forensics.schedule`); None: train ``steps`` steps.
+    The ``paper`` preset turns it on for unconditional GANs unless told otherwise"""
 
     #: settings a resumed run must share with the saved one
     RESUME_KEYS = ("gan", "last_layer", "data", "size", "preset", "params", "objective", "objective_params",
-                   "quant", "seed", "n_images", "policy", "attrs", "attributes")
+                   "quant", "seed", "n_images", "policy", "attrs", "attributes", "fid_schedule")
 
     # ------------------------------------------------------------------ named constructors
     @classmethod
@@ -62,6 +67,8 @@ class GanConfig(Config):
         seed = p.pop("seed")
         if changes.get("seed") is None:
             changes["seed"] = seed
+        if "fid_schedule" not in changes:  # an explicit None turns it off
+            changes["fid_schedule"] = FidSchedule.paper() if name == "paper" and gan != "stargan" else None
         return cls(gan=gan, preset=name, params=p, **changes)
 
     @classmethod
@@ -76,10 +83,30 @@ class GanConfig(Config):
 
     @classmethod
     def build(cls, config_file=None, preset: str | None = None, gan: str | None = None,
-              params: dict | None = None, **fields) -> "GanConfig":
+              params: dict | None = None, fid: bool | None = None, fid_n: int | None = None,
+              **fields) -> "GanConfig":
         """A config from a JSON file (or a run's ``config.json``) and/or a preset, with ``fields``
         and ``params`` (hyper-parameters) that are not ``None`` overriding it. Naming another
-        ``gan`` or ``preset`` than the file's takes that preset's hyper-parameters."""
+        ``gan`` or ``preset`` than the file's takes that preset's hyper-parameters (and its FID
+        schedule default). ``fid`` True/False turns the FID schedule on (the paper's) or off;
+        ``fid_n`` sets its number of images per measurement."""
+        return cls._build(config_file, preset, gan, params, **fields).with_fid(fid, fid_n)
+
+    def with_fid(self, on: bool | None = None, n: int | None = None) -> "GanConfig":
+        """A copy with the FID schedule turned on (its own, or the paper's) or off (``on``; None keeps
+        it) and its images per measurement set to ``n`` (None keeps them)."""
+        sched = self.fid_schedule
+        if on is not None:
+            sched = (sched or FidSchedule.paper()) if on else None
+        if n is not None:
+            if sched is None:
+                raise ValueError(f"an FID sample size ({n}) was given, but the FID schedule is off")
+            sched = sched.replace(n=int(n))
+        return self if sched == self.fid_schedule else self.replace(fid_schedule=sched)
+
+    @classmethod
+    def _build(cls, config_file=None, preset: str | None = None, gan: str | None = None,
+               params: dict | None = None, **fields) -> "GanConfig":
         fields = {k: v for k, v in fields.items() if v is not None}
         if "attrs" in fields:
             fields["attrs"] = tuple(fields["attrs"])
@@ -89,7 +116,7 @@ class GanConfig(Config):
                 fields["objective_params"] = {}  # the saved weights belong to the saved objective
             if (gan or base.gan) != base.gan or (preset or base.preset) != base.preset:
                 d = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)
-                     if f.name not in ("gan", "preset", "params", "attrs", "objective_params")}
+                     if f.name not in ("gan", "preset", "params", "attrs", "objective_params", "fid_schedule")}
                 base = cls.from_preset(preset or base.preset, gan or base.gan, **{**d, **fields})
             else:
                 base = base.replace(**fields)
@@ -140,6 +167,8 @@ class GanConfig(Config):
             raise ValueError(f"n_images must be >= 1, got {self.n_images}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"unknown device {self.device!r}: auto, cpu or cuda")
+        if self.fid_schedule is not None and self.gan == "stargan":
+            raise ValueError("the FID schedule samples unconditional GANs; StarGAN runs train without it")
 
     # --------------------------------------------------------------------------- views
     @property

