@@ -313,6 +313,11 @@ class RobustSpectralDetector(ImageEstimator):
     def _proba(self, X) -> np.ndarray:
         T, owner = tiles(X, self.size)
         n = len(X)
+        # a flat tile (every pixel equal) has no spectrum to judge: it gets no vote, and an image
+        # made only of flat tiles gets no score (an error row "features are undefined"), rather
+        # than the verdict its zero fine-scale energy would give
+        live = np.ptp(T.reshape(len(T), -1), axis=1) > 0 if len(T) else np.zeros(0, bool)
+        T, owner = T[live], owner[live]
         if not len(T):
             return np.full(n, np.nan)
         return self._combine(robust_features(T, self.level), owner, n)

@@ -146,3 +146,20 @@ def test_the_default_model_is_the_robust_detector_with_a_card_and_envelope(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForensicsWarning)  # colour and 32x32: inside the envelope
         detect(tmp_path / "colour.png", progress=False)
+
+
+
+def test_flat_images_get_no_verdict_and_flat_tiles_no_vote():
+    """An image whose pixels are all equal has no spectrum: NaN (detect's error row), not the
+    'generated' its zero fine-scale energy used to give; a flat tile beside a textured one does
+    not change the textured image's score."""
+    from forensics.detectors.robust import RobustSpectralDetector
+
+    det = RobustSpectralDetector(n_sim=1, hidden=16, seed=0).fit(fields(160, 0, (3, 12), noise=3.0))
+    flat = np.zeros((2, 32, 32, 3), np.uint8)
+    flat[1] = 255
+    assert np.isnan(det.p_generated(flat)).all()
+    tex = fields(1, 5, (3, 12), noise=3.0)[0]
+    wide = np.concatenate([tex, np.full_like(tex, 128)], axis=1)  # 32 x 64: one textured, one flat tile
+    assert det.p_generated(wide[None])[0] == pytest.approx(det.p_generated(tex[None])[0], abs=1e-9)
+    assert np.isfinite(det.p_generated(tex[None])).all()
