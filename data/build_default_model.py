@@ -1,6 +1,6 @@
 """Rebuild the previous default detector (durall+-lr), shipped in data/models/durall-lr (about 3
 minutes on 2 cores). The default model of `forensics detect` (data/models/default) is now the
-robust detector: data/build_robust_model.py; notes/robust2-readme.md says why.
+robust detector: data/build_robust_model.py; docs/robust-detector.md says why.
 
     python data/build_default_model.py [--detector durall+-lr] [--seed 1] [--gan-steps 1500]
 

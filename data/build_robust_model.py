@@ -1,7 +1,7 @@
 """Build the default model of `forensics detect`: the robust (real-only) spectral detector.
 
     python data/build_robust_model.py [--out data/models/default] [--real builtin-wide] [--size 32]
-        [--seed 0] [--target-fpr 0.05] [--rates notes/robust2-final.json]
+        [--seed 0] [--target-fpr 0.05] [--rates benchmarks/results/robust/gpuA-v2-wide.json]
 
 Real class only: every built-in real patch of --size pixels (``builtin-wide``: the 13 core
 photographs and the 13 extra ones, see data/real/SOURCES.md), grouped by photograph so that the
@@ -10,7 +10,7 @@ detectors/robust.py). The detector never sees a GAN image: its third component l
 the simulated upsampling family (generators/simulate.py: simulate_family).
 
 --target-fpr is the false-positive rate on the cross-fitted held-out photographs (on the
-tuning folds, 5 % there gave 4.2 % on unseen photos with builtin-wide; notes/robust2-readme.md). --rates names the JSON written by
+tuning folds, 5 % there gave 4.2 % on unseen photos with builtin-wide; docs/robust-detector.md). --rates names the JSON written by
 benchmarks/robust_13_setups.py on held-out photo folds; its per-setup rates go into the model
 card (model.json ``training.measured`` and MODEL_CARD.md). Writes model.json, model.npz,
 config.json and MODEL_CARD.md (about two minutes on 2 cores).
@@ -71,12 +71,12 @@ def card(meta, m) -> str:
             lines.append(f"| {k} | {100 * d['mean']:.1f} ± {100 * d['std']:.1f} % | "
                          f"{100 * ra['mean']:.1f} ± {100 * ra['std']:.1f} % | {auc['mean']:.3f} |")
     else:
-        lines.append("Not recorded in this build (no --rates given); see notes/robust2-readme.md.")
+        lines.append("Not recorded in this build (no --rates given); see docs/robust-detector.md.")
     lines += ["", "## Envelope (where the rates hold; `detect` warns outside it)", ""]
     lines += [f"- {k}: {v}" for k, v in ENVELOPE.items()]
     lines += ["", "## Known limits", "",
               "- An attacker who rescales every Fourier magnitude to the real mean spectrum (`forensics attack "
-              "--method match2d`) walks past it; see notes/robust2-readme.md for the measured rates.",
+              "--method match2d`) walks past it; see docs/robust-detector.md for the measured rates.",
               "- Processing that reshapes the spectrum of real photos (upscaling, blur, strong JPEG) makes them look "
               "generated: refit or calibrate on processed photos (`forensics calibrate`).",
               "- Measured on small DCGANs at 32 px only."]

@@ -25,7 +25,7 @@ past); the image's score is their mean, averaged over up to 16 tiles of
 ``size x size`` pixels, and the threshold is set for ``target_fpr`` false positives on the
 held-out real images (held out by photo when ``fit`` gets ``groups``).
 
-Second version (measured in notes/robust2-readme.md; the first is ``level=False,
+Second version (measured in docs/robust-detector.md; the first is ``level=False,
 two_stage=False, calib_folds=1``):
 
 - ``level``: two features that keep the *absolute* fine-scale energy (:func:`level_features`),
