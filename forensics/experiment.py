@@ -92,6 +92,7 @@ DEMO_FAMILY = SourceFamily("ssgan-ms", ("baseline", "N.1.5"))
 
 
 @dataclass(frozen=True)
+
 class StudyConfig(Config):
     """One counterexample study: one real source, one GAN, several last-layer setups, detectors.
 
@@ -323,6 +324,21 @@ class Stage:
         write_json(self.folder / "stage.json", {"key": self.key, **info})
 
 
+def cached_array(f: Path, key: str, compute) -> np.ndarray:
+    """``compute()``'s array, cached in the ``.npz`` file ``f`` under the stage key ``key``: a file
+    with another key (stale) or one that cannot be read (damaged) is recomputed and replaced."""
+    if f.is_file():
+        try:
+            z = read_npz(f)
+            if str(z["key"]) == key:
+                return z["X"]
+        except (ValueError, KeyError):
+            pass  # damaged cache: recompute
+    X = compute()
+    write_npz(f, X=X, key=np.array(key))
+    return X
+
+
 class Study:
     """Runs a :class:`StudyConfig` in folder ``out``; see :func:`run_study`."""
 
@@ -436,16 +452,7 @@ class Study:
 
         f = self.out / "features" / name / f"{group}.npz"
         key = chain(upstream, {"features": name, "revision": spectrum.FEATURES_REVISION})
-        if f.is_file():
-            try:
-                z = read_npz(f)
-                if str(z["key"]) == key:
-                    return z["X"]
-            except (ValueError, KeyError):
-                pass  # damaged cache: recompute
-        X = spectrum.features(images, name)
-        write_npz(f, X=X, key=np.array(key))
-        return X
+        return cached_array(f, key, lambda: spectrum.features(images, name))
 
     def stage_fid(self, real: np.ndarray, fakes: dict, fake_keys: dict) -> dict:
         """FID and KID of each source's first ``fid_n`` fakes against the first ``fid_n`` real images
@@ -462,18 +469,13 @@ class Study:
         def feats(group, images, upstream):
             f = self.out / "features" / f"inception-{c.fid_mode}" / f"{group}.npz"
             key = chain(upstream, {"fid_n": c.fid_n, "mode": c.fid_mode, "features": ident})
-            if f.is_file():
-                try:
-                    z = read_npz(f)
-                    if str(z["key"]) == key:
-                        return z["X"]
-                except (ValueError, KeyError):
-                    pass  # damaged cache: recompute
-            images = images[:c.fid_n]
-            self.log(f"inception features of {group} ({len(images)} images)")
-            X = np.concatenate([np.asarray(ext(images[i:i + 64]), np.float64) for i in range(0, len(images), 64)])
-            write_npz(f, X=X, key=np.array(key))
-            return X
+
+            def compute():
+                x = images[:c.fid_n]
+                self.log(f"inception features of {group} ({len(x)} images)")
+                return np.concatenate([np.asarray(ext(x[i:i + 64]), np.float64) for i in range(0, len(x), 64)])
+
+            return cached_array(f, key, compute)
 
         t0 = time.perf_counter()
         r = feats("real", real, self.keys["real"])

