@@ -217,6 +217,8 @@ def _names(text):
      help="image sources: training objectives, each trained for every setup (the GAN's own name = its loss; "
           "infomax, ssgan, ssgan-ms, dag, hinge); detectors train on the first one's baseline")
 @arg("--quant", default=None, metavar="Q,..", help="quantizations of every source: none, wNaM (e.g. none,w4a4)")
+@arg("--n-explain", type=int, default=None, metavar="N",
+     help="LRP explanations of the explainable detectors on N held-out images per group (default 200; 0: none)")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
     from forensics.experiment import plan_study, run_study
@@ -227,7 +229,7 @@ def cmd_counterexample(a):
     plans = plan_study(a.out, a.preset, a.config, _names(a.gan), real=a.real, setups=_names(a.setups), size=a.size,
                        steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=_names(a.detectors), reps=a.reps,
                        n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=_names(a.objectives),
-                       quants=_names(a.quant))
+                       quants=_names(a.quant), n_explain=a.n_explain)
     if a.dry_run:
         print(json.dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
         return
