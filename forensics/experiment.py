@@ -422,7 +422,9 @@ class Study:
             groups = {"real": F["real"][te_r[:n]]}
             for g in (k for k in F if k != "real"):
                 groups[g] = F[g][te_f[:n]] if g == "baseline" else F[g][:n]
+            t1 = time.perf_counter()
             block["detectors"][name] = explain_groups(det, groups, (c.size, c.size))
+            block["detectors"][name]["seconds"] = time.perf_counter() - t1
         self.timings["explanations"] = time.perf_counter() - t0
         block["seconds"] = self.timings["explanations"]
         write_json(st.folder / "explanations.json", block)

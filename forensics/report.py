@@ -241,9 +241,10 @@ def plot_explanations(block: dict, path, title: str) -> list[Path] | None:
     plt = _pyplot()
     cols = min(2, len(dets))
     rows = int(np.ceil(len(dets) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.2 * rows), squeeze=False, layout="constrained")
     for ax, det in zip(axes.flat, dets):
         v = block["detectors"][det]
+        name = det if v["explainer"] == det else f"{det} ({v['explainer']})"
         f = np.asarray(v["x"])
         for k, (g, e) in enumerate(v["groups"].items()):
             style = dict(color="k", lw=2.0, ls="--") if g == "real" else dict(color=f"C{k % 10}", lw=1.4)
@@ -251,7 +252,7 @@ def plot_explanations(block: dict, path, title: str) -> list[Path] | None:
         for i, e in enumerate(BANDS[1:]):
             ax.axvline(e, color="0.75", lw=0.8, ls=":")
         ax.axhline(0, color="0.4", lw=0.6)
-        ax.set(title=f"{det} ({v['explainer']})", xlabel="normalised frequency (cycles/pixel; 0.5 = axis Nyquist)",
+        ax.set(title=name, xlabel="normalised frequency (cycles/pixel; 0.5 = axis Nyquist)",
                ylabel="mean relevance (logit units; + = generated)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -274,11 +275,12 @@ def explanations_text(block: dict) -> str:
                      f"{100 * e['top_band_share']:.0f}%", f"{e['peak_frequency']:.3f}"] for g, e in v["groups"].items()]
         else:
             head = ["group", "n", "mean logit", "called generated (%)", "feature with most relevance",
-                    "its share of all bands' relevance"]
+                    "its share of all features' relevance"]
             rows = [[g, e["n"], f"{e['mean_logit']:+.2f}", f"{100 * e['called_generated']:.0f}",
                      f"{e['top_feature']} ({'+' if e['top_feature_sign'] >= 0 else '−'})",
                      f"{100 * e['top_feature_share']:.0f}%"] for g, e in v["groups"].items()]
-        parts += [f"**{det}** ({v['explainer']}; relevance per {v['axis']})\n", markdown_table(head, rows), ""]
+        name = det if v["explainer"] == det else f"{det} ({v['explainer']})"
+        parts += [f"**{name}** (relevance per {v['axis']})\n", markdown_table(head, rows), ""]
     return "\n".join(parts)
 
 

@@ -148,7 +148,7 @@ def test_report_is_self_contained(small_study):
     assert 'src="spectra.png"' not in html
     assert "**" not in html and "<strong>dzanic+-knn</strong>" in html and "<em>Detection rate</em>" in html
     assert html.count("<table>") == 5  # 2 results + 2 matrix tables + 1 explanation table, rendered as tables
-    assert "## Which frequencies drive the verdict" in md and "**durall+-lr** (durall+-lr; relevance per frequency)" in md
+    assert "## Which frequencies drive the verdict" in md and "**durall+-lr** (relevance per frequency)" in md
     assert '"numpy":' in md and '"date":' in md
 
 
@@ -260,3 +260,20 @@ def test_all_detectors_expand_to_the_registry_and_build_for_the_study_size():
         # image detectors learn from the images (features None) and are built for the study's size
         assert (det.features is None) == (name in IMAGE_DETECTORS)
         assert det.min_size <= c.size
+
+
+def test_n_explain_reaches_the_study_and_zero_turns_explanations_off(small_study, tmp_path, capsys):
+    import shutil
+
+    from forensics.cli import main
+
+    assert main(["counterexample", "--real", "builtin", "--n-explain", "50", "--out", str(tmp_path / "p"),
+                 "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["n_explain"] == 50
+    assert main(["counterexample", "--real", "builtin", "--n-explain", "-1", "--out", str(tmp_path / "p"),
+                 "--dry-run"]) == 2
+    out, _ = small_study
+    shutil.copytree(out, tmp_path / "s")  # the finished stages are reused: only the detectors run again
+    res = run_study(SMALL.replace(n_explain=0), tmp_path / "s", progress=False)["results"]
+    assert "explanations" not in res
+    assert "Which frequencies" not in (tmp_path / "s" / "report.md").read_text()
