@@ -43,7 +43,7 @@ from forensics.config import Config
 #: spectral classifiers with an LRP rule (a network: the MLP, or logistic regression as one linear layer)
 EXPLAINABLE_CLASSIFIERS = ("mlp", "lr")
 #: feature sets whose features are azimuthal-spectrum samples (relevance per feature = per frequency)
-RADIAL_FEATURES = ("durall+",)
+RADIAL_FEATURES = ("durall+", "durall")
 #: what the features of a feature set without a frequency axis stand for
 FEATURE_LABELS = {"dzanic": ("b (decay exponent)", "y_i (start of fit)", "y_f (end of fit)"),
                   "dzanic+": ("b (decay exponent)", "y_i (start of fit)", "y_f (end of fit)")}
@@ -187,12 +187,19 @@ class SpectralExplainer:
         return None
 
     def _freqs(self, h: int, w: int, n: int) -> np.ndarray | None:
-        if self.features not in RADIAL_FEATURES:  # the toolkit's durall: rings about DC, resampled over the ring range
-            return None
-        from forensics.spectrum import half_geometry
+        """The frequency (cycles/pixel) of each feature, for feature sets that sample the azimuthal spectrum."""
+        if self.features == "durall+":  # the toolkit's durall: rings about DC, resampled over the ring range
+            from forensics.spectrum import half_geometry
 
-        n_rings = len(half_geometry(h, w)[2])
-        return np.linspace(1.0, n_rings - 2.0, n) / min(h, w)  # durall's resampled ring positions
+            n_rings = len(half_geometry(h, w)[2])
+            return np.linspace(1.0, n_rings - 2.0, n) / min(h, w)  # durall's resampled ring positions
+        if self.features == "durall":  # published: floor rings about ((W-1)/2, (W-1)/2), first and last dropped
+            c = (w - 1) / 2.0
+            yy, xx = np.indices((h, w))
+            present = np.unique(np.floor(np.hypot(xx - c, yy - c)).astype(np.int64))
+            lo, hi = present[1], present[-2]
+            return (np.linspace(lo, hi, n) + 0.5) / min(h, w)  # a floor ring r spans radii [r, r + 1)
+        return None
 
     def relevance(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(standardised features, relevance, logit)`` for a batch of raw feature rows ``(N, D)``

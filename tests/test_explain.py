@@ -143,7 +143,7 @@ def _explained(name, real, fake, **kw):
     return explain_groups(det, {"real": prep(real[150:]), "fake": prep(fake[150:])}, (32, 32))
 
 
-@pytest.mark.parametrize("name,amp,kw", [("durall+-lr", 10.0, {}),
+@pytest.mark.parametrize("name,amp,kw", [("durall+-lr", 10.0, {}), ("durall-lr", 10.0, {}),
                                          ("cnn-spectrum", 6.0, {"epochs": 6, "channels": (8, 16, 32)})])
 def test_relevance_of_a_high_frequency_artefact_sits_at_the_highest_frequencies(patches, name, amp, kw):
     """Fakes = reals + noise only above 0.375 cycles/pixel (what the paper expects of baseline
