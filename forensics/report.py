@@ -246,8 +246,10 @@ def plot_explanations(block: dict, path, title: str) -> list[Path] | None:
         v = block["detectors"][det]
         name = det if v["explainer"] == det else f"{det} ({v['explainer']})"
         f = np.asarray(v["x"])
+        n_groups = len(v["groups"])
+        cmap = plt.get_cmap("tab10" if n_groups <= 11 else "tab20")
         for k, (g, e) in enumerate(v["groups"].items()):
-            style = dict(color="k", lw=2.0, ls="--") if g == "real" else dict(color=f"C{k % 10}", lw=1.4)
+            style = dict(color="k", lw=2.0, ls="--") if g == "real" else dict(color=cmap((k - 1) % cmap.N), lw=1.4)
             ax.plot(f, e["relevance_mean"], label=f"{g} (n={e['n']})", **style)
         for i, e in enumerate(BANDS[1:]):
             ax.axvline(e, color="0.75", lw=0.8, ls=":")
