@@ -27,6 +27,11 @@ their reason), ``radial.csv`` (relevance per frequency, one row per explained im
 ``relevance/NAME.npz`` (arrays), ``maps/NAME.png`` (heat maps: image, relevance map,
 frequency-plane relevance; blue real, red generated), ``radial.png`` (mean relevance
 per frequency) and ``config.json``.
+
+For the counterexample report, :func:`explain_groups` explains a fitted detector (in memory:
+:func:`explainer_for`) on groups of images or feature rows and summarises each group: mean ±
+std relevance per frequency, mean logit, share called generated, and the band (:data:`BANDS`)
+carrying most relevance.
 """
 from __future__ import annotations
 
