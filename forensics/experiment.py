@@ -10,7 +10,10 @@ still matches:
 2. ``runs/<source>/``: the GAN runs (an unfinished or shorter run is resumed; a longer one refused);
 3. ``fakes/<source>/``: ``n_fake`` PNGs per source, sampled with a fixed seed;
 4. ``features/<feature set>/<group>.npz``;
-5. ``results.json`` (protocol below), ``report.md`` and ``report.html``.
+5. ``explanations/``: LRP relevance per frequency of the explainable detectors (an MLP or LR on
+   spectral features, the CNNs) on ``n_explain`` held-out images per group (after the protocol,
+   whose repetition-0 detectors it explains; :meth:`Study.stage_explanations`);
+6. ``results.json`` (protocol below), ``report.md`` and ``report.html``.
 
 Protocol, per detector and repetition ``r`` (seed ``seed + r``, ``reps`` of them): draw
 ``n_train`` real and ``n_train`` baseline images without replacement; train on them; the
@@ -42,6 +45,8 @@ PAPER_EPOCHS = {"dcgan": 50, "lsgan": 50, "wgan-gp": 100}
 PAPER_GANS = ("dcgan", "lsgan", "wgan-gp")
 #: the paper's real preprocessing: centre crop to the short side (178 for CelebA), PIL bilinear to 128
 PAPER_POLICY = "resize:128:pil-bilinear"
+#: bumped when the explanations stage starts writing other numbers (its cache keys on it)
+EXPLANATIONS_REVISION = 1
 
 
 @dataclass(frozen=True)
@@ -399,7 +404,7 @@ class Study:
         if not names or c.n_explain == 0:
             return None
         own = {"detectors": names, "n_explain": c.n_explain, "bands": list(BANDS), "eps": 1e-6,
-               **c.key("seed", "n_train", "size")}
+               "revision": EXPLANATIONS_REVISION, **c.key("seed", "n_train", "size")}
         st = Stage.of(self.out / "explanations", self.keys["real"], own, fake_keys)
         if st.done():
             try:
