@@ -27,7 +27,10 @@ then trains on ``n_per_gen`` images of every other setup (``--n-fake-train N``: 
 split evenly over them) and as many reals, and tests on the held-out setup's test images;
 few-shot draws its k images from the held-out setup's training pool. ``--held-out a,b``
 restricts which setups are held out; ``--workers N`` runs (seed, held-out) tasks in N
-processes (one torch thread each; the results do not depend on N).
+processes (one torch thread each; the results do not depend on N). ``--families`` holds out a
+whole family of setups at once (the setups sharing the letter before the first dot: every
+``B.*``, every ``N.*``, ...; ``baseline`` alone): trained on the other families, tested on
+``n_test`` images drawn from all the family's test sets, few-shot images drawn from its pools.
 
     nice python benchmarks/lrp_guided.py --study /work/demo3_all0 --out runs/lrpg_demo3
 
@@ -74,6 +77,7 @@ class GuidedStudyConfig(Config):
     held_out: tuple[str, ...] = ()  #: generators to hold out (empty: every one)
     n_fake_train: int | None = None  #: study: fake training images in all, split over the seen setups
     workers: int = 1  #: processes running (seed, held-out) tasks
+    families: bool = False  #: study: hold out families of setups (B.*, N.*, Z.*, ...) instead of single setups
 
     def validate(self):
         if not self.seeds or min(self.shots) < 1 or self.n_per_gen < max(self.shots):
@@ -147,6 +151,13 @@ def study_generators(study) -> list[str]:
     if len(names) < 2:
         raise ValueError(f"{root}: {len(names)} setup folder(s) with images; leave-one-out needs at least 2")
     return names
+
+
+def family(setup: str) -> str:
+    """The family of a setup label: the letter before its first dot (``B.1.5`` -> ``B``), under its
+    objective folder if any (``infomax/N.1.5`` -> ``infomax/N``); ``baseline`` is its own family."""
+    head, _, last = setup.rpartition("/")
+    return (head + "/" if head else "") + last.split(".")[0]
 
 
 def load_study(cfg: GuidedStudyConfig) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
@@ -226,6 +237,10 @@ def _load(cfg: GuidedStudyConfig) -> dict:
         else:
             _DATA["real"], _DATA["real_source"] = load_source("builtin", cfg.size).images, "builtin"
             _DATA["generators"] = GENERATORS
+        units: dict[str, list[str]] = {}  # what one task holds out
+        for g in _DATA["generators"]:
+            units.setdefault(family(g) if cfg.families else g, []).append(g)
+        _DATA["units"] = units
     return _DATA
 
 
@@ -236,6 +251,35 @@ def _split(cfg: GuidedStudyConfig, seed: int):
     return split(d["real"], cfg, seed)
 
 
+def task_data(cfg: GuidedStudyConfig, seed: int, held: str) -> dict:
+    """What the task (``seed``, ``held``) trains and tests on: ``X, y`` (reals then the seen
+    generators' images), the test reals, the held-out unit's training pool and test images, and
+    the few-shot picks (indices into the pool and into the training reals) per k."""
+    d = _load(cfg)
+    generators, units = d["generators"], list(d["units"])
+    members = d["units"][held]
+    real_tr, real_te, gens = _split(cfg, seed)
+    seen = [g for g in generators if g not in members]
+    if len(members) > 1:  # a family: its pools together, n_test of its test images
+        test = np.concatenate([gens[m][1] for m in members])
+        pick = np.random.default_rng([seed, 13, units.index(held)]).permutation(len(test))[:cfg.n_test]
+        pool = np.concatenate([gens[m][0] for m in members])
+    else:
+        pool, test, pick = gens[held][0], gens[held][1], slice(None)
+    per_seen = cfg.n_per_gen if cfg.n_fake_train is None else max(1, cfg.n_fake_train // len(seen))
+    n_real = per_seen * len(seen)
+    if n_real > len(real_tr) or any(per_seen > len(gens[g][0]) for g in seen):
+        raise ValueError(f"{per_seen} training images per seen generator and {n_real} reals asked for; "
+                         f"there are {len(real_tr)} reals and {min(len(gens[g][0]) for g in seen)} per generator")
+    X = np.r_[real_tr[:n_real], *[gens[g][0][:per_seen] for g in seen]]
+    y = np.r_[np.zeros(n_real), np.ones(len(X) - n_real)]
+    fs_rng = np.random.default_rng([seed, 11, units.index(held)])
+    fs_pick = {k: (fs_rng.choice(len(pool), k, replace=False), fs_rng.choice(n_real, k, replace=False))
+               for k in cfg.shots}
+    return {"X": X, "y": y, "real_tr": real_tr, "real_te": real_te, "pool": pool, "test": test[pick],
+            "few_shot": fs_pick}
+
+
 def run_task(cfg: GuidedStudyConfig, seed: int, held: str) -> list[dict]:
     """Leave ``held`` out with seed ``seed``: plain and guided training, then few-shot fine-tuning."""
     import copy
@@ -244,35 +288,24 @@ def run_task(cfg: GuidedStudyConfig, seed: int, held: str) -> list[dict]:
     from forensics.detectors.cnn import CNNConfig, CNNDetector
 
     torch.set_num_threads(cfg.threads)
-    generators = _load(cfg)["generators"]
-    real_tr, real_te, gens = _split(cfg, seed)
-    seen = [g for g in generators if g != held]
-    per_seen = cfg.n_per_gen if cfg.n_fake_train is None else max(1, cfg.n_fake_train // len(seen))
-    n_real = per_seen * len(seen)
-    if n_real > len(real_tr) or any(per_seen > len(gens[g][0]) for g in seen):
-        raise ValueError(f"{per_seen} training images per seen generator and {n_real} reals asked for; "
-                         f"there are {len(real_tr)} reals and {min(len(gens[g][0]) for g in seen)} per generator")
-    X = np.r_[real_tr[:n_real], *[gens[g][0][:per_seen] for g in seen]]
-    y = np.r_[np.zeros(n_real), np.ones(len(X) - n_real)]
-    fs_rng = np.random.default_rng([seed, 11, generators.index(held)])
-    fs_pick = {k: (fs_rng.choice(len(gens[held][0]), k, replace=False),
-                   fs_rng.choice(n_real, k, replace=False)) for k in cfg.shots}
+    t = task_data(cfg, seed, held)
+    X, y, real_tr, real_te, pool, test = t["X"], t["y"], t["real_tr"], t["real_te"], t["pool"], t["test"]
     rows = []
     for lam in (0.0, cfg.guidance):
         ccfg = CNNConfig(size=cfg.size, input=cfg.input, channels=cfg.channels, epochs=cfg.epochs,
                          batch=cfg.batch, lr=cfg.lr, guidance=lam, seed=seed)
         det = CNNDetector(ccfg).fit(X, y)
         rows.append({"seed": seed, "held_out": held, "guided": lam > 0, "lambda": lam, "shots": 0,
-                     **evaluate(det, real_te, gens[held][1])})
+                     **evaluate(det, real_te, test)})
         for k in cfg.shots:
-            fi, ri = fs_pick[k]
+            fi, ri = t["few_shot"][k]
             ft = copy.deepcopy(det)
             lam_k = 0.0 if lam == 0 else (cfg.guidance_1shot if k == 1 else lam)
-            ft.train(np.r_[real_tr[ri], gens[held][0][fi]], np.r_[np.zeros(k), np.ones(k)],
+            ft.train(np.r_[real_tr[ri], pool[fi]], np.r_[np.zeros(k), np.ones(k)],
                      cfg.finetune_epochs, lr=cfg.finetune_lr, seed_offset=k, freeze_bn=True,
                      guidance=lam_k)
             rows.append({"seed": seed, "held_out": held, "guided": lam > 0, "lambda": lam_k, "shots": k,
-                         **evaluate(ft, real_te, gens[held][1])})
+                         **evaluate(ft, real_te, test)})
     return rows
 
 
@@ -284,13 +317,13 @@ def run(cfg: GuidedStudyConfig, out: Path) -> dict:
     from forensics.io import write_config, write_json
 
     d = _load(cfg)
-    generators = list(d["generators"])
+    generators = list(d["units"])  # what is held out: generators, or families of them
     held_outs = list(cfg.held_out) or generators
     unknown = [h for h in held_outs if h not in generators]
     if unknown:
         raise ValueError(f"unknown held-out generator(s) {', '.join(unknown)}; the generators are {', '.join(generators)}")
     write_config(out, {"study": "lrp_guided", "config": cfg.to_dict(), "generators": generators,
-                       "held_out": held_outs, "real": d["real_source"], "n_real_images": int(len(d["real"])),
+                       "members": d["units"], "held_out": held_outs, "real": d["real_source"], "n_real_images": int(len(d["real"])),
                        "n_fake_images": {g: int(len(v)) for g, v in d.get("fakes", {}).items()} or None})
     tasks = [(cfg, seed, held) for seed in cfg.seeds for held in held_outs]
     runs: list[dict] = []
@@ -348,6 +381,8 @@ def main(argv=None):
     ap.add_argument("--n-fake-train", type=int, default=None,
                     help="fake training images in all, split over the seen generators (default: n-per-gen each)")
     ap.add_argument("--workers", type=int, default=None, help="processes (default 1)")
+    ap.add_argument("--families", action="store_true", default=None,
+                    help="with --study: hold out whole families of setups (B.*, N.*, Z.*, baseline)")
     a = ap.parse_args(argv)
     if a.summarize:
         from forensics.io import read_json, write_json
@@ -363,7 +398,7 @@ def main(argv=None):
         return
     over = {"epochs": a.epochs, "n_per_gen": a.n_per_gen, "n_test": a.n_test, "study": a.study, "real": a.real,
             "held_out": tuple(a.held_out.split(",")) if a.held_out else None, "n_fake_train": a.n_fake_train,
-            "workers": a.workers}
+            "workers": a.workers, "families": a.families}
     cfg = GuidedStudyConfig(seeds=tuple(range(a.seeds)), input=a.input,
                             **{k: v for k, v in over.items() if v is not None})
     res = run(cfg, Path(a.out))
