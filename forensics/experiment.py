@@ -10,7 +10,10 @@ still matches:
 2. ``runs/<source>/``: the GAN runs (an unfinished or shorter run is resumed; a longer one refused);
 3. ``fakes/<source>/``: ``n_fake`` PNGs per source, sampled with a fixed seed;
 4. ``features/<feature set>/<group>.npz``;
-5. ``results.json`` (protocol below), ``report.md`` and ``report.html``.
+5. ``explanations/``: LRP relevance per frequency of the explainable detectors (an MLP or LR on
+   spectral features, the CNNs) on ``n_explain`` held-out images per group (after the protocol,
+   whose repetition-0 detectors it explains; :meth:`Study.stage_explanations`);
+6. ``results.json`` (protocol below), ``report.md`` and ``report.html``.
 
 Protocol, per detector and repetition ``r`` (seed ``seed + r``, ``reps`` of them): draw
 ``n_train`` real and ``n_train`` baseline images without replacement; train on them; the
@@ -42,6 +45,8 @@ PAPER_EPOCHS = {"dcgan": 50, "lsgan": 50, "wgan-gp": 100}
 PAPER_GANS = ("dcgan", "lsgan", "wgan-gp")
 #: the paper's real preprocessing: centre crop to the short side (178 for CelebA), PIL bilinear to 128
 PAPER_POLICY = "resize:128:pil-bilinear"
+#: bumped when the explanations stage starts writing other numbers (its cache keys on it)
+EXPLANATIONS_REVISION = 1
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ class StudyConfig(Config):
     #: measurement (None: the schedule's default, 1000)
     train_fid: bool | None = None
     train_fid_n: int | None = None
+    #: LRP explanations of the explainable detectors (an MLP or LR on spectral features, the CNNs):
+    #: relevance per frequency over ``n_explain`` held-out images of each group (0: none)
+    n_explain: int = 200
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -197,6 +205,8 @@ class StudyConfig(Config):
             raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
         if not self.detectors:
             raise ValueError("no detectors given")
+        if self.n_explain < 0:
+            raise ValueError(f"n_explain must be >= 0, not {self.n_explain}")
         from forensics.generators.objectives import OBJECTIVES
         from forensics.generators.quant import QuantSpec
 
@@ -520,6 +530,7 @@ class Study:
                             acc["rates"][s].append(metrics.detection_rate(sf, det.threshold_))
                             acc["aucs"][s].append(metrics.roc_auc(sr, sf))
                         if r == 0 and train_setup == "baseline":  # one repetition's scores for the ROC plots
+                            self.fitted[name] = (det, te_r, te_f)  # and its detector, for the explanations
                             self.scores.setdefault(name, {"real": sr})
                             for s in groups:
                                 self.scores[name][s] = det.score(F[s][te_f] if s == "baseline" else F[s])
@@ -533,6 +544,50 @@ class Study:
                                     "detection_rate": {s: metrics.mean_std(per_train[t]["rates"][s]) for s in groups}}
                                 for t in c.setups}
         return det_out, matrix
+
+    def stage_explanations(self, feats: dict, fake_keys: dict) -> dict | None:
+        """``explanations/``: LRP relevance per frequency (or per feature) of every explainable
+        detector, trained on real vs baseline as in repetition 0, on up to ``n_explain`` of that
+        repetition's held-out reals and of each group's held-out fakes (:func:`forensics.explain.explain_groups`).
+        ``None`` when no detector is explainable or ``n_explain`` is 0."""
+        from forensics.explain import BANDS, explain_groups, is_explainable
+
+        c = self.cfg
+        names = [d for d in c.detectors if is_explainable(d)]
+        if not names or c.n_explain == 0:
+            return None
+        own = {"detectors": names, "n_explain": c.n_explain, "bands": list(BANDS), "eps": 1e-6,
+               "revision": EXPLANATIONS_REVISION, **c.key("seed", "n_train", "size")}
+        st = Stage.of(self.out / "explanations", self.keys["real"], own, fake_keys)
+        if st.done():
+            try:
+                return read_json(st.folder / "explanations.json")
+            except (OSError, ValueError):
+                pass  # damaged: recompute
+        from forensics.detectors import make_detector
+
+        t0 = time.perf_counter()
+        block = {"method": "LRP of the logit (eps rule for linear layers, alpha1beta0 for convolutions); per frequency "
+                           "through a virtual inverse-DFT layer (CNN on pixels), the frequency plane (CNN on the "
+                           "spectrum) or the features themselves (durall+: azimuthal-spectrum samples); "
+                           "positive relevance speaks for generated",
+                 "trained_on": "real vs baseline, repetition 0 of the protocol",
+                 "images": f"up to {c.n_explain} held-out images per group", "detectors": {}}
+        for name in names:
+            det, te_r, te_f = self.fitted[name]
+            F = feats[make_detector(name, size=c.size).features]
+            n = c.n_explain
+            groups = {"real": F["real"][te_r[:n]]}
+            for g in (k for k in F if k != "real"):
+                groups[g] = F[g][te_f[:n]] if g == "baseline" else F[g][:n]
+            t1 = time.perf_counter()
+            block["detectors"][name] = explain_groups(det, groups, (c.size, c.size))
+            block["detectors"][name]["seconds"] = time.perf_counter() - t1
+        self.timings["explanations"] = time.perf_counter() - t0
+        block["seconds"] = self.timings["explanations"]
+        write_json(st.folder / "explanations.json", block)
+        st.mark(settings=own)
+        return block
 
     # ------------------------------------------------------------------------------- run
     def run(self) -> dict:
@@ -558,7 +613,9 @@ class Study:
             feats[None] = {"real": real, **fakes}
         self.log("training and scoring detectors")
         self.scores: dict[str, dict[str, np.ndarray]] = {}
+        self.fitted: dict[str, tuple] = {}
         det_out, matrix = self.evaluate(feats)
+        explanations = self.stage_explanations(feats, fake_keys)
         results = {"config": {**c.to_dict(), "n_real_images": int(len(real)),
                               "protocol": "train on n_train real + n_train baseline (without replacement), "
                                           "test on the rest; reps seeded seed + r"},
@@ -566,6 +623,8 @@ class Study:
                    "detectors": det_out, "matrix": matrix}
         if c.fid_n is not None:
             results["fid"] = self.stage_fid(real, fakes, fake_keys)
+        if explanations is not None:
+            results["explanations"] = explanations
         write_json(self.out / "results.json", results)
         paths = write_experiment_report(self.out, results, real, fakes, self.scores)
         self.timings["total"] = time.perf_counter() - t0

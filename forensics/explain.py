@@ -27,6 +27,11 @@ their reason), ``radial.csv`` (relevance per frequency, one row per explained im
 ``relevance/NAME.npz`` (arrays), ``maps/NAME.png`` (heat maps: image, relevance map,
 frequency-plane relevance; blue real, red generated), ``radial.png`` (mean relevance
 per frequency) and ``config.json``.
+
+For the counterexample report, :func:`explain_groups` explains a fitted detector (in memory:
+:func:`explainer_for`) on groups of images or feature rows and summarises each group: mean ±
+std relevance per frequency, mean logit, share called generated, and the band (:data:`BANDS`)
+carrying most relevance.
 """
 from __future__ import annotations
 
@@ -40,6 +45,13 @@ import numpy as np
 
 from forensics.config import Config
 
+#: spectral classifiers with an LRP rule (a network: the MLP, or logistic regression as one linear layer)
+EXPLAINABLE_CLASSIFIERS = ("mlp", "lr")
+#: feature sets whose features are azimuthal-spectrum samples (relevance per feature = per frequency)
+RADIAL_FEATURES = ("durall+", "durall")
+#: what the features of a feature set without a frequency axis stand for
+FEATURE_LABELS = {"dzanic": ("b (decay exponent)", "y_i (start of fit)", "y_f (end of fit)"),
+                  "dzanic+": ("b (decay exponent)", "y_i (start of fit)", "y_f (end of fit)")}
 SUMMARY_COLUMNS = ["path", "status", "error", "p_generated", "label", "logit", "relevance_sum",
                    "low_frequency_relevance", "high_frequency_relevance", "peak_frequency", "files"]
 CHUNK = 64
@@ -66,10 +78,12 @@ class ExplainConfig(Config):
 
 # ---------------------------------------------------------------------------- explainers
 class CNNExplainer:
-    def __init__(self, folder: Path, eps: float):
-        from forensics.detectors.cnn import CNNDetector
+    """LRP of a fitted :class:`~forensics.detectors.cnn.CNNDetector` (in memory, or ``load``-ed)."""
 
-        self.det = CNNDetector.load(folder)
+    axis = "frequency"
+
+    def __init__(self, det, eps: float):
+        self.det = det
         self.eps = eps
         s = self.det.cfg.size
         self.name = f"cnn-{self.det.cfg.input}"
@@ -77,23 +91,41 @@ class CNNExplainer:
         self.size = s
         self.freqs = np.arange(len(_ring_counts(s))) / s
 
+    @classmethod
+    def load(cls, folder: Path, eps: float) -> "CNNExplainer":
+        from forensics.detectors.cnn import CNNDetector
+
+        return cls(CNNDetector.load(folder), eps)
+
     def check(self, img: np.ndarray) -> str | None:
         if img.shape[:2] != (self.size, self.size):
             return f"image is {img.shape[1]}x{img.shape[0]} after preprocessing; the model takes {self.size}x{self.size}"
         return None
 
-    def explain(self, images: np.ndarray) -> list[dict]:
+    def _relevance(self, images: np.ndarray):
+        """``(input, relevance, frequency-plane relevance, per-ring relevance, logit)`` of a batch."""
         from forensics.detectors.lrp import frequency_relevance, radial_relevance
 
         x, R = self.det.relevance(images, eps=self.eps)
         logit = self.det.decision_function(images)
         if self.det.cfg.input == "pixels":
             Rk = frequency_relevance(x, R).sum(axis=1)  # per channel, then summed
-            spatial = R.sum(axis=1)
         else:  # the input is already the centred frequency plane
             Rk = R[:, 0]
-            spatial = None
-        radial = radial_relevance(Rk)
+        return x, R, Rk, radial_relevance(Rk), logit
+
+    def radial(self, images: np.ndarray, shape=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(frequencies, per-ring relevance (N, F), logits (N,))`` of uint8 images, in chunks."""
+        rs, ls = [], []
+        for s in range(0, len(images), CHUNK):
+            *_, radial, logit = self._relevance(np.asarray(images[s:s + CHUNK]))
+            rs.append(radial)
+            ls.append(logit)
+        return self.freqs, np.concatenate(rs), np.concatenate(ls)
+
+    def explain(self, images: np.ndarray) -> list[dict]:
+        x, R, Rk, radial, logit = self._relevance(images)
+        spatial = R.sum(axis=1) if self.det.cfg.input == "pixels" else None
         out = []
         for i in range(len(images)):
             arrays = {"logit": np.float64(logit[i]), "input": x[i], "relevance": R[i], "frequency_relevance": Rk[i],
@@ -114,15 +146,16 @@ class CNNExplainer:
 
 
 class SpectralExplainer:
-    def __init__(self, folder: Path, eps: float):
-        from forensics.detectors import Detector
+    """LRP of a fitted spectral detector with an ``mlp`` or ``lr`` classifier (in memory, or ``load``-ed)."""
 
-        self.det = Detector.load(folder)
+    def __init__(self, det, eps: float):
+        self.det = det
         est = getattr(self.det, "classifier", None)
-        if est not in ("mlp", "lr"):
-            raise ValueError(f"{folder}: LRP needs a network: a CNN model or a spectral detector with an mlp or "
+        if est not in EXPLAINABLE_CLASSIFIERS:
+            raise ValueError(f"{det.name}: LRP needs a network: a CNN model or a spectral detector with an mlp or "
                              f"lr classifier (this one uses {est!r})")
         self.features = self.det.features
+        self.axis = "frequency" if self.features in RADIAL_FEATURES else "feature"
         self.name = self.det.name
         self.default_policy = str(self.det.get_params().get("preprocess", "none"))
         self.eps = eps
@@ -142,6 +175,16 @@ class SpectralExplainer:
             lin.bias.copy_(torch.as_tensor(a["b"]))
         return nn.Sequential(lin).eval()
 
+    @classmethod
+    def load(cls, folder: Path, eps: float) -> "SpectralExplainer":
+        from forensics.detectors import Detector
+
+        det = Detector.load(folder)
+        if getattr(det, "classifier", None) not in EXPLAINABLE_CLASSIFIERS:
+            raise ValueError(f"{folder}: LRP needs a network: a CNN model or a spectral detector with an mlp or "
+                             f"lr classifier (this one uses {getattr(det, 'classifier', None)!r})")
+        return cls(det, eps)
+
     def check(self, img: np.ndarray) -> str | None:
         m = getattr(self.det, "min_size", 1)
         if min(img.shape[:2]) < m:
@@ -149,28 +192,55 @@ class SpectralExplainer:
         return None
 
     def _freqs(self, h: int, w: int, n: int) -> np.ndarray | None:
-        if self.features != "durall+":  # the toolkit's durall: rings about DC, resampled over the ring range
-            return None
-        from forensics.spectrum import half_geometry
+        """The frequency (cycles/pixel) of each feature, for feature sets that sample the azimuthal spectrum."""
+        if self.features == "durall+":  # the toolkit's durall: rings about DC, resampled over the ring range
+            from forensics.spectrum import half_geometry
 
-        n_rings = len(half_geometry(h, w)[2])
-        return np.linspace(1.0, n_rings - 2.0, n) / min(h, w)  # durall's resampled ring positions
+            n_rings = len(half_geometry(h, w)[2])
+            return np.linspace(1.0, n_rings - 2.0, n) / min(h, w)  # durall's resampled ring positions
+        if self.features == "durall":  # published: floor rings about ((W-1)/2, (W-1)/2), first and last dropped
+            c = (w - 1) / 2.0
+            yy, xx = np.indices((h, w))
+            present = np.unique(np.floor(np.hypot(xx - c, yy - c)).astype(np.int64))
+            lo, hi = present[1], present[-2]
+            return (np.linspace(lo, hi, n) + 0.5) / min(h, w)  # a floor ring r spans radii [r, r + 1)
+        return None
 
-    def explain(self, images) -> list[dict]:
+    def relevance(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(standardised features, relevance, logit)`` for a batch of raw feature rows ``(N, D)``
+        (rows with undefined features get NaN throughout)."""
         import torch
         from forensics.detectors.lrp import lrp
 
+        X = (np.asarray(features, dtype=np.float64) - self.det.mean_) / self.det.scale_
+        R = np.full_like(X, np.nan)
+        logit = np.full(len(X), np.nan)
+        ok = np.isfinite(X).all(axis=1)
+        if ok.any():
+            xt = torch.from_numpy(np.ascontiguousarray(X[ok]))
+            with torch.no_grad():
+                logit[ok] = self.net(xt)[:, 0].numpy()
+            R[ok] = lrp(self.net, xt, eps=self.eps).numpy()
+        return X, R, logit
+
+    def radial(self, features: np.ndarray, shape) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """``(frequencies or None, relevance per feature (N, D), logits (N,))`` of raw feature rows of
+        images of ``shape`` (H, W); the frequencies when the features are azimuthal-spectrum samples."""
+        _, R, logit = self.relevance(features)
+        return self._freqs(int(shape[0]), int(shape[1]), R.shape[1]), R, logit
+
+    def feature_labels(self) -> list[str]:
+        return list(FEATURE_LABELS.get(self.features, [f"{self.features}_{i}" for i in range(len(self.det.mean_))]))
+
+    def explain(self, images) -> list[dict]:
         out = []
         for img in images:  # features of differently sized images
-            X = (self.det.transform(img[None]) - self.det.mean_) / self.det.scale_
-            if not np.isfinite(X).all():
+            X, R, logit = self.relevance(self.det.transform(img[None]))
+            if not np.isfinite(logit).all():
                 out.append({"error": "the spectral features are undefined for this image"})
                 continue
-            xt = torch.from_numpy(X.astype(np.float64))
-            with torch.no_grad():
-                logit = float(self.net(xt)[0, 0])
-            R = lrp(self.net, xt, eps=self.eps).numpy()[0]
-            a = {"logit": np.float64(logit), "input": X[0], "relevance": R}
+            R = R[0]
+            a = {"logit": np.float64(logit[0]), "input": X[0], "relevance": R}
             f = self._freqs(img.shape[0], img.shape[1], len(R))
             if f is not None:
                 a["radial_relevance"], a["radial_frequency"] = R, f
@@ -192,10 +262,100 @@ def load_explainer(folder, eps: float = 1e-6):
     except (OSError, ValueError, AttributeError) as e:
         raise ValueError(f"{mj}: not a readable model description ({e})") from None
     if fmt == "forensics-cnn":
-        return CNNExplainer(folder, eps)
+        return CNNExplainer.load(folder, eps)
     if fmt == "forensics-detector":
-        return SpectralExplainer(folder, eps)
+        return SpectralExplainer.load(folder, eps)
     raise ValueError(f"{mj}: not a forensics model (format {fmt!r})")
+
+
+def explainer_for(det, eps: float = 1e-6):
+    """The explainer of a fitted detector object, or ``None`` when it has no LRP rule (k-NN, SVM, ...)."""
+    from forensics.detectors.cnn import CNNDetector
+
+    if isinstance(det, CNNDetector):
+        return CNNExplainer(det, eps)
+    if getattr(det, "classifier", None) in EXPLAINABLE_CLASSIFIERS and hasattr(det, "state_arrays_"):
+        return SpectralExplainer(det, eps)
+    return None
+
+
+def is_explainable(name: str) -> bool:
+    """Whether the registered detector ``name`` can be explained (decided from its name, nothing trained)."""
+    from forensics.detectors import IMAGE_DETECTORS, make_detector
+
+    if name in IMAGE_DETECTORS:
+        return name in ("cnn", "cnn-spectrum")
+    return getattr(make_detector(name), "classifier", None) in EXPLAINABLE_CLASSIFIERS
+
+
+# ------------------------------------------------------------------- explanations of groups
+#: edges (cycles/pixel) of the frequency bands the counterexample report names; the last band
+#: holds everything beyond the axis Nyquist frequency 0.5 (the diagonals, up to 0.71)
+BANDS = (0.0, 0.125, 0.25, 0.375, 0.5)
+
+
+def band_names(edges=BANDS) -> list[str]:
+    e = list(edges)
+    return [f"{a:g}–{b:g}" for a, b in zip(e[:-1], e[1:])] + [f"≥ {e[-1]:g}"]
+
+
+def band_sums(freqs: np.ndarray, relevance: np.ndarray, edges=BANDS) -> np.ndarray:
+    """Relevance summed over each band ``[e_i, e_{i+1})`` (the last band open-ended): ``(..., n_bands)``."""
+    b = np.clip(np.searchsorted(np.asarray(edges), np.asarray(freqs), side="right") - 1, 0, len(edges) - 1)
+    onehot = (b[:, None] == np.arange(len(edges))[None, :]).astype(np.float64)
+    return np.asarray(relevance, dtype=np.float64) @ onehot
+
+
+def summarise_group(R: np.ndarray, logit: np.ndarray, threshold_logit: float, freqs=None, labels=None,
+                    edges=BANDS) -> dict:
+    """Mean ± std relevance per frequency (or per feature) of one group's images ``R (N, F)``, their
+    mean logit and share called generated, and where the relevance sits: with ``freqs``, the band
+    whose summed mean relevance is largest in magnitude (its sign: + speaks for generated) and its
+    share of the bands' total magnitude; else the feature with the largest mean |relevance|."""
+    ok = np.isfinite(logit)
+    R, logit = R[ok], logit[ok]
+    m = R.mean(axis=0)
+    out = {"n": int(ok.sum()), "mean_logit": float(logit.mean()),
+           "called_generated": float(np.mean(logit > threshold_logit)),
+           "relevance_mean": m.tolist(), "relevance_std": R.std(axis=0).tolist(),
+           "relevance_sum": float(m.sum())}
+    if freqs is not None:
+        bs = band_sums(freqs, m, edges)
+        top = int(np.argmax(np.abs(bs)))
+        tot = float(np.abs(bs).sum()) or 1.0
+        out.update(bands=bs.tolist(), top_band=band_names(edges)[top], top_band_index=top,
+                   top_band_share=float(abs(bs[top]) / tot), top_band_sign=int(np.sign(bs[top])),
+                   peak_frequency=float(np.asarray(freqs)[int(np.argmax(np.abs(m)))]))
+    else:
+        top = int(np.argmax(np.abs(m)))
+        out.update(top_feature=(labels or [str(i) for i in range(len(m))])[top],
+                   top_feature_share=float(abs(m[top]) / (float(np.abs(m).sum()) or 1.0)),
+                   top_feature_sign=int(np.sign(m[top])))
+    return out
+
+
+def explain_groups(det, groups: dict, shape, eps: float = 1e-6, edges=BANDS) -> dict | None:
+    """LRP relevance of a fitted detector ``det`` on each group of inputs (``groups[name]``: uint8
+    images for a CNN, raw feature rows for a spectral detector; images of ``shape`` (H, W)),
+    summarised per group by :func:`summarise_group`. ``None`` when ``det`` cannot be explained."""
+    ex = explainer_for(det, eps)
+    if ex is None:
+        return None
+    thr = float(getattr(det, "threshold_", 0.5))
+    thr_logit = float(np.log(thr / (1.0 - thr))) if 0.0 < thr < 1.0 else (np.inf if thr >= 1.0 else -np.inf)
+    if getattr(det, "rule_", None) == "decision":  # the published rule of an SVM or LR: the sign of the decision value
+        thr_logit = 0.0
+    out: dict = {"explainer": ex.name, "groups": {}}
+    for g, inputs in groups.items():
+        freqs, R, logit = ex.radial(inputs, shape)
+        if freqs is None:
+            out["axis"], out["x"] = "feature", ex.feature_labels()
+        else:
+            out["axis"], out["x"] = "frequency", np.asarray(freqs).tolist()
+        out["groups"][g] = summarise_group(R, logit, thr_logit, freqs, out["x"] if freqs is None else None, edges)
+    if out["axis"] == "frequency":
+        out["bands"] = band_names(edges)
+    return out
 
 
 # ---------------------------------------------------------------------------- pictures

@@ -229,6 +229,63 @@ def labelled_grid(groups: dict[str, np.ndarray], path, per_group: int = 8, min_p
     return save_figure(fig, path)
 
 
+def plot_explanations(block: dict, path, title: str) -> list[Path] | None:
+    """One panel per explained detector with a frequency axis: mean LRP relevance per frequency of
+    each group (reals and each setup's fakes; positive speaks for generated), the bands of the table
+    shaded. ``None`` when no detector has a frequency axis."""
+    dets = [d for d, v in block["detectors"].items() if v["axis"] == "frequency"]
+    if not dets:
+        return None
+    from forensics.explain import BANDS
+
+    plt = _pyplot()
+    cols = min(2, len(dets))
+    rows = int(np.ceil(len(dets) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.2 * rows), squeeze=False, layout="constrained")
+    for ax, det in zip(axes.flat, dets):
+        v = block["detectors"][det]
+        name = det if v["explainer"] == det else f"{det} ({v['explainer']})"
+        f = np.asarray(v["x"])
+        n_groups = len(v["groups"])
+        cmap = plt.get_cmap("tab10" if n_groups <= 11 else "tab20")
+        for k, (g, e) in enumerate(v["groups"].items()):
+            style = dict(color="k", lw=2.0, ls="--") if g == "real" else dict(color=cmap((k - 1) % cmap.N), lw=1.4)
+            ax.plot(f, e["relevance_mean"], label=f"{g} (n={e['n']})", **style)
+        for i, e in enumerate(BANDS[1:]):
+            ax.axvline(e, color="0.75", lw=0.8, ls=":")
+        ax.axhline(0, color="0.4", lw=0.6)
+        ax.set(title=name, xlabel="normalised frequency (cycles/pixel; 0.5 = axis Nyquist)",
+               ylabel="mean relevance (logit units; + = generated)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(dets):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def explanations_text(block: dict) -> str:
+    """Per explained detector, a table: each group's mean logit, share called generated and where
+    its relevance sits (the band, or the feature, with the most relevance; sign + = generated)."""
+    parts = []
+    for det, v in block["detectors"].items():
+        if v["axis"] == "frequency":
+            head = ["group", "n", "mean logit", "called generated (%)", "band with most relevance (cycles/px)",
+                    "its share of all bands' relevance", "peak frequency"]
+            rows = [[g, e["n"], f"{e['mean_logit']:+.2f}", f"{100 * e['called_generated']:.0f}",
+                     f"{e['top_band']} ({'+' if e['top_band_sign'] >= 0 else '−'})",
+                     f"{100 * e['top_band_share']:.0f}%", f"{e['peak_frequency']:.3f}"] for g, e in v["groups"].items()]
+        else:
+            head = ["group", "n", "mean logit", "called generated (%)", "feature with most relevance",
+                    "its share of all features' relevance"]
+            rows = [[g, e["n"], f"{e['mean_logit']:+.2f}", f"{100 * e['called_generated']:.0f}",
+                     f"{e['top_feature']} ({'+' if e['top_feature_sign'] >= 0 else '−'})",
+                     f"{100 * e['top_feature_share']:.0f}%"] for g, e in v["groups"].items()]
+        name = det if v["explainer"] == det else f"{det} ({v['explainer']})"
+        parts += [f"**{name}** (relevance per {v['axis']})\n", markdown_table(head, rows), ""]
+    return "\n".join(parts)
+
+
 def write_report(folder, md: str, title: str) -> tuple[Path, Path]:
     """``report.md`` and a self-contained ``report.html`` in ``folder``."""
     folder = Path(folder)
@@ -341,6 +398,17 @@ def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict
         rows = [[t, fmt_ms(m[t]["real_accuracy"])] + [fmt_ms(m[t]["detection_rate"][s]) for s in tested] for t in setups]
         md.append(markdown_table(["trained on", "real acc."] + [f"→ {s}" for s in tested], rows))
         md.append("")
+    if results.get("explanations"):
+        ex = results["explanations"]
+        md += ["## Which frequencies drive the verdict", "",
+               "LRP relevance of each explainable detector's logit (trained on real vs baseline, repetition 0), "
+               f"averaged over {ex['images']}: positive relevance is evidence for *generated*, negative for *real*; "
+               "an image's relevances add up to its logit. The band with most relevance is the one whose summed "
+               "mean relevance is largest in magnitude (bands: " + ", ".join(
+                   next((v["bands"] for v in ex["detectors"].values() if "bands" in v), [])) + " cycles/pixel).", ""]
+        if plot_explanations(ex, folder / "explanations.png", "mean LRP relevance per frequency, per group"):
+            md += ["![relevance per frequency, one panel per detector](explanations.png)", ""]
+        md += [explanations_text(ex)]
     md += ["## Spectra", "", "![mean azimuthal spectra, full range and high-frequency zoom](spectra.png)", "",
            "## Samples", "", "![one row per group: real, then each setup](samples.png)", "",
            "## Configuration", "", "```", json.dumps({**cfg, "provenance": provenance()}, indent=2, default=str), "```",

@@ -94,7 +94,7 @@ def small_study(tmp_path_factory):
 def test_results_schema(small_study):
     out, r = small_study
     res = json.loads((out / "results.json").read_text())
-    assert set(res) == {"config", "stage_keys", "detectors", "matrix"}
+    assert set(res) == {"config", "stage_keys", "detectors", "matrix", "explanations"}
     assert res["config"]["seed"] == 3 and res["config"]["reps"] == 3
     assert set(res["detectors"]) == {"dzanic+-knn", "durall+-lr"}
     for det, per_setup in res["detectors"].items():
@@ -109,17 +109,46 @@ def test_results_schema(small_study):
     assert StudyConfig.load(out / "config.json") == SMALL  # the written config reproduces the study
 
 
+def test_explanations_block(small_study):
+    """The explainable detector (durall+-lr; k-NN has no LRP rule) is explained on every group; the
+    relevances add up to the logits (conservation through the stage), and the verdicts the stage
+    counts are the detector's own (its rule, on repetition 0's held-out images, refitted here)."""
+    from forensics.detectors import make_detector
+
+    out, _ = small_study
+    ex = json.loads((out / "results.json").read_text())["explanations"]
+    assert set(ex["detectors"]) == {"durall+-lr"}
+    d = ex["detectors"]["durall+-lr"]
+    assert d["axis"] == "frequency" and set(d["groups"]) == {"real", "baseline", "N.1.5"}
+    n_r = 300 - SMALL.n_train
+    n_f = {"real": n_r, "baseline": SMALL.n_fake - SMALL.n_train, "N.1.5": SMALL.n_fake}
+    for g, e in d["groups"].items():
+        assert e["n"] == min(SMALL.n_explain, n_f[g])
+        assert len(e["relevance_mean"]) == len(d["x"]) == 80
+        assert e["relevance_sum"] == pytest.approx(e["mean_logit"], abs=1e-4)
+        assert e["top_band"] in d["bands"]
+    X = {g: np.load(out / "features" / "durall+" / f"{g}.npz")["X"] for g in ("real", "baseline", "N.1.5")}
+    rng = np.random.default_rng(SMALL.seed)  # repetition 0 of the protocol
+    ri, fi = rng.permutation(len(X["real"])), rng.permutation(SMALL.n_fake)
+    det = make_detector("durall+-lr", seed=SMALL.seed).fit_real_fake(X["real"][ri[:50]], X["baseline"][fi[:50]])
+    assert d["groups"]["baseline"]["called_generated"] == pytest.approx(det.predict(X["baseline"][fi[50:]]).mean())
+    assert d["groups"]["real"]["called_generated"] == pytest.approx(det.predict(X["real"][ri[50:250]]).mean())  # the first n_explain
+    assert d["groups"]["N.1.5"]["called_generated"] == pytest.approx(det.predict(X["N.1.5"]).mean())
+    assert (out / "explanations" / "stage.json").is_file()
+
+
 def test_report_is_self_contained(small_study):
     out, r = small_study
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     assert "| setup | detection rate (%) | real accuracy (%) | ROC-AUC |" in md
-    for fig in ("spectra", "samples", "matrix", "roc"):
+    for fig in ("spectra", "samples", "matrix", "roc", "explanations"):
         assert f"]({fig}.png)" in md and (out / f"{fig}.png").is_file() and (out / f"{fig}.svg").is_file()
-    assert html.count("data:image/png;base64,") == 4  # every figure embedded
+    assert html.count("data:image/png;base64,") == 5  # every figure embedded
     assert 'src="spectra.png"' not in html
     assert "**" not in html and "<strong>dzanic+-knn</strong>" in html and "<em>Detection rate</em>" in html
-    assert html.count("<table>") == 4  # 2 results + 2 matrix tables, rendered as tables
+    assert html.count("<table>") == 5  # 2 results + 2 matrix tables + 1 explanation table, rendered as tables
+    assert "## Which frequencies drive the verdict" in md and "**durall+-lr** (relevance per frequency)" in md
     assert '"numpy":' in md and '"date":' in md
 
 
@@ -131,6 +160,8 @@ def test_rerun_skips_finished_stages(small_study):
     r2 = exp.run()
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())
     assert "train baseline" not in exp.timings
+    assert "explanations" not in exp.timings  # the explanation stage was cached too
+    assert r2["results"]["explanations"] == first["results"]["explanations"]
     assert r2["results"]["detectors"] == first["results"]["detectors"]  # same seeds, same numbers
 
 
@@ -349,3 +380,20 @@ def test_study_turns_the_training_schedule_on_and_off(tmp_path):
     on, off = Study(paper, tmp_path), Study(paper.replace(train_fid=False), tmp_path)
     on.keys["real"] = off.keys["real"] = "r"
     assert on.run_key(src).key != off.run_key(src).key
+
+
+def test_n_explain_reaches_the_study_and_zero_turns_explanations_off(small_study, tmp_path, capsys):
+    import shutil
+
+    from forensics.cli import main
+
+    assert main(["counterexample", "--real", "builtin", "--n-explain", "50", "--out", str(tmp_path / "p"),
+                 "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["n_explain"] == 50
+    assert main(["counterexample", "--real", "builtin", "--n-explain", "-1", "--out", str(tmp_path / "p"),
+                 "--dry-run"]) == 2
+    out, _ = small_study
+    shutil.copytree(out, tmp_path / "s")  # the finished stages are reused: only the detectors run again
+    res = run_study(SMALL.replace(n_explain=0), tmp_path / "s", progress=False)["results"]
+    assert "explanations" not in res
+    assert "Which frequencies" not in (tmp_path / "s" / "report.md").read_text()

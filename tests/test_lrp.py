@@ -200,3 +200,88 @@ def test_cnn_refuses_bad_input_and_config():
         det.fit(np.zeros((4, 32, 32, 3), np.uint8), np.r_[0, 0, 1, 1])
     with pytest.raises(ValueError, match="not fitted"):
         det.predict(np.zeros((1, 16, 16, 3), np.uint8))
+
+
+# ------------------------------------------------- benchmarks/lrp_guided.py on a study folder
+def _guided_module():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    p = Path(__file__).resolve().parents[1] / "benchmarks" / "lrp_guided.py"
+    spec = importlib.util.spec_from_file_location("lrp_guided_bench", p)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses and the worker processes look it up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_guided_benchmark_takes_generators_from_a_study_folder(tmp_path):
+    """Setups found (nested ones too), per-seed splits disjoint and complete, leave-one-out runs
+    end to end, and the results do not depend on the number of worker processes."""
+    from PIL import Image
+    from forensics.data import builtin_patches
+
+    L = _guided_module()
+    imgs = builtin_patches(16).images
+    study = tmp_path / "study"
+    for j, name in enumerate(["baseline", "N.1.5", "infomax/baseline"]):
+        d = study / "fakes" / name
+        d.mkdir(parents=True)
+        for i in range(40):
+            im = imgs[200 + 40 * j + i].copy()
+            im[::2, ::2] = np.clip(im[::2, ::2].astype(int) + 20 * (j + 1), 0, 255)  # a grid artefact per setup
+            Image.fromarray(im).save(d / f"{i:03d}.png")
+    (study / "fakes" / "infomax" / "stage.json").write_text("{}")  # a folder of folders is no setup
+    assert L.study_generators(study) == ["N.1.5", "baseline", "infomax/baseline"]
+    cfg = L.GuidedStudyConfig(study=str(study), size=16, seeds=(0,), epochs=1, n_per_gen=10, n_test=15,
+                              shots=(1, 5), finetune_epochs=1, channels=(4, 8))
+    real, fakes, src = L.load_study(cfg)
+    assert src == "builtin" and set(fakes) == {"N.1.5", "baseline", "infomax/baseline"}
+    real_tr, real_te, gens = L.split_study(real, fakes, cfg, 0)
+    assert len(real_te) == 15 and len(real_tr) + len(real_te) == len(real)
+    for g, (pool, test) in gens.items():
+        assert len(test) == 15 and len(pool) == 25
+        rows = {im.tobytes() for im in np.r_[pool, test]}
+        assert rows == {im.tobytes() for im in fakes[g]}  # a permutation: disjoint and complete
+    one = L.run(cfg.replace(held_out=("N.1.5",)), tmp_path / "w1")
+    two = L.run(cfg.replace(held_out=("N.1.5",), workers=2), tmp_path / "w2")
+    assert one["runs"] == two["runs"]
+    assert {r["held_out"] for r in one["runs"]} == {"N.1.5"} and len(one["runs"]) == 2 * 3  # (plain, guided) x (0, 1, 5 shots)
+    assert [(e["held_out"], e["shots"]) for e in one["summary"]][:3] == [("N.1.5", 0), ("N.1.5", 1), ("N.1.5", 5)]
+    with pytest.raises(ValueError, match="unknown held-out"):
+        L.run(cfg.replace(held_out=("Z.1.5",)), tmp_path / "w3")
+    assert [L.family(s) for s in ("B.1.5", "baseline", "infomax/N.1.5")] == ["B", "baseline", "infomax/N"]
+    fam = cfg.replace(families=True)
+    assert L._load(fam)["units"] == {"N": ["N.1.5"], "baseline": ["baseline"], "infomax/baseline": ["infomax/baseline"]}
+
+
+def test_guided_benchmark_holds_out_whole_families(tmp_path):
+    """--families: a family's setups leave training together and its test images come from all of them."""
+    from PIL import Image
+    from forensics.data import builtin_patches
+
+    L = _guided_module()
+    imgs = builtin_patches(16).images
+    study = tmp_path / "study"
+    for j, name in enumerate(["baseline", "N.1.3", "N.1.5", "B.1.5"]):
+        d = study / "fakes" / name
+        d.mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(imgs[200 + 30 * j + i]).save(d / f"{i:03d}.png")
+    cfg = L.GuidedStudyConfig(study=str(study), size=16, seeds=(0,), epochs=1, n_per_gen=10, n_test=12,
+                              shots=(1,), finetune_epochs=1, channels=(4, 8), families=True)
+    d = L._load(cfg)
+    assert d["units"] == {"B": ["B.1.5"], "N": ["N.1.3", "N.1.5"], "baseline": ["baseline"]}
+    src = {name: {im.tobytes() for im in imgs[200 + 30 * j:230 + 30 * j]}
+           for j, name in enumerate(["baseline", "N.1.3", "N.1.5", "B.1.5"])}
+    t = L.task_data(cfg, 0, "N")
+    X = [im.tobytes() for im, lab in zip(t["X"], t["y"]) if lab == 1]
+    assert X and not any(x in src["N.1.3"] or x in src["N.1.5"] for x in X)  # the family left training
+    assert {x in src["baseline"] or x in src["B.1.5"] for x in X} == {True}  # the other families trained
+    test = [im.tobytes() for im in t["test"]]
+    assert len(test) == 12 and any(x in src["N.1.3"] for x in test) and any(x in src["N.1.5"] for x in test)
+    assert not set(test) & {im.tobytes() for im in t["pool"]}  # test images are not few-shot images
+    assert len(t["pool"]) == 2 * (30 - 12)
+    rows = L.run_task(cfg, 0, "N")
+    assert {r["held_out"] for r in rows} == {"N"} and len(rows) == 4
