@@ -271,15 +271,28 @@ class Trainer:
                 "best_checkpoint": BEST if m.best_step is not None else None, "stopped_early": m.stopped,
                 "lr_scale": m.lr_scale, "lr_cuts": m.cuts, **self.fid.describe()}
 
+    def fid_due(self) -> bool:
+        """Whether the schedule measures FID at the current step (the end of a due epoch) and has not yet."""
+        m = self.monitor
+        return (m is not None and self.step > 0 and self.step % self.epoch_steps == 0
+                and m.due(self.step // self.epoch_steps - 1) and not (m.history and m.history[-1][0] == self.step))
+
     def measure_fid(self) -> bool:
-        """FID of the current generator, the schedule's actions applied; True when it says stop."""
+        """FID of the current generator, the schedule's actions applied; True when it says stop.
+        The monitor's new state is committed only once the best checkpoint it names is on disk, so
+        an interruption anywhere in here leaves a state whose measurement :meth:`train` redoes."""
+        from forensics.schedule import FidMonitor
+
         fid = self.fid(self.task)
-        actions = self.monitor.update(self.step, fid)
+        new = FidMonitor.from_state(self.monitor.state_dict())
+        actions = new.update(self.step, fid)
+        if "save_best" in actions:
+            save_checkpoint(self.run_dir / BEST, {**self.state(), "schedule": new.state_dict()})
+        self.monitor = new
         if "cut_lr" in actions:
             self.apply_lr_scale()
-        self.log[-1].update(fid=round(fid, 6), lr_scale=self.monitor.lr_scale)
-        if "save_best" in actions:
-            save_checkpoint(self.run_dir / BEST, self.state())
+        if self.log:
+            self.log[-1].update(fid=round(fid, 6), lr_scale=self.monitor.lr_scale)
         write_json(self.run_dir / "schedule.json", {**self.schedule_summary(), "state": self.monitor.state_dict()})
         return "stop" in actions
 
@@ -302,13 +315,14 @@ class Trainer:
             with flush_denormal(), bar(total=steps, initial=self.step,
                                        desc=f"train {self.config.gan} {self.config.last_layer}",
                                        enabled=self.progress) as pb:
+                if self.fid_due():  # interrupted during the measurement of this epoch: redo it
+                    stop = self.measure_fid()
                 while self.step < steps and not stop:
                     logs = self.one_step()
                     pb.update(1)
                     if self.step % 10 == 0:
                         pb.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
-                    if self.monitor is not None and self.step % self.epoch_steps == 0 \
-                            and self.monitor.due(self.step // self.epoch_steps - 1):
+                    if self.fid_due():
                         stop = self.measure_fid()
                     if self.step % self.sample_every == 0:
                         self.write_samples()

@@ -184,6 +184,53 @@ def test_resume_with_the_schedule_is_bit_identical(gan, quant, epoch, tmp_path):
         assert (tmp_path / "a" / f).read_text() == (tmp_path / "b" / f).read_text()
 
 
+class Interrupting:
+    """pixel_stats that raises KeyboardInterrupt (Ctrl-C) on its ``at``-th call."""
+
+    def __init__(self, at):
+        self.calls, self.at = 0, at
+
+    def __call__(self, images):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return pixel_stats(images)
+
+
+@pytest.mark.parametrize("where", ["measuring", "saving_best"])
+def test_ctrl_c_during_a_fid_measurement_resumes_identically(where, tmp_path, monkeypatch):
+    """Ctrl-C while FID is being measured (the longest part of an epoch on a CPU) or while the best
+    checkpoint is being written: the resumed run measures that epoch again and ends as if never
+    stopped (before the fix it lost the measurement and trained on differently)."""
+    from forensics.generators import trainer
+
+    straight = train_gan(_cfg(schedule=STRICT), tmp_path / "a", progress=False, features=pixel_stats)
+    feats = pixel_stats
+    if where == "measuring":
+        feats = Interrupting(3)  # call 1: the real images, 2: FID at step 4, 3: FID at step 8
+    else:
+        real_save = trainer.save_checkpoint
+
+        def save(path, state):
+            if path.name == BEST:
+                raise KeyboardInterrupt
+            real_save(path, state)
+
+        monkeypatch.setattr(trainer, "save_checkpoint", save)
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(_cfg(schedule=STRICT), tmp_path / "b", progress=False, features=feats)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == (8 if where == "measuring" else 4)
+    resumed = train_gan(_cfg(schedule=STRICT), tmp_path / "b", resume=True, progress=False, features=pixel_stats)
+    assert resumed["steps"] == straight["steps"] == 20
+    for f in (CHECKPOINT, BEST):
+        a, b = load_checkpoint(tmp_path / "a" / f), load_checkpoint(tmp_path / "b" / f)
+        assert [h[0] for h in b["schedule"]["history"]] == [h[0] for h in a["schedule"]["history"]]
+        assert a["schedule"] == b["schedule"] and a["step"] == b["step"]
+        for k, v in a["modules"]["G"].items():
+            assert torch.equal(v, b["modules"]["G"][k]), (f, k)
+
+
 def test_paper_preset_turns_the_schedule_on_and_flags_change_it(tmp_path):
     assert GanConfig.paper("dcgan").fid_schedule == FidSchedule.paper()
     assert GanConfig.tiny("dcgan").fid_schedule is None
