@@ -4,8 +4,9 @@
     python data/build_real_extra.py --mate-deb mate-backgrounds_1.26.0-1_all.deb
 
 Nothing is downloaded by this script or at run time: it reads the .deb given (unpacked with
-``dpkg -x``) and scikit-image's bundled sample data (the installed wheel), checks every original
-against the SHA-256 recorded below, and writes a small derived crop of each one:
+``dpkg -x``) and scikit-image's bundled sample data (the installed wheel), checks every original against the
+SHA-256 recorded in data/real/sources.json by the last build (another package version is refused
+unless ``--new-originals``), and writes a small derived crop of each one:
 
 - the 12 photographs of mate-backgrounds' ``nature/`` folder (JPEG wallpapers of 1280-2560 px):
   area-downscaled by 4 (which also weakens their 8x8 JPEG block grid), then the centre
@@ -81,7 +82,11 @@ def write_png(bgr: np.ndarray, out: Path) -> bytes:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mate-deb", required=True, help="mate-backgrounds_1.26.0-1_all.deb (apt-get download)")
+    p.add_argument("--new-originals", action="store_true",
+                   help="accept originals whose SHA-256 differs from the one recorded (another package version)")
     a = p.parse_args(argv)
+    meta = json.loads((REAL / "sources.json").read_text(encoding="utf-8"))
+    recorded = {e["file"]: e.get("original_sha256") for e in meta["photos"] if e.get("set") == "extra"}
     import skimage
 
     originals = []  # (name, path, source, author, licence)
@@ -97,6 +102,9 @@ def main(argv=None):
         entries = []
         for name, path, source, author, lic in originals:
             raw = path.read_bytes()
+            if recorded.get(name) and recorded[name] != sha256(raw) and not a.new_originals:
+                raise SystemExit(f"{path}: SHA-256 {sha256(raw)[:12]}... differs from the recorded original "
+                                 f"{recorded[name][:12]}... (another package version?); --new-originals accepts it")
             crop = derive(path)
             data = write_png(crop, REAL / name)
             entries.append({"file": name, "set": "extra", "source_package": source, "author": author,
@@ -104,7 +112,6 @@ def main(argv=None):
                             "derived": f"area-downscaled by {SCALE}, centre {CROP}x{CROP}, PNG",
                             "original_sha256": sha256(raw), "sha256": sha256(data)})
             print(f"{name}: {len(data)} bytes from {path.name}", file=sys.stderr)
-    meta = json.loads((REAL / "sources.json").read_text(encoding="utf-8"))
     meta["photos"] = [e for e in meta["photos"] if e.get("set", "core") != "extra"] + entries
     (REAL / "sources.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{len(entries)} extra photographs -> {REAL}")

@@ -44,7 +44,7 @@ def measured(rates_path, label):
     if not rates_path:
         return None
     r = json.loads(Path(rates_path).read_text(encoding="utf-8"))
-    return {"benchmark": "benchmarks/robust_13_setups.py", "study": label, "config": r["config"], "n_fakes": r["n_fakes"],
+    return {"benchmark": "benchmarks/robust_13_setups.py", "study": label, "config": {k: v for k, v in r["config"].items() if k not in ("out", "study")}, "n_fakes": r["n_fakes"],
             "results": {k: {m: v[m] for m in ("detection", "real_accuracy", "auc")} for k, v in r["results"].items()}}
 
 

@@ -206,11 +206,16 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
     try:
         det = det or load_model(model_dir)
         thr = float(det.threshold_)
+        device = cfg.device
+        if device != "numpy" and getattr(det, "features", None) is None:
+            warn(f"{det.name} has no torch feature path: its features are computed with NumPy, "
+                 f"device {device!r} is not used")
+            device = "numpy"
         if not files:
             return
         with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb, \
                 _engine(cfg.scheduler) as c:
-            chunks = score_chunks(det, files, pol, model_dir, c, cfg.device, cfg.chunk, prefetch=prefetch)
+            chunks = score_chunks(det, files, pol, model_dir, c, device, cfg.chunk, prefetch=prefetch)
             known = training_sizes(det) if pol.mode == "none" else None
             colour_only = bool(training_envelope(det).get("colour"))
             odd: Counter = Counter()

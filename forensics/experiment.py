@@ -35,6 +35,7 @@ import numpy as np
 from forensics import metrics
 from forensics.config import Config, chain
 from forensics.detectors.spectral import PAPER_DETECTORS, TOOLKIT_DETECTORS
+from forensics.errors import UserError
 from forensics.io import read_json, read_npz, write_config, write_json, write_npz
 from forensics.progress import bar
 
@@ -195,6 +196,12 @@ class StudyConfig(Config):
             raise ValueError(f"n_fake ({self.n_fake}) must exceed the {self.n_train} training images per class")
         if self.n_real is not None and self.n_real <= self.n_train:
             raise ValueError(f"n_real ({self.n_real}) must exceed the {self.n_train} training images per class")
+        if self.n_real is not None:
+            from forensics.generators.presets import preset
+
+            batch = preset(self.gan_preset, self.gan, **dict(self.gan_overrides)).get("batch", 1)
+            if self.n_real < batch:
+                raise ValueError(f"n_real ({self.n_real}) is smaller than one GAN training batch ({batch})")
         if self.fid_n is not None and self.fid_n < 2:
             raise ValueError(f"FID needs at least 2 images per side, not fid_n={self.fid_n}")
         from forensics.fid import MODES
@@ -380,6 +387,23 @@ class Study:
         st.mark(settings=c.key("real", "size", "n_real", "seed", "policy"))
         return ds.images
 
+    def check_inception(self) -> None:
+        """The Inception weights, found up front when the FID/KID stage (``fid_n``) or the GAN runs'
+        FID schedule (``train_fid``; on by default with the paper preset) needs them."""
+        c = self.cfg
+        if self.fid_features is not None:
+            return
+        uses = ["FID/KID per source (--fid)"] if c.fid_n is not None else []
+        if any(self.gan_config(src).fid_schedule is not None for src in c.sources()):
+            uses.append("the GAN runs' FID schedule (on with the paper preset; --no-train-fid turns it off)")
+        if uses:
+            from forensics.fid import inception_path
+
+            try:
+                inception_path()
+            except FileNotFoundError as e:
+                raise UserError(f"{' and '.join(uses)} need the Inception weights: {e}") from None
+
     def gan_config(self, src: "Source"):
         """The :class:`~forensics.generators.config.GanConfig` of source ``src``'s run (the ``paper``
         GAN preset brings the FID schedule: early stopping, samples from the best-FID checkpoint)."""
@@ -473,7 +497,9 @@ class Study:
         c = self.cfg
         ext = self.fid_features
         if ext is None:
-            ext = fid.InceptionFeatures(c.fid_mode, device="cuda" if c.device == "cuda" else "cpu")
+            from forensics.generators.trainer import resolve_device
+
+            ext = fid.InceptionFeatures(c.fid_mode, device=str(resolve_device(c.device)))
         ident = getattr(ext, "weights", None) or getattr(ext, "__name__", None) or type(ext).__name__
 
         def feats(group, images, upstream):
@@ -596,6 +622,7 @@ class Study:
 
         c = self.cfg
         t0 = time.perf_counter()
+        self.check_inception()  # before any work: the study would otherwise fail after hours of training
         real = self.stage_real()  # first: a real source that cannot be read leaves no study folder behind
         self.out.mkdir(parents=True, exist_ok=True)
         write_config(self.out, {"command": "counterexample", "config": c.to_dict()})

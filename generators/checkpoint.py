@@ -78,7 +78,7 @@ def restoring(path, what: str = "checkpoint"):
     run's config.json) gives one line naming the file, not a traceback."""
     try:
         yield
-    except UserError:
+    except (UserError, torch.cuda.OutOfMemoryError):  # out of memory is not a damaged file
         raise
     except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError, UnicodeDecodeError) as e:
         reason = one_line(str(e).splitlines()[0] if str(e) else "")

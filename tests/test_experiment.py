@@ -397,3 +397,17 @@ def test_n_explain_reaches_the_study_and_zero_turns_explanations_off(small_study
     res = run_study(SMALL.replace(n_explain=0), tmp_path / "s", progress=False)["results"]
     assert "explanations" not in res
     assert "Which frequencies" not in (tmp_path / "s" / "report.md").read_text()
+
+
+def test_missing_inception_weights_stop_a_study_before_any_work(tmp_path, monkeypatch, capsys):
+    """--fid and the paper preset's FID schedule need the Inception network: without it the study
+    stops at once with one line, instead of failing after training every GAN."""
+    from forensics.cli import main
+
+    monkeypatch.setenv("FORENSICS_INCEPTION", str(tmp_path / "missing.pt"))
+    base = ["counterexample", "--real", "builtin", "--size", "16", "--steps", "2", "--n-fake", "120", "--reps", "1"]
+    assert main(base + ["--fid", "20", "--out", str(tmp_path / "a")]) == 2
+    assert "FID/KID per source (--fid) need the Inception weights" in capsys.readouterr().err
+    assert main(base + ["--preset", "paper", "--out", str(tmp_path / "b")]) == 2
+    assert "--no-train-fid" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

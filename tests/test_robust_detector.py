@@ -163,3 +163,17 @@ def test_flat_images_get_no_verdict_and_flat_tiles_no_vote():
     wide = np.concatenate([tex, np.full_like(tex, 128)], axis=1)  # 32 x 64: one textured, one flat tile
     assert det.p_generated(wide[None])[0] == pytest.approx(det.p_generated(tex[None])[0], abs=1e-9)
     assert np.isfinite(det.p_generated(tex[None])).all()
+
+
+def test_device_cuda_with_the_default_model_says_it_is_not_used(tmp_path, capsys):
+    """The robust default model has no torch feature path: --device cpu|cuda must say so in one
+    warning line (it was silently ignored) and still score every file with NumPy."""
+    from forensics.cli import main
+
+    for i, im in enumerate(fields(2, 9, (10, 30), noise=3.0)):
+        Image.fromarray(im).save(tmp_path / f"{i}.png")
+    assert main(["detect", str(tmp_path), "--device", "cuda", "--out", str(tmp_path / "d.json")]) == 0
+    err = capsys.readouterr().err
+    assert "has no torch feature path" in err and "'cuda' is not used" in err
+    rows = json.loads((tmp_path / "d.json").read_text())["rows"]
+    assert len(rows) == 2 and all(r["label"] in ("real", "generated") for r in rows)
