@@ -3,7 +3,7 @@
 explanation section (:func:`forensics.explain.explain_groups`, :func:`forensics.report.plot_explanations`)
 for detectors trained on real vs baseline.
 
-    nice python benchmarks/explain_setups.py --study /work/gpu/A --out runs/explain13
+    nice python benchmarks/explain_setups.py --study gpuA --out runs/explain13
 
 Reals: ``STUDY/real/images.npz`` if present, else the built-in patches. Seeded split: ``n_train``
 reals and baseline fakes train each detector; ``n_explain`` held-out reals, held-out baseline

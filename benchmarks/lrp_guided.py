@@ -32,7 +32,7 @@ whole family of setups at once (the setups sharing the letter before the first d
 ``B.*``, every ``N.*``, ...; ``baseline`` alone): trained on the other families, tested on
 ``n_test`` images drawn from all the family's test sets, few-shot images drawn from its pools.
 
-    nice python benchmarks/lrp_guided.py --study /work/demo3_all0 --out runs/lrpg_demo3
+    nice python benchmarks/lrp_guided.py --study demo --out runs/lrpg_demo3
 
 Writes ``config.json`` (settings, seeds, versions), ``results.json`` (every run and the
 mean ± std over seeds, with the paired guided − plain differences) and prints a table.
