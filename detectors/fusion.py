@@ -1,8 +1,12 @@
 """Score fusion of several saved detectors (as Cozzolino et al.'s CLIP-based tool fuses its members).
 
-Rules on the members' P(generated): ``mean``; ``max``; ``mean-logit`` (mean of the logits);
-``soft-or`` (1 - prod(1 - p)); ``stack`` (logistic regression on the members' logits, fitted
-by :meth:`ScoreFusion.fit` on labelled images). The members' model records (parameters,
+Each member's P(generated) is first recentred on the member's own threshold
+(``sigmoid(logit p - logit threshold)``: 0.5 where the member's verdict flips), so members with
+different operating points combine on one scale and the fusion's default threshold 0.5 means
+"the members' own rules" (``max``: any member calls the image generated). Rules on these scores:
+``mean``; ``max``; ``mean-logit`` (mean of the logits); ``soft-or`` (1 - prod(1 - p)); ``stack``
+(logistic regression on the members' logits, fitted by :meth:`ScoreFusion.fit` on labelled
+images). The members' model records (parameters,
 threshold, state, arrays) are embedded in the fusion's own model files, so a fusion model
 folder is self-contained and code-free like any other.
 """
@@ -53,7 +57,12 @@ class ScoreFusion(ImageEstimator):
         return max(getattr(m, "min_size", 1) for m in self.members_)
 
     def member_scores(self, X) -> np.ndarray:
-        return np.stack([np.asarray(m.score(X), np.float64) for m in self.members_], axis=1)
+        """``(N, members)`` scores, each recentred on its member's threshold (0.5 at the threshold)."""
+        cols = []
+        for m in self.members_:
+            p = np.asarray(m.score(X), np.float64)
+            cols.append(sigmoid(_logit(p) - _logit(float(m.threshold_))))
+        return np.stack(cols, axis=1)
 
     def _fuse(self, P: np.ndarray) -> np.ndarray:
         if self.rule == "mean":

@@ -93,8 +93,10 @@ class FuseConfig(Config):
             raise ValueError(f"unknown fusion rule {self.rule!r}; choose from {', '.join(RULES)}")
         if len(self.models) < 2:
             raise ValueError("a fusion needs at least two models")
-        if (self.rule == "stack" or self.target_fpr is not None) and not (self.real and self.fake):
-            raise ValueError("stacking or a target false-positive rate needs real and generated images")
+        if self.rule == "stack" and not (self.real and self.fake):
+            raise ValueError("stacking needs real and generated images")
+        if self.target_fpr is not None and not self.real:
+            raise ValueError("a target false-positive rate needs real images")
         if self.target_fpr is not None:
             checks.finite("target false-positive rate", self.target_fpr, 0, 1, lo_open=True, hi_open=True)
         if self.preprocess is not None:
@@ -131,10 +133,10 @@ def fuse(cfg: FuseConfig) -> dict:
     det = fuse_models(cfg.models, cfg.rule)
     det.preprocess = fusion_policy(det.members_, cfg.preprocess)
     det.target_fpr = cfg.target_fpr
-    if cfg.real and cfg.fake:
+    if cfg.real:  # stacking needs both classes; a target false-positive rate only the real images
         size = fusion_patch_size(det, det.preprocess, cfg.size)
         real, _ = _images(cfg.real, size, det.preprocess)
-        fake, _ = _images(cfg.fake, size, det.preprocess)
+        fake = _images(cfg.fake, size, det.preprocess)[0] if cfg.fake else []
         det.fit(real + fake, np.r_[np.zeros(len(real)), np.ones(len(fake))].astype(int))
     det.save(cfg.out, extra={"fusion": cfg.to_dict()})
     write_config(cfg.out, {"command": "fuse", "config": cfg.to_dict()})

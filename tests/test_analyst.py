@@ -281,3 +281,38 @@ def test_detect_warns_once_for_greyscale_inputs_outside_a_colour_envelope(robust
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForensicsWarning)
         detect(files[:2], tmp_path / "plain", progress=False)
+
+
+def test_fusion_members_keep_their_own_thresholds_and_real_images_alone_calibrate_it(tmp_path):
+    """A member with a high threshold (the robust default sits at 0.68) used to make `fuse --rule max`
+    call every real image generated: scores are now recentred on each member's threshold, so `max`
+    at 0.5 is exactly "some member calls it generated"; and a target false-positive rate needs only
+    real images (as `calibrate` does)."""
+    from forensics.detectors.frank import FrankDCTDetector
+    from forensics.detectors.fusion import ScoreFusion
+    from forensics.detectors.periodic import PeriodicSpectrumDetector
+
+    real = power_law_images(120, 2.0, seed=30)
+    fake = real.copy()
+    fake[:, 1::2, :] = fake[:, ::2, :]
+    X, y = np.r_[real[:80], fake[:80]], np.r_[np.zeros(80), np.ones(80)].astype(int)
+    a = FrankDCTDetector().fit(X, y)
+    b = PeriodicSpectrumDetector().fit(X, y)
+    test = np.r_[real[80:], fake[80:]]
+    a.threshold_ = float(np.quantile(a.p_generated(test), 0.7))  # a strict member, like the robust default
+    fu = ScoreFusion(rule="max").with_members([a, b])
+    fu.classes_ = np.array([0, 1])
+    either = (a.predict(test) == 1) | (b.predict(test) == 1)
+    np.testing.assert_array_equal(fu.predict(test) == 1, either)
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    d = tmp_path / "real"
+    d.mkdir()
+    for i, im in enumerate(real[80:]):
+        Image.fromarray(im).save(d / f"{i}.png")
+    assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--rule", "max", "--real", str(d),
+                 "--target-fpr", "0.1", "--out", str(tmp_path / "fu")]) == 0
+    from forensics.evaluation import load_any_model
+
+    cal = load_any_model(tmp_path / "fu")
+    assert (cal.predict(real[80:]) == 1).mean() <= 0.1 and cal.threshold_ != 0.5
