@@ -153,6 +153,8 @@ class RobustSpectralDetector(ImageEstimator):
     them each image is its own group. ``holdout`` (the held-out fraction of groups) is used only
     with ``calib_folds=1``."""
 
+    real_only = True  #: learns from real images only (reports say so instead of "real vs baseline")
+
     name = "robust-spectral"
 
     def __init__(self, size: int = 32, components: str = "all", n_sim: int = 2, hidden: int = 64,

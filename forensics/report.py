@@ -327,9 +327,17 @@ def results_text(results: dict) -> str:
     """The main table of every detector as Markdown (also what the CLI prints)."""
     cfg = results["config"]
     parts = []
+    from forensics.detectors import make_detector
+
+    reps = f"{cfg['reps']} repetition{'s' if cfg['reps'] != 1 else ''}"
     for det in results["detectors"]:
-        parts.append(f"**{det}** (trained on real vs baseline, {cfg['n_train']} + {cfg['n_train']} images, "
-                     f"{cfg['reps']} repetitions; mean ± std)\n")
+        try:
+            real_only = getattr(make_detector(det), "real_only", False)
+        except (ValueError, KeyError):
+            real_only = False
+        how = (f"trained on {cfg['n_train']} real images only" if real_only
+               else f"trained on real vs baseline, {cfg['n_train']} + {cfg['n_train']} images")
+        parts.append(f"**{det}** ({how}, {reps}; mean ± std)\n")
         parts.append(markdown_table(results_header(results), results_table(results, det)))
         parts.append("")
     return "\n".join(parts)
