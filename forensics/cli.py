@@ -93,7 +93,7 @@ def cmd_detect(a):
     cfg = DetectConfig(tuple(a.paths), a.model, a.out, a.preprocess, a.resume, a.scheduler, a.device)
     r = run_detect(cfg)
     print(f"forensics detect: {summary_line(r, a.out)}"
-          + (f" ({r['resumed']} from the interrupted scan)" if r["resumed"] else ""), file=sys.stderr)
+          + (f" ({r['resumed']} kept from the earlier output)" if r["resumed"] else ""), file=sys.stderr)
 
 
 @verb("train-gan", "train a GAN whose last upsampling layer is a spec string",

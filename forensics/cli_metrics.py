@@ -26,7 +26,11 @@ def cmd_metrics_fid(a):
 
     cfg = FidConfig(mode=a.mode, kid=a.kid, n=a.n, seed=a.seed, batch=a.batch, device=a.device, cache=not a.no_cache)
     r = compare(a.a, a.b, cfg, a.out, progress=True)
-    kid = f", KID {r['kid']:.5f} ± {r['kid_std']:.5f}" if a.kid else ""
+    kid = ""
+    if a.kid:
+        spread = (f" ± {r['kid_std']:.5f}" if r.get("subsets", 2) > 1
+                  else " (one subset: the sets are too small for a spread)")
+        kid = f", KID {r['kid']:.5f}{spread}"
     print(f"FID {r['fid']:.3f}{kid} (mode {r['mode']}; n = {r['a']['n']} / {r['b']['n']}; "
           f"{len(r['a']['skipped']) + len(r['b']['skipped'])} unreadable)" + (f" -> {a.out}" if a.out else ""))
 

@@ -85,7 +85,7 @@ def test_killed_scan_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path):
         f.write(b'{"path": "torn')  # a row cut in half by the kill
     p = _detect([str(tmp_path / "in"), "--out", str(cut), "--resume"])
     assert p.wait() == 0, p.stderr.read().decode()
-    assert "from the interrupted scan" in p.stderr.read().decode()
+    assert "kept from the earlier output" in p.stderr.read().decode()
     assert cut.read_bytes() == full.read_bytes()
     assert not partial.exists()
 
