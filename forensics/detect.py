@@ -92,14 +92,18 @@ def _stored_policy(model_dir) -> str:
 
 
 class MinSide:
-    """``keep`` for :func:`map_chunks`: decoded images at least ``side`` px, else an error row."""
+    """``keep`` for :func:`map_chunks`: decoded images at least ``side`` px, else an error row;
+    with ``mark_grey``, each decoded record also says whether it is greyscale (``r.grey``: it runs
+    where the image is decoded, so the mark comes back from Dask workers too)."""
 
-    def __init__(self, side: int, who: str):
-        self.side, self.who = side, who
+    def __init__(self, side: int, who: str, mark_grey: bool = False):
+        self.side, self.who, self.mark_grey = side, who, mark_grey
 
     def __call__(self, r) -> bool:
         if r.ok and min(r.image.shape[:2]) < self.side:
             r.error = f"image is {r.image.shape[1]}x{r.image.shape[0]}; {self.who} needs at least {self.side}x{self.side}"
+        if self.mark_grey and r.ok:
+            r.grey = is_greyscale(r.image)
         return r.ok
 
 
@@ -156,13 +160,13 @@ def _decoded(r) -> bool:
 
 
 def score_chunks(det, files, policy, model_dir=None, client=None, device: str = "numpy", chunk: int = CHUNK,
-                 transform=None, prefetch=None):
+                 transform=None, prefetch=None, mark_grey: bool = False):
     """The one scoring path of ``detect``, ``evaluate``, ``calibrate`` and ``robustness``:
     ``(loaded, scores)`` per chunk of ``files``, in file order; ``scores`` (P(generated)) is
     aligned with ``loaded`` and NaN where a file could not be decoded (``loaded[i].error``
     says why) or scored. In process (decoding ahead, ``prefetch`` if one was started) or, with
     a Dask ``client``, on its workers, which load the model from ``model_dir``."""
-    keep = MinSide(getattr(det, "min_size", 1), det.name) if transform is None else _decoded
+    keep = MinSide(getattr(det, "min_size", 1), det.name, mark_grey) if transform is None else _decoded
     pos = transform is not None
     if client is None:
         prefetch = prefetch if prefetch is not None else Prefetcher(files, policy)
@@ -215,15 +219,14 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
             return
         with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb, \
                 _engine(cfg.scheduler) as c:
-            chunks = score_chunks(det, files, pol, model_dir, c, device, cfg.chunk, prefetch=prefetch)
-            known = training_sizes(det) if pol.mode == "none" else None
             colour_only = bool(training_envelope(det).get("colour"))
+            chunks = score_chunks(det, files, pol, model_dir, c, device, cfg.chunk, prefetch=prefetch,
+                                  mark_grey=colour_only)
+            known = training_sizes(det) if pol.mode == "none" else None
             odd: Counter = Counter()
             n = n_grey = 0
             for loaded, scores in chunks:
-                if colour_only:  # (with a scheduler the images stay on the workers: not checked)
-                    n_grey += sum(r.ok and getattr(r, "image", None) is not None and is_greyscale(r.image)
-                                  for r in loaded)
+                n_grey += sum(bool(r.grey) for r in loaded)  # marked where decoded (also on Dask workers)
                 rows = [_row(r, s, det.name, thr) for r, s in zip(loaded, scores)]
                 if known:
                     odd.update(size_name(r["height"], r["width"]) for r in rows

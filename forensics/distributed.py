@@ -68,7 +68,7 @@ def _load_apply(paths, policy, keep, fn, start=None):
     kept = [i for i, r in enumerate(loaded) if keep(r)]
     images = [loaded[i].image for i in kept]
     res = (fn(images) if start is None else fn(images, [start + i for i in kept])) if kept else None
-    light = [Loaded(r.path, None, r.width, r.height, r.error) for r in loaded]
+    light = [Loaded(r.path, None, r.width, r.height, r.error, r.grey) for r in loaded]
     return light, kept, res
 
 

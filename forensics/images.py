@@ -230,6 +230,7 @@ class Loaded:
     width: int | None = None  # original size, before the policy
     height: int | None = None
     error: str | None = None
+    grey: bool | None = None  # all three channels equal; set by a scan that checks it (detect's envelope)
 
     @property
     def ok(self) -> bool:

@@ -123,3 +123,21 @@ def test_evaluate_rejects_a_malformed_scheduler(tmp_path, capsys):
     assert cli.main(["evaluate", str(default_model_dir()), "--real", str(tmp_path), "--fake", str(tmp_path),
                      "--out", str(tmp_path / "o"), "--scheduler", "local:0"]) == 2
     assert "local:N" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_greyscale_warning_is_the_same_on_a_dask_cluster(tmp_path, capsys):
+    """The default model's colour envelope: greyscale files are counted where they are decoded, so
+    a --scheduler run warns exactly like a single-process one (it used to stay silent)."""
+    pytest.importorskip("distributed")
+    rng = np.random.default_rng(4)
+    for i in range(6):
+        im = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        if i % 3 == 0:
+            im[..., 1] = im[..., 2] = im[..., 0]  # a grey image stored as RGB
+        Image.fromarray(im).save(tmp_path / f"{i}.png")
+    Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8), mode="L").save(tmp_path / "l.png")
+    msgs = []
+    for extra in ([], ["--scheduler", "local:1"]):
+        assert cli.main(["detect", str(tmp_path), "--out", str(tmp_path / f"o{len(extra)}.json"), *extra]) == 0
+        msgs.append([ln for ln in capsys.readouterr().err.splitlines() if "are greyscale" in ln])
+    assert msgs[0] == msgs[1] and len(msgs[0]) == 1 and msgs[0][0].startswith("forensics: warning: 3 of 7 images")
