@@ -80,7 +80,9 @@ def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, center: float = 
     ``center = 1`` Gulrajani et al.'s (and StarGAN's). ``D`` may return any shape per
     sample (a patch map); its outputs are summed, so each sample's gradient is its own.
     """
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real.device, real.dtype)
+    from forensics.generators.trainer import to_device
+
+    eps = to_device(torch.rand(real.shape[0], 1, 1, 1, generator=generator), real.device, real.dtype)
     x = (eps * real + (1 - eps) * fake).requires_grad_(True)
     out = D(x)
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)

@@ -53,6 +53,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def to_device(t: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A host tensor (drawn from a CPU generator, so runs match across devices) on ``device``. To a GPU
+    it goes through pinned memory without blocking: a copy from pageable memory would wait for every
+    kernel queued before it, once per batch, latent draw and penalty mix."""
+    if device.type == "cuda":
+        t = t.pin_memory().to(device, non_blocking=True)
+    return t.to(device, dtype) if dtype is not None else t.to(device)
+
+
 def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 ``(N, H, W, 3)`` to float ``(N, 3, H, W)`` in [-1, 1]."""
     return images_uint8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
@@ -190,7 +199,7 @@ class Trainer:
                                for name, lw in m.named_modules() if hasattr(lw, "apply_pending")}
 
     def next_batch(self) -> dict:
-        ix = self.sampler.next().to(self.device)
+        ix = to_device(self.sampler.next(), self.device)
         b = {"images": to_unit(self.images[ix])}
         if self.labels is not None:
             b["labels"] = self.labels[ix]

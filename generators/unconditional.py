@@ -7,7 +7,7 @@ from forensics.report import image_grid
 from forensics.generators.dcgan import Discriminator, Generator
 from forensics.generators.objectives import build_objective
 from forensics.generators.quant import quantize_module
-from forensics.generators.trainer import adam_pair, optimise, to_uint8
+from forensics.generators.trainer import adam_pair, optimise, to_device, to_uint8
 
 
 class UnconditionalTask:
@@ -38,7 +38,7 @@ class UnconditionalTask:
         self.fixed = {"z": self.noise(64)}
 
     def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, generator=self.gen).to(self.device)
+        return to_device(torch.randn(n, self.z_dim, generator=self.gen), self.device)
 
     def train_step(self, next_batch) -> dict:
         obj, G, D = self.objective, self.G, self.D
