@@ -35,9 +35,5 @@ class FrankDCTDetector(TiledLogistic):
         self.seed = seed
         self.preprocess = preprocess
 
-    @property
-    def min_size(self) -> int:
-        return self.size
-
     def _tile_features(self, T: np.ndarray) -> np.ndarray:
         return log_dct(T, self.eps)

@@ -45,10 +45,6 @@ class PeriodicSpectrumDetector(TiledLogistic):
         self.seed = seed
         self.preprocess = preprocess
 
-    @property
-    def min_size(self) -> int:
-        return self.size
-
     def _check(self):
         if self.period < 2 or self.period % 2 or self.size % self.period:
             raise ValueError(f"period must be even and divide the tile size ({self.size}), got {self.period}")

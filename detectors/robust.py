@@ -174,10 +174,6 @@ class RobustSpectralDetector(ImageEstimator):
         self.seed = seed
         self.preprocess = preprocess
 
-    @property
-    def min_size(self) -> int:
-        return self.size
-
     def _validate(self):
         if self.size < 8 or self.size % 2:
             raise ValueError(f"tile size must be even and at least 8, got {self.size}")

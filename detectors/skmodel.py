@@ -74,7 +74,11 @@ class ImageEstimator(RealFakeContract, ClassifierMixin, BaseEstimator):
     ``score`` without labels, ``calibrate``) comes from :class:`RealFakeContract`."""
 
     name = "estimator"
-    min_size = 8
+
+    @property
+    def min_size(self) -> int:
+        """The smallest image side it scores: its tile ``size`` (8 for an estimator without one)."""
+        return getattr(self, "size", 8)
 
     def predict_proba(self, X) -> np.ndarray:
         if not hasattr(self, "threshold_"):

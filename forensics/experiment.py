@@ -36,7 +36,7 @@ from forensics import metrics
 from forensics.config import Config, chain
 from forensics.detectors.spectral import PAPER_DETECTORS, TOOLKIT_DETECTORS
 from forensics.errors import UserError
-from forensics.io import read_json, read_npz, write_config, write_json, write_npz
+from forensics.io import cached_array, read_json, read_npz, write_config, write_json, write_npz
 from forensics.progress import bar
 
 #: the demo's detectors: the toolkit's variants (defined from 16 px)
@@ -98,7 +98,6 @@ DEMO_FAMILY = SourceFamily("ssgan-ms", ("baseline", "N.1.5"))
 
 
 @dataclass(frozen=True)
-
 class StudyConfig(Config):
     """One counterexample study: one real source, one GAN, several last-layer setups, detectors.
 
@@ -341,20 +340,6 @@ class Stage:
         write_json(self.folder / "stage.json", {"key": self.key, **info})
 
 
-def cached_array(f: Path, key: str, compute) -> np.ndarray:
-    """``compute()``'s array, cached in the ``.npz`` file ``f`` under the stage key ``key``: a file
-    with another key (stale) or one that cannot be read (damaged) is recomputed and replaced."""
-    if f.is_file():
-        try:
-            z = read_npz(f)
-            if str(z["key"]) == key:
-                return z["X"]
-        except (ValueError, KeyError):
-            pass  # damaged cache: recompute
-    X = compute()
-    write_npz(f, X=X, key=np.array(key))
-    return X
-
 
 class Study:
     """Runs a :class:`StudyConfig` in folder ``out``; see :func:`run_study`."""
@@ -590,8 +575,6 @@ class Study:
                 return read_json(st.folder / "explanations.json")
             except (OSError, ValueError):
                 pass  # damaged: recompute
-        from forensics.detectors import make_detector
-
         t0 = time.perf_counter()
         block = {"method": "LRP of the logit (eps rule for linear layers, alpha1beta0 for convolutions); per frequency "
                            "through a virtual inverse-DFT layer (CNN on pixels), the frequency plane (CNN on the "
@@ -601,7 +584,7 @@ class Study:
                  "images": f"up to {c.n_explain} held-out images per group", "detectors": {}}
         for name in names:
             det, te_r, te_f = self.fitted[name]
-            F = feats[make_detector(name, size=c.size).features]
+            F = feats[det.features]
             n = c.n_explain
             groups = {"real": F["real"][te_r[:n]]}
             for g in (k for k in F if k != "real"):

@@ -179,6 +179,21 @@ def read_npz(path) -> dict:
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
+def cached_array(f, key: str, compute) -> np.ndarray:
+    """``compute()``'s array, cached in the ``.npz`` file ``f`` under the stage key ``key``: a file
+    with another key (stale) or one that cannot be read (damaged) is recomputed and replaced."""
+    f = Path(f)
+    if f.is_file():
+        try:
+            z = read_npz(f)
+            if str(z["key"]) == key:
+                return z["X"]
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or damaged cache: recompute
+    X = compute()
+    write_npz(f, X=X, key=np.array(key))
+    return X
+
 
 def versions() -> dict:
     """Library versions recorded in every config.json."""

@@ -156,17 +156,13 @@ class FidEvaluator:
 
         from forensics.config import fingerprint
         from forensics.fid import FidConfig, cache_root
-        from forensics.io import read_npz, write_npz
+        from forensics.io import cached_array
 
         if self._real is None:
             key = fingerprint({"images": hashlib.sha1(self.real.tobytes()).hexdigest(), "shape": self.real.shape,
                                "mode": self.mode, "features": self.feature_id})
-            cfile = cache_root(FidConfig()) / f"train-real-{key}.npz"
-            try:
-                self._real = read_npz(cfile)["features"]
-            except (OSError, KeyError, ValueError):
-                self._real = self._features(self.real[i:i + 256] for i in range(0, len(self.real), 256))
-                write_npz(cfile, features=self._real)
+            self._real = cached_array(cache_root(FidConfig()) / f"train-real-{key}.npz", key, lambda: self._features(
+                self.real[i:i + 256] for i in range(0, len(self.real), 256)))
         return self._real
 
     def __call__(self, task) -> float:
