@@ -6,11 +6,11 @@ Measured two ways, the two sides of each interleaved (A B A B ...) so that a noi
 machine slows both alike; printed: the median over ``--reps`` runs and the best run of
 each side (the best is the least disturbed by other load, as ``timeit`` argues):
 - whole commands: both sides are processes started the same way (interpreter start-up
-  and imports included) that decode with the same loader (forensics.images, same
+  and imports included) that decode with the same loader (forensics.io.images, same
   threads); the decode-only pass stops after decoding; bytecode cached as after a first
   run. CPU seconds (user + system, all threads) are printed too: they show the work
   added, whatever the machine's load;
-- in-process: forensics.detect.detect() vs the same decode loop, libraries already
+- in-process: forensics.detection.detect.detect() vs the same decode loop, libraries already
   imported (the steady-state cost of analysis on top of decoding).
 Target: wall-time ratio <= 1.3.
 """
@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import real_crops
 
-DECODE_ONLY = ("import sys; from forensics.images import iter_loaded, scan_nonempty; "
+DECODE_ONLY = ("import sys; from forensics.io.images import iter_loaded, scan_nonempty; "
                "n = sum(r.ok for r in iter_loaded(scan_nonempty(sys.argv[1]))); print(n)")
 
 
@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--model", default=None)
     ap.add_argument("--reps", type=int, default=11)
     a = ap.parse_args()
-    from forensics.report import write_png
+    from forensics.io.images import write_png
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "imgs"
@@ -84,8 +84,8 @@ def main():
             detect += ["--model", a.model]
         decode_cmd = env_py + ["-c", DECODE_ONLY, str(folder)]
         w_dec, w_det = interleaved(lambda: run_child(decode_cmd), lambda: run_child(detect), a.reps)
-        from forensics.detect import detect as run_detect
-        from forensics.images import iter_loaded, scan_nonempty
+        from forensics.detection.detect import detect as run_detect
+        from forensics.io.images import iter_loaded, scan_nonempty
 
         i_dec, i_det = interleaved(
             lambda: in_process(lambda: sum(r.ok for r in iter_loaded(scan_nonempty(folder)))),

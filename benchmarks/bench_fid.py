@@ -18,7 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import real_crops  # noqa: E402
-from forensics import fid  # noqa: E402
+
+from forensics.metrics.fid import frechet_distance, gaussian_stats  # noqa: E402
+from forensics.metrics.inception import MODES, InceptionFeatures, preprocess
 
 
 def median_time(fn, k=3):
@@ -42,10 +44,10 @@ def main():
     imgs = list(real_crops(a.n, a.size))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}; "
           f"{a.n} images of {a.size}x{a.size}, batch {a.batch}")
-    for mode in fid.MODES:
-        t = median_time(lambda: fid.preprocess(imgs, mode))
+    for mode in MODES:
+        t = median_time(lambda: preprocess(imgs, mode))
         print(f"preprocess {mode:6s}: {a.n / t:8.1f} images/s")
-    ext = fid.InceptionFeatures("clean", a.batch, a.device)
+    ext = InceptionFeatures("clean", a.batch, a.device)
     ext(imgs[:a.batch])
     ext(imgs[:a.batch])  # warm-up
     if a.device.startswith("cuda"):
@@ -54,8 +56,8 @@ def main():
     print(f"inception clean : {a.n / t:8.2f} images/s ({1000 * t / a.n:.0f} ms per image)")
     rng = np.random.default_rng(0)
     f1, f2 = rng.normal(size=(3000, 2048)), rng.normal(size=(3000, 2048)) + 0.1
-    s1, s2 = fid.gaussian_stats(f1), fid.gaussian_stats(f2)
-    t = median_time(lambda: fid.frechet_distance(*s1, *s2), k=1)
+    s1, s2 = gaussian_stats(f1), gaussian_stats(f2)
+    t = median_time(lambda: frechet_distance(*s1, *s2), k=1)
     print(f"frechet distance (2048-d): {t:.2f} s")
 
 

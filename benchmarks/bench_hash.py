@@ -26,15 +26,22 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from forensics.detectors.hashing import (HashConfig, HashModel, codes_of, hamming_map, lsh_codes, pixel_input,
-                                         spectral_input)
-from forensics.io import versions, write_json
+from forensics.detectors.hashing import (
+    HashConfig,
+    HashModel,
+    codes_of,
+    hamming_map,
+    lsh_codes,
+    pixel_input,
+    spectral_input,
+)
+from forensics.io.files import versions, write_json
 
 DIRS = (("pixels", "spectrum"), ("spectrum", "pixels"), ("pixels", "pixels"), ("spectrum", "spectrum"))
 
 
 def data(kind: str, size: int, n_train: int, n_query: int, seed: int):
-    from forensics.data import builtin_patches
+    from forensics.io.sources import builtin_patches
 
     s = builtin_patches(size)
     rng = np.random.default_rng(seed)

@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import real_crops  # noqa: E402
-from forensics import reference, spectrum  # noqa: E402
+
+from forensics.spectral import reference, spectrum  # noqa: E402
 
 
 def main():

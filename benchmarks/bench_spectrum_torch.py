@@ -42,8 +42,8 @@ def main():
     a = ap.parse_args()
     import torch
 
-    from forensics import spectrum, spectrum_torch
-    from forensics.images import Prefetcher, map_chunks, scan
+    from forensics.io.images import Prefetcher, map_chunks, scan
+    from forensics.spectral import spectrum, spectrum_torch
 
     batch = real_crops(a.n, a.size)
     tmp = Path(tempfile.mkdtemp(prefix="bench_torch."))

@@ -24,9 +24,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from forensics.data import ImageSet  # noqa: E402
 from forensics.generators.config import GanConfig  # noqa: E402
-from forensics.generators.trainer import Trainer, build_task, to_unit  # noqa: E402
+from forensics.generators.runs import build_task
+from forensics.generators.tensors import to_unit
+from forensics.generators.trainer import Trainer  # noqa: E402
+from forensics.io.sources import ImageSet  # noqa: E402
 
 
 def make_trainer(gan, preset_name, size, device, tmp, n=512, objective=None, quant="none"):

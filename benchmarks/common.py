@@ -4,7 +4,7 @@ import numpy as np
 
 def real_crops(n: int, size: int, seed: int = 0) -> np.ndarray:
     """``n`` seeded random ``size x size`` crops of the built-in photographs."""
-    from forensics.data import builtin_photos
+    from forensics.io.sources import builtin_photos
 
     photos = [p[1] for p in builtin_photos() if min(p[1].shape[:2]) >= size]
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
 """Which frequencies drive each detector's verdict, on a folder of setups that is not a full study
 (e.g. only ``fakes/<setup>/*.png``, as a GPU run ships them): the counterexample report's
-explanation section (:func:`forensics.explain.explain_groups`, :func:`forensics.report.plot_explanations`)
+explanation section (:func:`forensics.explain.explainers.explain_groups`, :func:`forensics.explain.report.plot_explanations`)
 for detectors trained on real vs baseline.
 
     nice python benchmarks/explain_setups.py --study gpuA --out runs/explain13
@@ -35,11 +35,12 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     import torch
-    from forensics.data import load_source
+
     from forensics.detectors import make_detector
-    from forensics.explain import explain_groups
-    from forensics.io import atomic_write_text, write_config, write_json
-    from forensics.report import explanations_text, plot_explanations
+    from forensics.explain.explainers import explain_groups
+    from forensics.explain.report import explanations_text, plot_explanations
+    from forensics.io.files import atomic_write_text, write_config, write_json
+    from forensics.io.sources import load_source
 
     torch.set_num_threads(1)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 from scipy.stats import spearmanr
 
-from forensics import spectrum as S
-from forensics.data import builtin_patches, builtin_photos
-from forensics.images import Policy
+from forensics.io.images import Policy
+from forensics.io.sources import builtin_patches, builtin_photos
+from forensics.spectral import spectrum as S
 
 spec = importlib.util.spec_from_file_location("old_spectrum", sys.argv[1])
 old = importlib.util.module_from_spec(spec)

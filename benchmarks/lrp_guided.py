@@ -50,7 +50,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from forensics.config import Config  # noqa: E402
+from forensics.core.config import Config  # noqa: E402
 
 GENERATORS = ("transposed", "nearest", "bilinear", "zero")
 
@@ -97,6 +97,7 @@ def _half(images: np.ndarray) -> np.ndarray:
 def fake_images(images: np.ndarray, kind: str, seed: int) -> np.ndarray:
     """Images of generator family ``kind`` made from real uint8 ``(N, S, S, 3)`` images."""
     import cv2
+
     from forensics.generators.simulate import _BILINEAR, simulate_upsampling, transposed_upsample
 
     if kind == "transposed":
@@ -141,7 +142,7 @@ def split(real_all: np.ndarray, cfg: GuidedStudyConfig, seed: int):
 def study_generators(study) -> list[str]:
     """The setups of a study folder: every folder under ``fakes/`` that holds images (nested
     ones, e.g. an objective's ``fakes/<objective>/<setup>/``, named by their relative path)."""
-    from forensics.images import scan
+    from forensics.io.images import scan
 
     root = Path(study) / "fakes"
     if not root.is_dir():
@@ -162,7 +163,7 @@ def family(setup: str) -> str:
 
 def load_study(cfg: GuidedStudyConfig) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
     """Real images and each setup's fakes of ``cfg.study`` (uint8, ``size`` px) and where the reals came from."""
-    from forensics.data import load_source
+    from forensics.io.sources import load_source
 
     root = Path(cfg.study)
     crop = f"crop:{cfg.size}"
@@ -193,7 +194,7 @@ def split_study(real_all: np.ndarray, fakes: dict[str, np.ndarray], cfg: GuidedS
 
 
 def evaluate(det, real_te, fake_te) -> dict:
-    from forensics.metrics import detection_rate, real_accuracy, roc_auc
+    from forensics.metrics.rates import detection_rate, real_accuracy, roc_auc
 
     p = det.predict_proba(np.r_[real_te, fake_te])[:, 1]
     pr, pf = p[:len(real_te)], p[len(real_te):]
@@ -203,7 +204,7 @@ def evaluate(det, real_te, fake_te) -> dict:
 def summarize(runs: list[dict], shots, generators=GENERATORS) -> list[dict]:
     """Mean ± std over seeds per held-out generator and shot count, plain vs guided, with the
     paired (same seed, same split) difference and how many runs guidance won."""
-    from forensics.metrics import mean_std
+    from forensics.metrics.rates import mean_std
 
     summary = []
     held_outs = [g for g in generators if any(r["held_out"] == g for r in runs)]
@@ -227,7 +228,7 @@ _DATA: dict = {}  # per process: the loaded images (a study's, or the built-in p
 
 def _load(cfg: GuidedStudyConfig) -> dict:
     if _DATA.get("cfg") != cfg:
-        from forensics.data import load_source
+        from forensics.io.sources import load_source
 
         _DATA.clear()
         _DATA["cfg"] = cfg
@@ -271,7 +272,7 @@ def task_data(cfg: GuidedStudyConfig, seed: int, held: str) -> dict:
     if n_real > len(real_tr) or any(per_seen > len(gens[g][0]) for g in seen):
         raise ValueError(f"{per_seen} training images per seen generator and {n_real} reals asked for; "
                          f"there are {len(real_tr)} reals and {min(len(gens[g][0]) for g in seen)} per generator")
-    X = np.r_[real_tr[:n_real], *[gens[g][0][:per_seen] for g in seen]]
+    X = np.concatenate([real_tr[:n_real], *[gens[g][0][:per_seen] for g in seen]])
     y = np.r_[np.zeros(n_real), np.ones(len(X) - n_real)]
     fs_rng = np.random.default_rng([seed, 11, units.index(held)])
     fs_pick = {k: (fs_rng.choice(len(pool), k, replace=False), fs_rng.choice(n_real, k, replace=False))
@@ -285,6 +286,7 @@ def run_task(cfg: GuidedStudyConfig, seed: int, held: str) -> list[dict]:
     import copy
 
     import torch
+
     from forensics.detectors.cnn import CNNConfig, CNNDetector
 
     torch.set_num_threads(cfg.threads)
@@ -314,7 +316,7 @@ def _task(args):
 
 
 def run(cfg: GuidedStudyConfig, out: Path) -> dict:
-    from forensics.io import write_config, write_json
+    from forensics.io.files import write_config, write_json
 
     d = _load(cfg)
     generators = list(d["units"])  # what is held out: generators, or families of them
@@ -385,7 +387,7 @@ def main(argv=None):
                     help="with --study: hold out whole families of setups (B.*, N.*, Z.*, baseline)")
     a = ap.parse_args(argv)
     if a.summarize:
-        from forensics.io import read_json, write_json
+        from forensics.io.files import read_json, write_json
 
         cfg = GuidedStudyConfig.load(Path(a.out) / "config.json")
         runs = read_json(Path(a.out) / "runs.json")

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics import metrics
-from forensics.data import builtin_patches
 from forensics.detectors.robust import RobustSpectralDetector
-from forensics.images import load_folder, stack_same_size
+from forensics.io.images import load_folder, stack_same_size
+from forensics.io.sources import builtin_patches
+from forensics.metrics.rates import detection_rate, mean_std, real_accuracy, roc_auc
 
 
 def folder_images(d, n=None):
-    from forensics.images import scan_nonempty
+    from forensics.io.images import scan_nonempty
 
     good, _ = load_folder(d, files=scan_nonempty(d)[:n])
     return stack_same_size([r.image for r in good])
@@ -65,18 +65,18 @@ def main(argv=None):
         det = RobustSpectralDetector(size=a.size, components=a.components, seed=f, **kw)
         det.fit(ps.images[~te], groups=photo[~te])
         sr = det.score(ps.images[te])
-        ra = metrics.real_accuracy(sr, det.threshold_)
+        ra = real_accuracy(sr, det.threshold_)
         print(f"fold {f}: test photos {', '.join(test_ph)} ({te.sum()} patches), real accuracy {ra:.3f} "
               f"[{time.time() - t0:.0f} s]", file=sys.stderr)
         for k, F in fakes.items():
             sf = det.score(F)
-            rows[k]["detection"].append(metrics.detection_rate(sf, det.threshold_))
+            rows[k]["detection"].append(detection_rate(sf, det.threshold_))
             rows[k]["real_accuracy"].append(ra)
-            rows[k]["auc"].append(metrics.roc_auc(sr, sf))
+            rows[k]["auc"].append(roc_auc(sr, sf))
     print(f"{'setup':<28} {'detection':>16} {'real accuracy':>16} {'AUC':>7}")
     summary = {}
     for k, r in rows.items():
-        d, ra, auc = (metrics.mean_std(r[x]) for x in ("detection", "real_accuracy", "auc"))
+        d, ra, auc = (mean_std(r[x]) for x in ("detection", "real_accuracy", "auc"))
         summary[k] = {"detection": d, "real_accuracy": ra, "auc": auc, "per_fold": r}
         print(f"{k:<28} {100 * d['mean']:6.1f} ± {100 * d['std']:4.1f} %  {100 * ra['mean']:6.1f} ± {100 * ra['std']:4.1f} %"
               f"  {auc['mean']:.3f}")

@@ -15,11 +15,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from forensics.data import builtin_patches  # noqa: E402
 from forensics.generators.config import GanConfig  # noqa: E402
-from forensics.generators.sampling import sample_images  # noqa: E402
-from forensics.generators.trainer import load_run, train_gan  # noqa: E402
-from forensics.spectrum import azimuthal_profile  # noqa: E402
+from forensics.generators.runs import (
+    load_run,
+    sample_images,  # noqa: E402
+)
+from forensics.generators.trainer import train_gan  # noqa: E402
+from forensics.io.sources import builtin_patches  # noqa: E402
+from forensics.spectral.spectrum import azimuthal_profile  # noqa: E402
 
 
 def main():

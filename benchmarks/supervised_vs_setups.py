@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics import metrics
-from forensics.data import builtin_patches
 from forensics.detectors import make_detector
-from forensics.images import load_folder, scan_nonempty, stack_same_size
+from forensics.io.images import load_folder, scan_nonempty, stack_same_size
+from forensics.io.sources import builtin_patches
+from forensics.metrics.rates import detection_rate, real_accuracy
 
 
 def imgs(d, n=500):
@@ -50,9 +50,9 @@ def main(argv=None):
             det = make_detector(name, seed=seed)
             det.fit(np.r_[ps.images[fit], base[:250]], np.r_[np.zeros(len(fit)), np.ones(250)].astype(int))
             det.calibrate(ps.images[cal], 0.05)
-            ra.append(metrics.real_accuracy(det.score(ps.images[te]), det.threshold_))
+            ra.append(real_accuracy(det.score(ps.images[te]), det.threshold_))
             for k, f in tests.items():
-                rates[k].append(metrics.detection_rate(det.score(f), det.threshold_))
+                rates[k].append(detection_rate(det.score(f), det.threshold_))
         pm = lambda v: f"{100 * np.mean(v):.1f}" + (f" ± {100 * np.std(v):.1f}" if len(v) > 1 else "")  # noqa: E731
         print(f"{name}: real accuracy on unseen photos {pm(ra)}%; detected: "
               + ", ".join(f"{Path(k).relative_to(study) if k.startswith(str(study)) else k} {pm(v)}%"

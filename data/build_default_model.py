@@ -23,13 +23,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from forensics.detection.training import fit_and_evaluate  # noqa: E402
 from forensics.detectors import make_detector  # noqa: E402
-from forensics.data import builtin_patches  # noqa: E402
-from forensics.detect import fit_and_evaluate  # noqa: E402
-from forensics.io import write_config, write_json  # noqa: E402
+from forensics.generators.runs import (
+    load_run,
+    sample_images,  # noqa: E402
+)
 from forensics.generators.simulate import simulate_upsampling  # noqa: E402
-from forensics.generators.sampling import sample_images  # noqa: E402
-from forensics.generators.trainer import load_run, train_gan  # noqa: E402
+from forensics.generators.trainer import train_gan  # noqa: E402
+from forensics.io.files import write_config, write_json  # noqa: E402
+from forensics.io.sources import builtin_patches  # noqa: E402
 
 
 def main():

@@ -14,7 +14,7 @@ unless ``--new-originals``), and writes a small derived crop of each one:
 - scikit-image's ``retina.jpg`` (CC0): area-downscaled by 4, centre 256 x 256.
 
 The crops are the *extra* set of the built-in photographs (``"set": "extra"`` in
-data/real/sources.json): ``forensics.data.builtin_patches(..., extra=True)`` and the real source
+data/real/sources.json): ``forensics.io.sources.builtin_patches(..., extra=True)`` and the real source
 ``builtin-wide`` add them to the 13 core photographs; plain ``builtin`` is unchanged. The
 script rewrites the extra entries of sources.json (with the crops' SHA-256) and leaves the core
 ones alone; SOURCES.md lists the licences.

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from forensics.data import builtin_patches  # noqa: E402
 from forensics.detectors.robust import RobustSpectralDetector  # noqa: E402
-from forensics.io import atomic_write_text, write_config  # noqa: E402
+from forensics.io.files import atomic_write_text, write_config  # noqa: E402
+from forensics.io.sources import builtin_patches  # noqa: E402
 
 ENVELOPE = {
     "colour": True,

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from forensics import spectrum
-from forensics.errors import UserError
+from forensics.core.errors import UserError
+from forensics.spectral import spectrum
 
 
 def references_for(reals, h: int, w: int) -> list:

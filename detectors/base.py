@@ -33,13 +33,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from forensics.errors import UserError, one_line
-from forensics.io import read_npz, write_json, write_npz
-
-FORMAT = "forensics-detector"
-FORMAT_VERSION = 2
-#: files a model folder may hold (anything else: the folder is not replaced)
-MODEL_FILES = {"model.json", "model.npz", "metrics.json", "config.json", ".complete"}
+from forensics.core.checks import finite
+from forensics.core.errors import UserError, one_line
+from forensics.detectors.store import FORMAT, FORMAT_VERSION, MODEL_FILES
+from forensics.io.files import read_npz, write_json, write_npz
+from forensics.metrics.rates import threshold_at_fpr
 
 
 def is_features(x) -> bool:
@@ -86,17 +84,6 @@ def recover_folder(folder: Path) -> None:
             return
 
 
-def threshold_for_fpr(real_scores, target_fpr: float) -> float:
-    """The smallest threshold ``t`` that calls at most ``target_fpr`` of ``real_scores`` generated
-    (``score > t``); non-finite scores are ignored, and no score at all gives 0.5."""
-    s = np.sort(np.asarray(real_scores, np.float64))
-    s = s[np.isfinite(s)]
-    if not len(s):
-        return 0.5
-    k = int(np.floor(target_fpr * len(s)))
-    return float(s[len(s) - k - 1]) if k < len(s) else float(s[0])
-
-
 class RealFakeContract:
     """What every detector adds to scikit-learn's classifier API (label 1 = generated): ``p_generated``,
     fitting with the classes given apart, ``score`` without labels as P(generated), and a threshold
@@ -134,7 +121,8 @@ class RealFakeContract:
     def calibrate(self, real, target_fpr: float = 0.05):
         """Set the threshold so that at most ``target_fpr`` of these real images (ideally not
         seen in training) are called generated; ``predict`` then uses it."""
-        self.threshold_ = threshold_for_fpr(self.p_generated(real), target_fpr)
+        finite("target false-positive rate", target_fpr, 0, 1, hi_open=True)  # a stored threshold is finite
+        self.threshold_ = threshold_at_fpr(self.p_generated(real), target_fpr)
         self.rule_ = "threshold"
         return self
 
@@ -248,25 +236,6 @@ REGISTRY: dict[str, type] = {}
 #: saved classes whose module registers them on import (read by :meth:`Detector.load` on demand)
 LAZY_CLASSES = {"RobustSpectralDetector": "forensics.detectors.robust", "FrankDCTDetector": "forensics.detectors.frank",
                 "PeriodicSpectrumDetector": "forensics.detectors.periodic", "ScoreFusion": "forensics.detectors.fusion"}
-
-#: model-folder formats (``model.json`` "format") -> (module, class whose ``load(folder)`` reads it)
-MODEL_FORMATS = {FORMAT: ("forensics.detectors.base", "Detector"),
-                 "forensics-cnn": ("forensics.detectors.cnn", "CNNDetector"),
-                 "forensics-hash-knn": ("forensics.detectors.hash_knn", "HashKNNDetector")}
-
-
-def load_detector(folder):
-    """The detector saved in ``folder``, whatever its kind (spectral, CNN): dispatched on the format
-    named in its ``model.json``; nothing in the folder is executed."""
-    import importlib
-
-    folder = Path(folder)
-    try:
-        fmt = json.loads((folder / "model.json").read_text(encoding="utf-8")).get("format")
-    except (OSError, ValueError, AttributeError):
-        fmt = FORMAT  # Detector.load gives the precise message
-    module, cls = MODEL_FORMATS.get(fmt, MODEL_FORMATS[FORMAT])
-    return getattr(importlib.import_module(module), cls).load(folder)
 
 
 def register(cls):

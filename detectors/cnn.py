@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from forensics.config import Config
+from forensics.core.config import Config
 from forensics.detectors.base import RealFakeContract
 
 FORMAT = "forensics-cnn"
@@ -171,7 +171,7 @@ class CNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
         """Network input before standardisation: ``(N, C, S, S)`` float32."""
         if self.cfg.input == "pixels":
             return (X.astype(np.float32) / 127.5 - 1.0).transpose(0, 3, 1, 2)
-        from forensics.spectrum import spectrum
+        from forensics.spectral.spectrum import spectrum
 
         return spectrum(X, "log").astype(np.float32)[:, None]
 
@@ -223,7 +223,8 @@ class CNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
         ``freeze_bn`` keeps the batch-norm statistics fixed (for few-shot fine-tuning on a
         handful of images); ``guidance`` overrides the config's λ for this call."""
         import torch
-        from forensics.progress import bar
+
+        from forensics.core.progress import bar
         from forensics.detectors.lrp import lrp
 
         cfg = self.cfg
@@ -289,7 +290,8 @@ class CNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
     def save(self, folder, extra: dict | None = None) -> Path:
         """Write ``model.json`` + ``model.safetensors`` into ``folder``."""
         from safetensors.torch import save
-        from forensics.io import atomic_write_bytes, write_json
+
+        from forensics.io.files import atomic_write_bytes, write_json
 
         self._check_fitted()
         folder = Path(folder)
@@ -360,40 +362,3 @@ class CNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
             for m in layers:
                 m.float()
         return x.numpy(), R.numpy()
-
-
-# ------------------------------------------------------------------------------ training run
-def train_cnn(real: str, fake: str, out, cfg: CNNConfig, test_fraction: float = 0.2,
-              n: int | None = None, progress: bool = True) -> dict:
-    """Train the CNN detector on ``real`` (a folder, ``.npz``/IDX or ``builtin``) vs ``fake``
-    (the same kinds), both centre-cropped to ``cfg.size`` (cropping, not resizing, keeps the
-    upsampling traces); hold out ``test_fraction`` of each class (seeded); save the model,
-    ``metrics.json`` and ``config.json`` in ``out``. Returns the held-out metrics."""
-    from forensics.data import load_source
-    from forensics.io import write_config, write_json
-    from forensics.metrics import detection_rate, real_accuracy, roc_auc
-
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test fraction {test_fraction} is not between 0 and 1")
-    pol = f"crop:{cfg.size}"
-    R = load_source(real, cfg.size, n=n, seed=cfg.seed, policy=None if real == "builtin" else pol, progress=progress)
-    G = load_source(fake, cfg.size, n=n, seed=cfg.seed, policy=pol, progress=progress)
-    rng = np.random.default_rng([cfg.seed, 3])
-    parts = []
-    for imgs in (R.images, G.images):
-        idx = rng.permutation(len(imgs))
-        k = max(1, int(round(test_fraction * len(imgs))))
-        if len(imgs) - k < 1:
-            raise ValueError(f"too few images ({len(imgs)}) to hold out a test share")
-        parts.append((imgs[idx[k:]], imgs[idx[:k]]))
-    (rtr, rte), (ftr, fte) = parts
-    det = CNNDetector(cfg).fit(np.r_[rtr, ftr], np.r_[np.zeros(len(rtr)), np.ones(len(ftr))], progress=progress)
-    pr, pf = det.predict_proba(rte)[:, 1], det.predict_proba(fte)[:, 1]
-    m = {"real_accuracy": real_accuracy(pr, det.threshold_), "generated_accuracy": detection_rate(pf, det.threshold_),
-         "roc_auc": roc_auc(pr, pf), "n_train": det.n_train_, "n_test": {"real": len(rte), "generated": len(fte)}}
-    run = {"command": "train-cnn", "real": real, "fake": fake, "preprocess": pol, "test_fraction": test_fraction,
-           "config": cfg.to_dict()}
-    det.save(out, extra={"training": {**run, "metrics": m}})
-    write_json(Path(out) / "metrics.json", m)
-    write_config(out, run)
-    return m

@@ -7,11 +7,10 @@ pixel-domain detectors). Larger images are scored as the mean logit of up to 16 
 """
 from __future__ import annotations
 
-
 import numpy as np
 
-from forensics import spectrum
 from forensics.detectors.skmodel import TiledLogistic, register
+from forensics.spectral import spectrum
 
 
 def log_dct(tiles_: np.ndarray, eps: float = 1e-12) -> np.ndarray:

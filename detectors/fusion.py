@@ -16,8 +16,8 @@ import warnings
 
 import numpy as np
 
-from forensics.detectors.base import threshold_for_fpr
 from forensics.detectors.skmodel import ImageEstimator, register, sigmoid
+from forensics.metrics.rates import threshold_at_fpr
 
 RULES = ("mean", "max", "mean-logit", "soft-or", "stack")
 
@@ -93,7 +93,7 @@ class ScoreFusion(ImageEstimator):
             self.weights_, self.bias_ = lr.coef_[0], lr.intercept_
         self.threshold_ = self.threshold
         if self.target_fpr is not None:
-            self.threshold_ = threshold_for_fpr(self._fuse(P[ok & (y == 0)]), self.target_fpr)
+            self.threshold_ = threshold_at_fpr(self._fuse(P[ok & (y == 0)]), self.target_fpr)
         self.classes_ = np.array([0, 1])
         return self
 
@@ -136,9 +136,9 @@ def _toolkit_record(det) -> tuple[dict, dict]:
 
 def fuse_models(model_dirs, rule: str = "mean-logit", threshold: float = 0.5) -> ScoreFusion:
     """A fusion of saved model folders."""
-    from forensics.evaluation import load_any_model
+    from forensics.detectors.store import load_model
 
-    members = [load_any_model(d) for d in model_dirs]
+    members = [load_model(d) for d in model_dirs]
     for d, m in zip(model_dirs, members):
         if not hasattr(m, "_state"):  # a CNN or hash model has files of its own, not an embeddable record
             raise ValueError(f"{d}: a {type(m).__name__} cannot be a fusion member (members are spectral and "

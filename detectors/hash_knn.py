@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from forensics.checks import read_json_object
+from forensics.core.checks import read_json_object
 from forensics.detectors.base import RealFakeContract
 from forensics.detectors.hashing import HashConfig, HashModel, codes_of, nearest
-from forensics.io import read_npz, write_json, write_npz
+from forensics.io.files import read_npz, write_json, write_npz
 
 FORMAT = "forensics-hash-knn"
 

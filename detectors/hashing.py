@@ -3,7 +3,7 @@ Cheung, "Unsupervised Deep Cross-modality Spectral Hashing", IEEE TIP 2020, arXi
 
 The two modalities are one image's **pixels** (the image at ``size x size``) and its **Fourier
 spectrum** (``log2d``: the centred 2-D log-magnitude spectrum of its grey version, or
-``profile``: its azimuthal profile), both from :mod:`forensics.spectrum`.
+``profile``: its azimuthal profile), both from :mod:`forensics.spectral.spectrum`.
 
 Step 1, binary optimisation (reconstructed; the paper's exact objective was not available).
 Per modality ``m``: a kNN graph with a heat kernel on standardised features, its normalised
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.config import Config
-from forensics.io import atomic_write_bytes, read_npz, write_json, write_npz
+from forensics.core.config import Config
+from forensics.io.files import atomic_write_bytes, read_npz, write_json, write_npz
 
 MODALITIES = ("pixels", "spectrum")
 SPECTRUM_FEATURES = ("log2d", "profile")
@@ -79,7 +79,7 @@ class HashConfig(Config):
         if self.lam < 0 or self.lr <= 0 or self.weight_decay < 0:
             raise ValueError("lam and weight_decay must be >= 0 and lr > 0")
         if self.policy is not None:
-            from forensics.images import Policy
+            from forensics.io.images import Policy
 
             p = Policy.parse(self.policy)
             if p.mode == "none" or p.size != self.size:
@@ -114,7 +114,7 @@ def pixel_input(images: np.ndarray) -> np.ndarray:
 def spectral_input(images: np.ndarray, kind: str = "log2d") -> np.ndarray:
     """The spectral modality, ``(N, D)`` float32: the centred 2-D log-magnitude spectrum (dB) of
     the grey image, flattened (``log2d``), or its azimuthal profile (``profile``)."""
-    from forensics import spectrum
+    from forensics.spectral import spectrum
 
     a = _check_images(images)
     if kind == "log2d":
@@ -235,7 +235,7 @@ def _nets(config: HashConfig, spec_dim: int):
 def _train_net(net, X: np.ndarray, B: np.ndarray, config: HashConfig, seed: int, progress: bool, desc: str):
     import torch
 
-    from forensics.progress import bar
+    from forensics.core.progress import bar
 
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -354,7 +354,7 @@ class HashModel:
         mj = folder / "hash_model.json"
         if not mj.is_file():
             raise FileNotFoundError(f"{folder}: not a hash model (no hash_model.json)")
-        from forensics.checks import read_json_object
+        from forensics.core.checks import read_json_object
 
         meta = read_json_object(mj, "hash model description")
         if meta.get("format") != FORMAT:
@@ -381,12 +381,12 @@ def _standardise(X: np.ndarray) -> np.ndarray:
 
 
 class _torch_threads:
-    """Torch on the toolkit's thread budget (:func:`forensics.spectrum.threads`) inside the block."""
+    """Torch on the toolkit's thread budget (:func:`forensics.spectral.spectrum.threads`) inside the block."""
 
     def __enter__(self):
         import torch
 
-        from forensics.spectrum import threads
+        from forensics.spectral.spectrum import threads
 
         self.old = torch.get_num_threads()
         torch.set_num_threads(max(1, threads()))

@@ -27,8 +27,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 #: layers through which relevance passes unchanged
 IDENTITY_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.Sigmoid, nn.Dropout, nn.Identity,
@@ -147,9 +147,9 @@ def frequency_relevance(x: np.ndarray, R: np.ndarray) -> np.ndarray:
 
 def radial_relevance(Rk: np.ndarray) -> np.ndarray:
     """Sum of a centred ``(N, H, W)`` frequency-plane relevance over integer-radius rings
-    (the rings of :func:`forensics.spectrum.radial_index`): ``(N, n_rings)``; ring ``r`` is the
+    (the rings of :func:`forensics.spectral.spectrum.radial_index`): ``(N, n_rings)``; ring ``r`` is the
     frequency ``r / min(H, W)`` cycles per pixel. Sums, not means, so the rings add up to the total."""
-    from forensics.spectrum import radial_index
+    from forensics.spectral.spectrum import radial_index
 
     n, h, w = Rk.shape
     idx, counts = radial_index(h, w)

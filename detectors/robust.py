@@ -46,10 +46,10 @@ import warnings
 
 import numpy as np
 
-from forensics import spectrum
-from forensics.detectors.base import threshold_for_fpr
 from forensics.detectors.skmodel import ImageEstimator, register, sigmoid, tiles
 from forensics.generators.simulate import simulate_family
+from forensics.metrics.rates import threshold_at_fpr
+from forensics.spectral import spectrum
 
 COMPONENTS = ("all", "oneclass", "classifier")
 
@@ -237,7 +237,7 @@ class RobustSpectralDetector(ImageEstimator):
         self.spread_ = np.where(q75 - q25 > 0, q75 - q25, 1.0)
         owner_h = np.unique(np.concatenate(held_owner), return_inverse=True)[1]
         held_scores = self._combine_raw(raw, owner_h, owner_h.max() + 1)
-        self.threshold_ = threshold_for_fpr(held_scores, self.target_fpr)
+        self.threshold_ = threshold_at_fpr(held_scores, self.target_fpr)
         n_held = int(sum(h.sum() for h in parts))
         self.n_train_ = {"real_tiles_fit": int(len(T) - (n_held if self.calib_folds == 1 else 0)),
                          "real_tiles_heldout": n_held, "simulated_tiles": int(sum(len(f) for f in Fs)),

@@ -26,8 +26,9 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from forensics.detectors.base import FORMAT, FORMAT_VERSION, REGISTRY, RealFakeContract, register
-from forensics.io import write_json, write_npz
+from forensics.detectors.base import REGISTRY, RealFakeContract, register
+from forensics.detectors.store import FORMAT, FORMAT_VERSION
+from forensics.io.files import write_json, write_npz
 
 __all__ = ["ImageEstimator", "register", "as_batch", "tiles", "sigmoid"]
 

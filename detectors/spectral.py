@@ -12,7 +12,7 @@ as its code runs it; a ``+`` marks the toolkit's variant:
     Durall et al.'s CelebA features and classifiers (unscaled features; liblinear logistic
     regression; RBF SVC with C = 6.37, gamma = 0.86);
 ``dzanic+-*``, ``durall+-*``
-    the toolkit's features (:mod:`forensics.spectrum`) with the toolkit's classifier settings
+    the toolkit's features (:mod:`forensics.spectral.spectrum`) with the toolkit's classifier settings
     (standardised features, lbfgs, RBF C = 1, gamma "scale", L-BFGS MLP).
 
 Any other combination works the same way (a published feature set with a classifier its paper
@@ -25,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forensics import spectrum
+from forensics.core.errors import UserError
 from forensics.detectors.base import Detector, is_features, register
 from forensics.detectors.estimators import CLASSIFIERS, ESTIMATORS, Scorer, classifier, fit_state
-from forensics.errors import UserError
+from forensics.spectral import spectrum
 
 #: what the published studies ran (``--preset paper`` uses only published methods)
 PAPER_DETECTORS = ("dzanic-knn", "dzanic-svm", "dzanic-mlp", "durall-lr", "durall-svm")

@@ -13,42 +13,46 @@ The notebook API (each name is imported on first use, so ``import forensics`` st
 
 See the README's "Python API" section.
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+from forensics import _compat  # noqa: E402  (the 0.2 module paths, for one release)
+
+_compat.install()
 
 #: public name -> (module, attribute)
 _API = {
     # images and spectra
-    "load_images": ("forensics.images", "load_images"),
-    "scan": ("forensics.images", "scan"),
-    "Policy": ("forensics.images", "Policy"),
-    "load_source": ("forensics.data", "load_source"),
-    "builtin_patches": ("forensics.data", "builtin_patches"),
-    "fourier_spectrum": ("forensics.spectrum", "spectrum"),
-    "azimuthal_profile": ("forensics.spectrum", "azimuthal_profile"),
-    "profile_frequencies": ("forensics.spectrum", "profile_frequencies"),
-    "features": ("forensics.spectrum", "features"),
-    "spectrum_report": ("forensics.analyze", "spectrum_report"),
+    "load_images": ("forensics.io.images", "load_images"),
+    "scan": ("forensics.io.images", "scan"),
+    "Policy": ("forensics.io.images", "Policy"),
+    "load_source": ("forensics.io.sources", "load_source"),
+    "builtin_patches": ("forensics.io.sources", "builtin_patches"),
+    "fourier_spectrum": ("forensics.spectral.spectrum", "spectrum"),
+    "azimuthal_profile": ("forensics.spectral.spectrum", "azimuthal_profile"),
+    "profile_frequencies": ("forensics.spectral.spectrum", "profile_frequencies"),
+    "features": ("forensics.spectral.spectrum", "features"),
+    "spectrum_report": ("forensics.evaluation.spectrum_report", "spectrum_report"),
     # detectors
-    "detect_images": ("forensics.detect", "detect"),
-    "load_model": ("forensics.detect", "load_model"),
-    "train_detector": ("forensics.detect", "train_detector"),
+    "detect_images": ("forensics.detection.detect", "detect"),
+    "load_model": ("forensics.detectors.store", "load_model"),
+    "train_detector": ("forensics.detection.training", "train_detector"),
     "make_detector": ("forensics.detectors", "make_detector"),
     "detector_names": ("forensics.detectors", "detector_names"),
     # generators
     "train_gan": ("forensics.generators.trainer", "train_gan"),
-    "load_run": ("forensics.generators.trainer", "load_run"),
+    "load_run": ("forensics.generators.runs", "load_run"),
     "generate": ("forensics.generators.sampling", "generate"),
-    "sample_images": ("forensics.generators.sampling", "sample_images"),
+    "sample_images": ("forensics.generators.runs", "sample_images"),
     # studies
-    "StudyConfig": ("forensics.experiment", "StudyConfig"),
-    "SourceFamily": ("forensics.experiment", "SourceFamily"),
-    "run_study": ("forensics.experiment", "run_study"),
-    "plan_study": ("forensics.experiment", "plan_study"),
-    "run_attack": ("forensics.attack", "run_attack"),
+    "StudyConfig": ("forensics.study.config", "StudyConfig"),
+    "SourceFamily": ("forensics.study.config", "SourceFamily"),
+    "run_study": ("forensics.study.stages", "run_study"),
+    "plan_study": ("forensics.study.config", "plan_study"),
+    "run_attack": ("forensics.evaluation.attack", "run_attack"),
 }
 
 __all__ = ["__version__", *_API]
-# (API names never shadow a submodule: forensics.spectrum, forensics.detect, ... stay modules)
+# (API names never shadow a subpackage: forensics.core, forensics.io, ... forensics.cli stay packages)
 
 
 def __getattr__(name):

@@ -1,5 +1,5 @@
 import sys
 
-from forensics.cli import main
+from forensics.cli.main import main
 
 sys.exit(main())

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from forensics.errors import UserError, one_line
-from forensics.io import atomic_write_bytes
+from forensics.core.errors import UserError, one_line
+from forensics.io.files import atomic_write_bytes
 
 
 def _split(obj, tensors: dict, path: str):

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from forensics.config import Config
+from forensics.core.config import Config
 from forensics.generators.presets import GANS, PRESETS, preset
-from forensics.schedule import FidSchedule
+from forensics.generators.schedule import FidSchedule
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class GanConfig(Config):
     device: str = "auto"
     fid_schedule: FidSchedule | None = None
     """the paper's FID schedule (FID every epoch, learning-rate cut on plateau, early stopping,
-    samples from the best-FID checkpoint; :mod:`forensics.schedule`); None: train ``steps`` steps.
+    samples from the best-FID checkpoint; :mod:`forensics.generators.schedule`); None: train ``steps`` steps.
     The ``paper`` preset turns it on for unconditional GANs unless told otherwise"""
 
     #: settings a resumed run must share with the saved one

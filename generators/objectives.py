@@ -80,7 +80,7 @@ def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, center: float = 
     ``center = 1`` Gulrajani et al.'s (and StarGAN's). ``D`` may return any shape per
     sample (a patch map); its outputs are summed, so each sample's gradient is its own.
     """
-    from forensics.generators.trainer import to_device
+    from forensics.generators.tensors import to_device
 
     eps = to_device(torch.rand(real.shape[0], 1, 1, 1, generator=generator), real.device, real.dtype)
     x = (eps * real + (1 - eps) * fake).requires_grad_(True)

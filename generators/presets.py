@@ -12,7 +12,7 @@ blocks), z = 64, learning rate 2e-4, seed 0, for CPU runs: 32x32 DCGANs train at
 """
 from __future__ import annotations
 
-from forensics.errors import UserError
+from forensics.core.errors import UserError
 
 #: ``init``: "pytorch" keeps PyTorch's default initialisation, as Chandrasegaran et al.'s code does
 #: (the faithful ``paper`` preset); "dcgan" draws conv weights from N(0, 0.02) (``tiny``)

@@ -6,20 +6,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from forensics.errors import UserError
-from forensics.io import write_config
-from forensics.progress import bar
-from forensics.report import write_png
-from forensics.generators.trainer import load_run, to_uint8, to_unit
-
-
-def sample_images(task, n: int, seed: int = 0, batch: int = 256):
-    """``n`` generated uint8 images of an unconditional run, in batches; latent codes
-    from ``seed`` (the same seed gives the same images)."""
-    gen = torch.Generator().manual_seed(seed)
-    for i in range(0, n, batch):
-        z = torch.randn(min(batch, n - i), task.z_dim, generator=gen)
-        yield to_uint8(task.sample(z))
+from forensics.core.errors import UserError
+from forensics.core.progress import bar
+from forensics.generators.runs import load_run, sample_images
+from forensics.generators.tensors import to_uint8, to_unit
+from forensics.io.files import write_config
+from forensics.io.images import write_png
 
 
 def prepare_output(out, overwrite: bool = False) -> Path:
@@ -80,8 +72,8 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
     """StarGAN: translate every image under ``input_dir`` to the attributes in
     ``assignments``; attributes not named keep the image's own value when ``attributes``
     (a table) lists it, else 0. Writes PNGs with the input's relative names."""
-    from forensics.data import read_attributes
-    from forensics.images import Policy, iter_loaded, output_name, scan_nonempty, warn_skipped
+    from forensics.io.images import Policy, iter_loaded, output_name, scan_nonempty, warn_skipped
+    from forensics.io.sources import read_attributes
 
     task, config = load_run(run_dir, device)
     if config.gan != "stargan":

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from forensics.config import Config
+from forensics.core.config import Config
 
 ACTIONS = ("save_best", "cut_lr", "stop")
 
@@ -45,7 +45,7 @@ class FidSchedule(Config):
     max_cuts: int = 3
     min_delta: float = 0.0
     n: int = 1000             # generated images per measurement (and real ones, at most the data's size)
-    mode: str = "clean"       # FID resize mode (forensics.fid.MODES)
+    mode: str = "clean"       # FID resize mode (forensics.metrics.inception.MODES)
 
     def validate(self):
         if self.every < 1 or self.patience < 1 or self.lr_patience < 1 or self.max_cuts < 0:
@@ -56,7 +56,7 @@ class FidSchedule(Config):
             raise ValueError("min_delta must be >= 0")
         if self.n < 2:
             raise ValueError(f"FID needs at least 2 images per measurement, not n={self.n}")
-        from forensics.fid import MODES
+        from forensics.metrics.inception import MODES
 
         if self.mode not in MODES:
             raise ValueError(f"unknown FID resize mode {self.mode!r}; choose from {', '.join(MODES)}")

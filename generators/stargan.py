@@ -23,10 +23,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from forensics.report import image_grid
 from forensics.generators.layers import LastLayerSpec
 from forensics.generators.objectives import gradient_penalty
-from forensics.generators.trainer import adam_pair, optimise, to_uint8
+from forensics.generators.optim import adam_pair, optimise
+from forensics.generators.tensors import to_uint8
+from forensics.report.figures import image_grid
 
 
 def _inorm(ch: int) -> nn.Module:

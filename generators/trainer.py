@@ -12,92 +12,38 @@ A run folder holds ``config.json`` (everything needed to rebuild the run), ``dat
 step) and ``samples/step_NNNNNNN.png`` grids.
 
 With an FID schedule (``GanConfig.fid_schedule``, on by default in the ``paper`` preset; see
-:mod:`forensics.schedule`) the trainer measures FID at the end of every epoch, cuts the learning
+:mod:`forensics.generators.schedule`) the trainer measures FID at the end of every epoch, cuts the learning
 rate of both optimisers (and the level step of quantized layers) on a plateau, stops early, and
 keeps ``best.safetensors`` (the state at the best FID) beside the latest checkpoint; the
 schedule's state travels in every checkpoint, so resuming stays bit-identical, and
 ``schedule.json`` is its readable log. An *epoch* is one pass of the discriminator over the data:
 ``ceil(n_images / (batch * n_critic))`` generator steps (WGAN-GP draws ``n_critic`` = 5 batches per
 generator step, so its epoch is a fifth as many generator steps; the same count
-``forensics.experiment`` uses to turn the paper's epochs into steps). Sampling
+``forensics.study.config`` uses to turn the paper's epochs into steps). Sampling
 (:func:`load_run`) reads ``best.safetensors`` when there is one.
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from forensics.data import ImageSet
-from forensics.errors import UserError
-from forensics.io import write_config, write_csv, write_json
-from forensics.progress import bar
-from forensics.report import write_png
+from forensics.core.config import fingerprint
+from forensics.core.errors import UserError
+from forensics.core.progress import bar
 from forensics.generators.checkpoint import load_checkpoint, restoring, save_checkpoint
-
-CHECKPOINT = "checkpoint.safetensors"
-BEST = "best.safetensors"
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device cuda: no CUDA device is available to this torch build")
-    if name not in ("cpu", "cuda"):
-        raise UserError(f"unknown device {name!r}: auto, cpu or cuda")
-    return torch.device(name)
-
-
-def to_device(t: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A host tensor (drawn from a CPU generator, so runs match across devices) on ``device``. To a GPU
-    it goes through pinned memory without blocking: a copy from pageable memory would wait for every
-    kernel queued before it, once per batch, latent draw and penalty mix."""
-    if device.type == "cuda":
-        t = t.pin_memory().to(device, non_blocking=True)
-    return t.to(device, dtype) if dtype is not None else t.to(device)
-
-
-def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(N, H, W, 3)`` to float ``(N, 3, H, W)`` in [-1, 1]."""
-    return images_uint8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Float ``(N, 3, H, W)`` in [-1, 1] to uint8 ``(N, H, W, 3)``, correctly rounded
-    (``round((x + 1) * 127.5)``, clipped), not truncated."""
-    u = ((x.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    return u.permute(0, 2, 3, 1).contiguous().numpy()
-
-
-def adam_pair(G: torch.nn.Module, D: torch.nn.Module, p: dict) -> dict:
-    """The Adam optimisers of a generator/discriminator pair, from a preset's parameters."""
-    betas = (p["beta1"], p["beta2"])
-    return {"G": torch.optim.Adam(G.parameters(), p["lr_g"], betas),
-            "D": torch.optim.Adam(D.parameters(), p["lr_d"], betas)}
-
-
-def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """One gradient step of ``opt`` on ``loss``."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-
-
-@contextmanager
-def flush_denormal():
-    """Subnormal floats flushed to zero while training: the tails of a sharp softmax (InfoNCE's
-    backward) are subnormal and make CPU matrix products about 20x slower."""
-    ok = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if ok:
-            torch.set_flush_denormal(False)
+from forensics.generators.optim import flush_denormal
+from forensics.generators.runs import BEST, CHECKPOINT, build_task, sample_images
+from forensics.generators.tensors import resolve_device, to_device, to_unit
+from forensics.io.files import cached_array, write_config, write_csv, write_json
+from forensics.io.images import write_png
+from forensics.io.sources import ImageSet
+from forensics.metrics.fid import fid_from_features
+from forensics.metrics.inception import FidConfig, InceptionFeatures, cache_root, extractor_id, features_of
 
 
 class BatchSampler:
@@ -131,46 +77,32 @@ class FidEvaluator:
     """FID of a task's generator against the run's real images, for the FID schedule: ``n`` samples
     (latent codes from ``seed``: the same codes at every measurement) vs at most ``n`` real images
     (a seeded subset of the run's data). The real side's features are computed once and cached under
-    :func:`forensics.fid.cache_root` (key: the images' bytes, the resize mode, the feature extractor).
-    ``features`` maps uint8 ``(N, H, W, 3)`` images to ``(N, D)`` features (default: the real
-    Inception, :class:`forensics.fid.InceptionFeatures`; tests pass a cheap one)."""
+    :func:`forensics.metrics.inception.cache_root` (key: the images' bytes, the resize mode, the feature
+    extractor). ``features`` maps uint8 ``(N, H, W, 3)`` images to ``(N, D)`` features (default: the real
+    Inception, :class:`forensics.metrics.inception.InceptionFeatures`; tests pass a cheap one)."""
 
     def __init__(self, schedule, real_images: np.ndarray, seed: int, features=None, device: str = "cpu"):
-        from forensics import fid
-
         self.n, self.mode, self.seed = int(schedule.n), schedule.mode, int(seed)
         if features is None:
-            features = fid.InceptionFeatures(schedule.mode, device=device)
+            features = InceptionFeatures(schedule.mode, device=device)
         self.features = features
-        self.feature_id = (getattr(features, "weights", None) or getattr(features, "__name__", None)
-                           or type(features).__name__)
+        self.feature_id = extractor_id(features)
         pick = np.random.default_rng(self.seed).permutation(len(real_images))[:min(self.n, len(real_images))]
         self.real = np.ascontiguousarray(real_images[np.sort(pick)])
         self._real = None
 
-    def _features(self, batches) -> np.ndarray:
-        return np.concatenate([np.asarray(self.features(b), np.float64) for b in batches])
-
     def real_features(self) -> np.ndarray:
-        import hashlib
-
-        from forensics.config import fingerprint
-        from forensics.fid import FidConfig, cache_root
-        from forensics.io import cached_array
-
         if self._real is None:
             key = fingerprint({"images": hashlib.sha1(self.real.tobytes()).hexdigest(), "shape": self.real.shape,
                                "mode": self.mode, "features": self.feature_id})
-            self._real = cached_array(cache_root(FidConfig()) / f"train-real-{key}.npz", key, lambda: self._features(
-                self.real[i:i + 256] for i in range(0, len(self.real), 256)))
+            self._real = cached_array(cache_root(FidConfig()) / f"train-real-{key}.npz", key,
+                                      lambda: features_of(self.features, self.real))
         return self._real
 
     def __call__(self, task) -> float:
-        from forensics.fid import fid_from_features
-        from forensics.generators.sampling import sample_images
-
         real = self.real_features()
-        return fid_from_features(self._features(sample_images(task, self.n, self.seed)), real)
+        fake = np.concatenate([features_of(self.features, b) for b in sample_images(task, self.n, self.seed)])
+        return fid_from_features(fake, real)
 
     def describe(self) -> dict:
         return {"fid_n": self.n, "fid_real_n": int(len(self.real)), "fid_mode": self.mode,
@@ -229,7 +161,7 @@ class Trainer:
             self.task.fixed = {k: v.to(self.device) for k, v in s["fixed"].items()}
             self.step = int(s["step"])
             if self.monitor is not None:
-                from forensics.schedule import FidMonitor
+                from forensics.generators.schedule import FidMonitor
 
                 if "schedule" not in s:
                     raise UserError(f"{self.run_dir}: the checkpoint holds no FID schedule state")
@@ -252,7 +184,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ FID schedule
     def use_schedule(self, monitor, fid) -> None:
-        """Run the FID schedule ``monitor`` (a :class:`~forensics.schedule.FidMonitor`), measuring
+        """Run the FID schedule ``monitor`` (a :class:`~forensics.generators.schedule.FidMonitor`), measuring
         with ``fid`` (a :class:`FidEvaluator`); call before :meth:`restore`."""
         self.monitor, self.fid = monitor, fid
         n_critic = int(getattr(getattr(self.task, "objective", None), "n_critic", 1))
@@ -286,7 +218,7 @@ class Trainer:
         """FID of the current generator, the schedule's actions applied; True when it says stop.
         The monitor's new state is committed only once the best checkpoint it names is on disk, so
         an interruption anywhere in here leaves a state whose measurement :meth:`train` redoes."""
-        from forensics.schedule import FidMonitor
+        from forensics.generators.schedule import FidMonitor
 
         fid = self.fid(self.task)
         new = FidMonitor.from_state(self.monitor.state_dict())
@@ -349,17 +281,6 @@ class Trainer:
 
 
 # --------------------------------------------------------------------------- entry points
-def build_task(config, device: torch.device):
-    """The task of a :class:`~forensics.generators.config.GanConfig`, its weights initialised from the seed."""
-    gen = torch.Generator().manual_seed(int(config.seed))
-    if config.gan == "stargan":
-        from forensics.generators.stargan import StarGANTask
-
-        return StarGANTask(config, device, gen)
-    from forensics.generators.unconditional import UnconditionalTask
-
-    return UnconditionalTask(config, device, gen)
-
 
 def train_gan(config, out, resume: bool = False, progress: bool = True, features=None) -> dict:
     """Train (or with ``resume`` continue to ``config.steps``) the run ``config`` (a
@@ -367,8 +288,8 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
     holds the config; ``GanConfig.load`` reads it back. With ``config.fid_schedule`` the FID
     schedule runs (it may stop before ``config.steps``); ``features`` replaces the Inception
     network as its feature extractor (see :class:`FidEvaluator`)."""
-    from forensics.data import load_source
     from forensics.generators.config import GanConfig
+    from forensics.io.sources import load_source
 
     if not isinstance(config, GanConfig):
         raise TypeError(f"train_gan needs a GanConfig, got {type(config).__name__}")
@@ -386,7 +307,7 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
             raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")
     dev = resolve_device(config.device)
     if config.fid_schedule is not None and features is None:
-        from forensics.fid import inception_path
+        from forensics.metrics.inception import inception_path
 
         try:  # before the data are loaded: a missing network is one line, at once
             inception_path()
@@ -401,7 +322,7 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
     task = build_task(config, dev)
     tr = Trainer(task, ds, out, config, dev, progress)
     if config.fid_schedule is not None:
-        from forensics.schedule import FidMonitor
+        from forensics.generators.schedule import FidMonitor
 
         tr.use_schedule(FidMonitor(config.fid_schedule),
                         FidEvaluator(config.fid_schedule, ds.images, config.seed, features, str(dev)))
@@ -417,29 +338,3 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
                                 **tr.fid.describe()}
     write_config(out, info)
     return tr.train(config.steps)
-
-
-def load_run(run_dir, device: str = "auto", checkpoint: str = "auto"):
-    """``(task, config)`` of a trained run, for sampling: with ``checkpoint`` ``"auto"`` the weights of
-    the best-FID checkpoint (``best.safetensors``, written by the FID schedule) when the run has one,
-    else the latest; ``"best"`` or ``"latest"`` ask for one. ``task.checkpoint`` names the file read."""
-    from forensics.generators.config import GanConfig
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file() or not (run_dir / CHECKPOINT).is_file():
-        raise UserError(f"{run_dir}: not a finished or checkpointed training run (needs config.json and {CHECKPOINT})")
-    if checkpoint not in ("auto", "best", "latest"):
-        raise ValueError(f"unknown checkpoint {checkpoint!r}: auto, best or latest")
-    if checkpoint == "best" and not (run_dir / BEST).is_file():
-        raise FileNotFoundError(f"{run_dir}: no best-FID checkpoint ({BEST}); the run had no FID schedule")
-    name = BEST if checkpoint == "best" or (checkpoint == "auto" and (run_dir / BEST).is_file()) else CHECKPOINT
-    config = GanConfig.load(run_dir / "config.json")
-    dev = resolve_device(device)
-    task = build_task(config, dev)
-    s = load_checkpoint(run_dir / name)
-    with restoring(run_dir / name):
-        for k, m in task.modules.items():
-            m.load_state_dict(s["modules"][k])
-        task.step = int(s["step"])
-    task.checkpoint = name
-    return task, config

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from forensics.report import image_grid
 from forensics.generators.dcgan import Discriminator, Generator
 from forensics.generators.objectives import build_objective
+from forensics.generators.optim import adam_pair, optimise
 from forensics.generators.quant import quantize_module
-from forensics.generators.trainer import adam_pair, optimise, to_device, to_uint8
+from forensics.generators.tensors import to_device, to_uint8
+from forensics.report.figures import image_grid
 
 
 class UnconditionalTask:

@@ -11,7 +11,7 @@ os.environ.setdefault("FORENSICS_PROGRESS", "0")
 
 @pytest.fixture(scope="session")
 def patches64():
-    from forensics.data import builtin_patches
+    from forensics.io.sources import builtin_patches
 
     return builtin_patches(64).images
 

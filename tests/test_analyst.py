@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics.cli import main
-from forensics.evaluation import (best_threshold, binary_metrics, confusion, threshold_at_fpr,
-                                  tpr_at_fpr)
+from forensics.cli.main import main
+from forensics.metrics.rates import best_threshold, binary_metrics, confusion, threshold_at_fpr, tpr_at_fpr
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -26,6 +25,33 @@ def test_tpr_at_fpr_on_hand_made_scores():
     assert tpr_at_fpr(real, fake, 0.25) == 0.75
     # FPR 1: every real may be above: threshold below all -> every fake detected
     assert tpr_at_fpr(real, fake, 1.0) == 1.0
+
+
+def test_one_threshold_at_fpr_rule_with_its_edge_cases():
+    # one function sets every threshold for a false-positive rate (issue: a second copy in detectors.base
+    # gave 0.5 on an empty set and lost one image to float rounding, where this one gave -inf)
+    from forensics.detectors import base, fusion, robust
+    from forensics.metrics import rates
+
+    assert base.threshold_at_fpr is fusion.threshold_at_fpr is robust.threshold_at_fpr is rates.threshold_at_fpr
+    real = np.arange(1, 101) / 100.0
+    t = threshold_at_fpr(real, 0.57)  # 0.57 * 100 = 56.99999999999999 in floats: still 57 may be above
+    assert t == 0.43 and (real > t).sum() == 57
+    assert threshold_at_fpr(np.r_[real, np.nan, np.inf], 0.57) == 0.43  # unscored images are left out
+    assert threshold_at_fpr(real, 0.0) == 1.0 and threshold_at_fpr(real, 1.0) == -np.inf
+    with pytest.raises(ValueError, match="no finite real-image score"):
+        threshold_at_fpr([np.nan], 0.05)
+    assert np.isnan(tpr_at_fpr([], [0.5], 0.05))
+    # a detector's calibrate() follows the same rule, and refuses a rate that gives no finite threshold
+    from forensics.detectors.spectral import SpectralDetector
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    det = SpectralDetector(features="dzanic+", classifier="lr").fit(X, np.r_[np.zeros(30), np.ones(30)].astype(int))
+    det.calibrate(X[:30], 0.1)
+    assert det.threshold_ == threshold_at_fpr(det.p_generated(X[:30]), 0.1)
+    with pytest.raises(ValueError, match="target false-positive rate"):
+        det.calibrate(X[:30], 1.0)
 
 
 def test_binary_metrics_agree_with_sklearn():
@@ -93,12 +119,12 @@ def test_robust_detector_flags_over_and_undershooting_spectra(robust_on_power_la
 def test_robust_model_round_trip_and_clone(robust_on_power_law, tmp_path):
     from sklearn.base import clone
 
-    from forensics.detect import detect
-    from forensics.evaluation import load_any_model
+    from forensics.detection.detect import detect
+    from forensics.detectors.store import load_model
 
     det = robust_on_power_law
     det.save(tmp_path / "m")
-    back = load_any_model(tmp_path / "m")
+    back = load_model(tmp_path / "m")
     x = power_law_images(10, 2.4, seed=5)
     np.testing.assert_allclose(back.score(x), det.score(x), rtol=1e-12)
     assert back.threshold_ == det.threshold_
@@ -116,7 +142,7 @@ def test_frank_periodic_and_fusion_learn_and_round_trip(tmp_path):
     from forensics.detectors.frank import FrankDCTDetector
     from forensics.detectors.fusion import ScoreFusion
     from forensics.detectors.periodic import PeriodicSpectrumDetector
-    from forensics.evaluation import load_any_model
+    from forensics.detectors.store import load_model
 
     real = power_law_images(160, 2.0, seed=6)
     fake = real.copy()
@@ -127,11 +153,11 @@ def test_frank_periodic_and_fusion_learn_and_round_trip(tmp_path):
     for d in dets:
         assert d.score(te, np.r_[np.zeros(40), np.ones(40)].astype(int)) >= 0.9  # sklearn accuracy
         d.save(tmp_path / d.name)
-        np.testing.assert_allclose(load_any_model(tmp_path / d.name).score(te), d.score(te), rtol=1e-12)
+        np.testing.assert_allclose(load_model(tmp_path / d.name).score(te), d.score(te), rtol=1e-12)
     fu = ScoreFusion("mean").with_members(dets)
     np.testing.assert_allclose(fu.score(te), (dets[0].score(te) + dets[1].score(te)) / 2)
     fu.save(tmp_path / "fu")
-    np.testing.assert_allclose(load_any_model(tmp_path / "fu").score(te), fu.score(te))
+    np.testing.assert_allclose(load_model(tmp_path / "fu").score(te), fu.score(te))
 
 
 # ------------------------------------------------------------------------------ verbs
@@ -174,12 +200,13 @@ def test_evaluate_verb_writes_metrics_plots_and_report(folders, tmp_path):
 def test_calibrate_verb_meets_the_target_and_records_the_set(folders, tmp_path, capsys):
     import shutil
 
-    from forensics.evaluation import load_any_model, score_paths
+    from forensics.detection.scoring import score_paths
+    from forensics.detectors.store import load_model
 
     model = tmp_path / "m"
     shutil.copytree(folders / "model", model)
     assert main(["calibrate", str(model), "--real", str(folders / "real"), "--target-fpr", "0.1"]) == 0
-    det = load_any_model(model)
+    det = load_model(model)
     _, s, _ = score_paths(det, folders / "real", progress=False)
     s = s[np.isfinite(s)]
     assert (s > det.threshold_).sum() == 4  # floor(0.1 * 40): the most the target allows
@@ -191,7 +218,7 @@ def test_calibrate_verb_meets_the_target_and_records_the_set(folders, tmp_path, 
 
 
 def test_robustness_verb_is_seeded_and_identical_for_both_classes(folders, tmp_path):
-    from forensics.robustness import perturb
+    from forensics.evaluation.robustness import perturb
 
     im = [power_law_images(1, 2.0, seed=3)[0]] * 2
     a, b = perturb(im, "noise", 5.0, seed=0, indices=[0, 1]), perturb(im, "noise", 5.0, seed=0, indices=[0, 1])
@@ -214,8 +241,8 @@ def test_fuse_keeps_the_members_policy_and_fits_on_patches_they_can_score(tmp_pa
     uses a side every member can score (48 here; the old fixed 32 left a 48-px member NaN)."""
     from forensics.detectors.frank import FrankDCTDetector
     from forensics.detectors.periodic import PeriodicSpectrumDetector
-    from forensics.evaluation import load_any_model
-    from forensics.images import center_crop
+    from forensics.detectors.store import load_model
+    from forensics.io.images import center_crop
 
     real = power_law_images(100, 2.0, seed=20, size=48)
     fake = real.copy()
@@ -226,7 +253,7 @@ def test_fuse_keeps_the_members_policy_and_fits_on_patches_they_can_score(tmp_pa
     a.save(tmp_path / "a")
     b.save(tmp_path / "b")
     assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--rule", "mean", "--out", str(tmp_path / "fu")]) == 0
-    fu = load_any_model(tmp_path / "fu")
+    fu = load_model(tmp_path / "fu")
     assert fu.preprocess == "crop:48"
     imgs = tmp_path / "imgs"
     imgs.mkdir()
@@ -250,13 +277,14 @@ def test_fuse_keeps_the_members_policy_and_fits_on_patches_they_can_score(tmp_pa
         Image.fromarray(im).save(gen / f"{i}.png")
     assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--rule", "stack", "--real", "builtin",
                  "--fake", str(gen), "--out", str(tmp_path / "st")]) == 0
-    st = load_any_model(tmp_path / "st")
+    st = load_model(tmp_path / "st")
     assert np.isfinite(st.weights_).all() and np.isfinite(st.p_generated(crops)).all()
 
 
 def test_detect_warns_once_for_greyscale_inputs_outside_a_colour_envelope(robust_on_power_law, tmp_path):
-    from forensics.detect import detect, is_greyscale
-    from forensics.errors import ForensicsWarning
+    from forensics.core.errors import ForensicsWarning
+    from forensics.detection.detect import detect
+    from forensics.io.images import is_greyscale
 
     det = robust_on_power_law
     det.save(tmp_path / "colour", extra={"training": {"envelope": {"colour": True}}})
@@ -312,7 +340,7 @@ def test_fusion_members_keep_their_own_thresholds_and_real_images_alone_calibrat
         Image.fromarray(im).save(d / f"{i}.png")
     assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--rule", "max", "--real", str(d),
                  "--target-fpr", "0.1", "--out", str(tmp_path / "fu")]) == 0
-    from forensics.evaluation import load_any_model
+    from forensics.detectors.store import load_model
 
-    cal = load_any_model(tmp_path / "fu")
+    cal = load_model(tmp_path / "fu")
     assert (cal.predict(real[80:]) == 1).mean() <= 0.1 and cal.threshold_ != 0.5

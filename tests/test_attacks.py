@@ -5,9 +5,9 @@ import pytest
 
 from forensics.detectors import make_detector
 from forensics.detectors.attacks import apply_attack, equalize, match2d
-from forensics import spectrum
-from forensics.data import builtin_photos
-from forensics.metrics import psnr
+from forensics.io.sources import builtin_photos
+from forensics.metrics.similarity import psnr
+from forensics.spectral import spectrum
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_equalize_brings_the_profile_shape_to_the_real_mean(sim_pair, reals):
 
 
 def test_attack_cli(tmp_path, mixed_folder):
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     root, _ = mixed_folder
     assert main(["attack", "--fake", str(root / "fake"), "--real", "builtin", "--method", "equalize",

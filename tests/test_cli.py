@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics.cli import main
+from forensics.cli.main import main
 
 COLUMNS = ["path", "score", "label", "threshold", "detector", "width", "height", "error"]
 
@@ -99,7 +99,8 @@ def test_every_help_example_parses_to_its_verb():
     flag breaks its example), and dispatch to that verb."""
     import shlex
 
-    from forensics.cli import VERBS, build_parser
+    from forensics.cli.main import build_parser
+    from forensics.cli.registry import VERBS
 
     p = build_parser()
     n = 0
@@ -118,7 +119,7 @@ def test_every_help_example_parses_to_its_verb():
 
 def test_version_and_warnings_as_one_line(tmp_path, capsys):
     from forensics import __version__
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"forensics {__version__}"
     # the default model saw 32 px patches: 100 px images are scored, with one warning line
@@ -137,7 +138,7 @@ def test_version_and_warnings_as_one_line(tmp_path, capsys):
 
 
 def test_train_detector_warns_when_classes_differ_in_size(tmp_path, capsys):
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     rng = np.random.default_rng(1)
     for cls, size in (("r", 64), ("f", 32)):
@@ -164,7 +165,7 @@ def test_notebook_api_names_the_entry_points():
             "p = forensics.azimuthal_profile(ims); "
             "rows = forensics.detect_images(sys.argv[1], progress=False); "
             "print(ims.shape, p.shape[0], len(rows), type(forensics.StudyConfig.demo()).__name__)")
-    from forensics.data import data_dir
+    from forensics.io.sources import data_dir
 
     r = subprocess.run([sys.executable, "-c", code, str(data_dir() / "real")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -174,7 +175,7 @@ def test_notebook_api_names_the_entry_points():
 def test_spectrum_mixes_image_sizes(tmp_path):
     from PIL import Image
 
-    from forensics.data import builtin_patches
+    from forensics.io.sources import builtin_patches
 
     (tmp_path / "m").mkdir()
     for i, im in enumerate(builtin_patches(64, n=4).images):
@@ -200,16 +201,16 @@ def test_output_into_a_closed_pipe_is_not_a_traceback(monkeypatch, tmp_path):
 def test_detect_rows_in_file_order_with_direct_scores(mixed_folder, monkeypatch, workers):
     # scoring runs chunk by chunk on the decoding pool (or inline without one): rows must
     # still come out in file order, each with the score of its own image
-    from forensics import detect as D
-    from forensics import images as I
+    from forensics.detection.detect import detect
+    from forensics.detectors.store import load_model
+    from forensics.io import images as I
 
     root, reasons = mixed_folder
-    monkeypatch.setattr(D, "CHUNK", 5)
     monkeypatch.setattr(I.os, "cpu_count", lambda: workers)
-    rows = D.detect([root], progress=False)
+    rows = detect([root], progress=False, chunk=5)
     files = I.scan_nonempty([root])
     assert [r["path"] for r in rows] == [str(f) for f in files]
-    det = D.load_model()
+    det = load_model()
     for f, row in zip(files, rows):
         r = I.load_image(f)
         if r.ok:
@@ -222,10 +223,10 @@ def test_training_features_stream_from_folders(mixed_folder, monkeypatch, capsys
     # train-detector computes features chunk by chunk (never the whole folder's images in
     # memory): the result must equal the features of all images at once; unreadable files
     # are reported and skipped; images too small for the features are an error
+    from forensics.core.errors import UserError
+    from forensics.detection import training as D
     from forensics.detectors import make_detector
-    from forensics import detect as D
-    from forensics.errors import UserError
-    from forensics.images import Policy, load_image, scan_nonempty
+    from forensics.io.images import Policy, load_image, scan_nonempty
 
     root, reasons = mixed_folder
     for name in reasons:  # bad files among the good ones
@@ -250,8 +251,8 @@ def test_spectrum_features_columns_and_published_jpeg_grey(tmp_path):
     import cv2
     from PIL import Image
 
-    from forensics import spectrum as S
-    from forensics.data import builtin_patches
+    from forensics.io.sources import builtin_patches
+    from forensics.spectral import spectrum as S
 
     ims = builtin_patches(64, n=2, seed=5).images
     (tmp_path / "in").mkdir()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics.data import builtin_patches, load_source, read_attributes, read_idx
-from forensics.errors import UserError
+from forensics.core.errors import UserError
+from forensics.io.sources import builtin_patches, load_source, read_attributes, read_idx
 
 
 def test_builtin_patches_are_deterministic_and_licensed():

@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forensics.core.errors import UserError
 from forensics.detectors import PAPER_DETECTORS, TOOLKIT_DETECTORS, Detector, detector_names, make_detector
 from forensics.detectors.estimators import ESTIMATORS, Scorer, fit_state, make_estimator
-from forensics.errors import UserError
-from forensics.metrics import roc_auc
+from forensics.metrics.rates import roc_auc
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +167,8 @@ def test_feature_transformer_pipeline_cross_val_and_grid_search(split):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from forensics import spectrum
     from forensics.detectors import SpectralFeatures
+    from forensics.spectral import spectrum
 
     X, y = _xy(split, 60)
     tf = SpectralFeatures("durall+")
@@ -232,8 +232,8 @@ def test_replacing_a_model_swaps_the_pair(split, tmp_path, monkeypatch):
 
 def test_format_1_models_load_with_their_old_meaning():
     # the previous default model (data/models/durall-lr) was trained as "durall-lr" in format 1
-    from forensics.data import data_dir
-    from forensics.detect import load_model
+    from forensics.detectors.store import load_model
+    from forensics.io.sources import data_dir
 
     det = load_model(data_dir() / "models" / "durall-lr")
     assert det.name == "durall+-lr" and det.rule_ == "threshold" and det.threshold_ == 0.5

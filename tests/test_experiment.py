@@ -5,8 +5,10 @@ import sys
 import numpy as np
 import pytest
 
-from forensics.experiment import Study, StudyConfig, paper_plan, run_study
 from forensics.generators.layers import PAPER_SETUPS
+from forensics.io.files import write_json
+from forensics.study.config import StudyConfig, paper_plan
+from forensics.study.stages import Study, run_study
 
 
 def test_paper_preset_configuration_builds_on_cpu(tmp_path):
@@ -22,7 +24,7 @@ def test_paper_preset_configuration_builds_on_cpu(tmp_path):
     import torch
 
     from forensics.generators.config import GanConfig
-    from forensics.generators.trainer import build_task
+    from forensics.generators.runs import build_task
 
     for p in plans:
         g = GanConfig.paper(p.gan, last_layer="B.3.5", size=128, seed=0)
@@ -33,7 +35,7 @@ def test_paper_preset_configuration_builds_on_cpu(tmp_path):
 def test_config_round_trips_through_json_and_validates(tmp_path):
     c = StudyConfig.demo(setups=["baseline", "n.1.5"], reps=3)
     assert c.setups == ("baseline", "N.1.5")  # canonical spelling
-    c.save(tmp_path / "c.json")
+    write_json(tmp_path / "c.json", c.to_dict())
     assert StudyConfig.load(tmp_path / "c.json") == c
     assert StudyConfig.load(tmp_path / "c.json", reps=7).reps == 7
     for bad in ({"setups": ("N.1.5",)}, {"size": 33}, {"reps": 0}, {"n_fake": 50, "n_train": 100},
@@ -48,7 +50,7 @@ def test_config_round_trips_through_json_and_validates(tmp_path):
 
 
 def test_dry_run_refuses_what_the_run_refuses(tmp_path):
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     assert main(["counterexample", "--real", "builtin", "--setups", "N.1.5,B.1.5", "--out", str(tmp_path),
                  "--dry-run"]) == 2
@@ -57,7 +59,7 @@ def test_dry_run_refuses_what_the_run_refuses(tmp_path):
 
 
 def test_paper_preset_overrides(tmp_path, capsys):
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     assert main(["counterexample", "--real", "celeba/", "--preset", "paper", "--steps", "10", "--gan", "lsgan",
                  "--size", "64", "--detectors", "durall+-lr", "--setups", "baseline,N.1.5", "--out", str(tmp_path),
@@ -182,7 +184,7 @@ def test_paper_plan_counts_the_celeba_train_split(tmp_path):
 
 def test_interrupted_run_resumes_and_samples_are_replaced(tmp_path):
     from forensics.generators.checkpoint import load_checkpoint
-    from forensics.generators.trainer import CHECKPOINT
+    from forensics.generators.runs import CHECKPOINT
 
     c = SMALL.replace(setups=("baseline",), steps=6, n_fake=40, n_train=20, reps=1, n_real=100, seed=1,
                       detectors=("durall+-lr",))
@@ -232,8 +234,8 @@ def test_chained_keys_invalidate_exactly_the_stages_below(tmp_path):
 
 
 def test_spread_over_seeds_is_exact_on_known_results():
-    from forensics.experiment import summarise_seeds
-    from forensics.report import seeds_text
+    from forensics.study.report import seeds_text
+    from forensics.study.seeds import summarise_seeds
 
     def res(rate, acc):
         return {"detectors": {"d": {"baseline": {"detection_rate": {"mean": rate, "std": 0.3},
@@ -272,8 +274,8 @@ def _pixel_stats(images):
 
 
 def test_fid_and_kid_per_source_are_a_cached_stage(tmp_path, monkeypatch):
-    from forensics import fid
-    from forensics.images import iter_loaded, scan
+    from forensics.io.images import iter_loaded, scan
+    from forensics.metrics.fid import fid_from_features, kid
 
     c = SMALL.replace(steps=4, n_fake=40, n_train=10, reps=1, n_real=40, detectors=("durall+-lr",), fid_n=30)
     r = run_study(c, tmp_path, progress=False, fid_features=_pixel_stats)["results"]
@@ -284,8 +286,8 @@ def test_fid_and_kid_per_source_are_a_cached_stage(tmp_path, monkeypatch):
         # oracle: the first 30 PNGs on disk against the first 30 real images, through the maths alone
         fakes = np.stack([x.image for x in iter_loaded(scan(tmp_path / "fakes" / label))][:30])
         a, b = _pixel_stats(fakes), _pixel_stats(real[:30])
-        assert v["fid"] == pytest.approx(fid.fid_from_features(a, b), rel=1e-9)
-        k = fid.kid(a, b, subsets=100, subset_size=30, seed=c.seed)
+        assert v["fid"] == pytest.approx(fid_from_features(a, b), rel=1e-9)
+        k = kid(a, b, subsets=100, subset_size=30, seed=c.seed)
         assert v["kid"] == pytest.approx(k["kid"], rel=1e-9) and v["kid"] > 0
     md = (tmp_path / "report.md").read_text()
     assert "| FID (clean, 30 vs 30) | KID x 1000 |" in md
@@ -321,8 +323,8 @@ def test_paper_gan_preset_study_trains_with_the_schedule_and_samples_the_best(tm
 
 # ------------------------------------------------------------------------------ extra row families
 def test_demo_plan_has_one_extra_family_not_a_product(tmp_path, capsys):
-    from forensics.cli import main
-    from forensics.experiment import SourceFamily
+    from forensics.cli.main import main
+    from forensics.study.config import SourceFamily
 
     assert main(["demo", "--dry-run", "--steps", "400", "--out", str(tmp_path)]) == 0
     plan = json.loads(capsys.readouterr().out)
@@ -348,8 +350,8 @@ def test_demo_plan_has_one_extra_family_not_a_product(tmp_path, capsys):
 
 
 def test_extra_family_trains_its_own_setups_and_steps(tmp_path):
-    from forensics.experiment import SourceFamily
     from forensics.generators.checkpoint import load_checkpoint
+    from forensics.study.config import SourceFamily
 
     c = SMALL.replace(setups=("baseline", "N.1.5"), steps=6, n_fake=30, n_train=10, reps=1, n_real=40,
                       detectors=("durall+-lr",), extra=(SourceFamily("ssgan-ms", ("N.1.5",), steps=3),))
@@ -366,7 +368,7 @@ def test_extra_family_trains_its_own_setups_and_steps(tmp_path):
 
 
 def test_study_turns_the_training_schedule_on_and_off(tmp_path):
-    from forensics.schedule import FidSchedule
+    from forensics.generators.schedule import FidSchedule
 
     paper = SMALL.replace(gan_preset="paper")
     src = paper.sources()[0]
@@ -385,7 +387,7 @@ def test_study_turns_the_training_schedule_on_and_off(tmp_path):
 def test_n_explain_reaches_the_study_and_zero_turns_explanations_off(small_study, tmp_path, capsys):
     import shutil
 
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     assert main(["counterexample", "--real", "builtin", "--n-explain", "50", "--out", str(tmp_path / "p"),
                  "--dry-run"]) == 0
@@ -402,7 +404,7 @@ def test_n_explain_reaches_the_study_and_zero_turns_explanations_off(small_study
 def test_missing_inception_weights_stop_a_study_before_any_work(tmp_path, monkeypatch, capsys):
     """--fid and the paper preset's FID schedule need the Inception network: without it the study
     stops at once with one line, instead of failing after training every GAN."""
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     monkeypatch.setenv("FORENSICS_INCEPTION", str(tmp_path / "missing.pt"))
     base = ["counterexample", "--real", "builtin", "--size", "16", "--steps", "2", "--n-fake", "120", "--reps", "1"]

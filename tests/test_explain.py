@@ -7,15 +7,15 @@ import pytest
 import torch
 from PIL import Image
 
-from forensics.cli import main
+from forensics.cli.main import main
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from forensics.data import builtin_patches
     from forensics.generators.simulate import simulate_upsampling
+    from forensics.io.sources import builtin_patches
 
     imgs = builtin_patches(16).images
     real, fake = imgs[:120], simulate_upsampling(imgs[120:240], seed=1, strength=(0.1, 0.2))
@@ -40,6 +40,7 @@ def _rows(path):
 
 def test_train_cnn_then_explain_folder(data):
     import json
+
     from forensics.detectors.cnn import CNNDetector
 
     root, folder, real, fake = data
@@ -126,7 +127,7 @@ def _artefact(images, band, amp, seed):
 
 @pytest.fixture(scope="module")
 def patches():
-    from forensics.data import builtin_patches
+    from forensics.io.sources import builtin_patches
 
     imgs = builtin_patches(32).images
     idx = np.random.default_rng(0).permutation(len(imgs))
@@ -135,7 +136,7 @@ def patches():
 
 def _explained(name, real, fake, **kw):
     from forensics.detectors import make_detector
-    from forensics.explain import explain_groups
+    from forensics.explain.explainers import explain_groups
 
     det = make_detector(name, seed=0, size=32, **kw)
     prep = (lambda x: x) if name.startswith("cnn") else det.transform
@@ -172,7 +173,7 @@ def test_relevance_of_a_low_frequency_artefact_sits_at_the_lowest_frequencies(pa
 
 def test_group_relevance_adds_up_to_the_mean_logit_and_bands_partition_it():
     """Hand-made relevances: band sums and the summary's numbers by hand."""
-    from forensics.explain import band_sums, summarise_group
+    from forensics.explain.explainers import band_sums, summarise_group
 
     f = np.array([0.0, 0.1, 0.2, 0.3, 0.45, 0.6])
     R = np.array([[1.0, 0.0, 0.0, 0.0, 2.0, 3.0], [0.0, 1.0, 0.0, -1.0, 0.0, 5.0]])

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from forensics import fairness as fm
+from forensics.metrics import fairness as fm
 
 
 def test_zero_filled_distribution_keeps_unseen_classes():

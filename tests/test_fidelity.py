@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import griddata
 
-from forensics import spectrum as S
+from forensics.spectral import spectrum as S
 
 SIZES = [(64, 64), (128, 128), (127, 127), (128, 160)]
 N_PATCHES = 50
@@ -21,7 +21,7 @@ N_PATCHES = 50
 
 @pytest.fixture(scope="module")
 def photos():
-    from forensics.data import builtin_photos
+    from forensics.io.sources import builtin_photos
 
     return [im for _, im, _ in builtin_photos()]
 

@@ -2,13 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from forensics.errors import UserError
+from forensics.core.errors import UserError
 from forensics.generators.checkpoint import load_checkpoint, save_checkpoint
+from forensics.generators.config import GanConfig
 from forensics.generators.dcgan import Discriminator, Generator
 from forensics.generators.layers import PAPER_SETUPS, LastLayerSpec, ZeroInsertion, zero_insertion_reference
-from forensics.generators.sampling import sample_images
-from forensics.generators.config import GanConfig
-from forensics.generators.trainer import CHECKPOINT, load_run, to_uint8, train_gan
+from forensics.generators.runs import CHECKPOINT, load_run, sample_images
+from forensics.generators.tensors import to_uint8
+from forensics.generators.trainer import train_gan
 
 
 def test_thirteen_setups_round_trip():
@@ -129,7 +130,7 @@ def test_resume_is_bit_identical(gan, objective, quant, tmp_path):
 
 
 def test_config_json_reproduces_the_run_and_flags_override_it(tmp_path):
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     args = ["train-gan", "--gan", "dcgan", "--data", "builtin", "--size", "16", "--steps", "3", "--preset", "tiny",
             "--objective", "ssgan-ms", "--objective-params", "lambda_g=0.05", "--quant", "w4a4",
@@ -166,7 +167,7 @@ def test_run_folder_guards(tmp_path):
 def attr_folder(tmp_path_factory):
     from PIL import Image
 
-    from forensics.data import builtin_patches
+    from forensics.io.sources import builtin_patches
 
     root = tmp_path_factory.mktemp("attrs")
     (root / "imgs").mkdir()
@@ -195,7 +196,7 @@ def test_stargan_translates_and_attributes_matter(attr_folder, tmp_path):
     assert a.shape == x.shape
     assert (a - b).abs().mean() > 1e-4  # the target attribute changes the output
     assert torch.allclose(task.translate(x[:1], torch.tensor([[1.0, 0.0]])), a[:1], atol=1e-6)  # batch-independent
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     assert main(["generate", str(tmp_path / "star"), "--input", str(attr_folder / "imgs"), "--set", "Bright=1",
                  "--out", str(tmp_path / "tr")]) == 0
@@ -207,7 +208,7 @@ def test_stargan_translates_and_attributes_matter(attr_folder, tmp_path):
 def test_generate_cli_writes_lossless_pngs(tmp_path):
     from PIL import Image
 
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     _tiny(tmp_path, "dcgan", 2, "g")
     assert main(["generate", str(tmp_path / "g"), "--n", "5", "--out", str(tmp_path / "o"), "--seed", "3"]) == 0

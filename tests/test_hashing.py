@@ -8,8 +8,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics.detectors.hashing import (HashConfig, HashModel, balanced_sign, codes_of, hamming, hamming_map,
-                                         joint_codes, lsh_codes, nearest, pixel_input, procrustes, spectral_input)
+from forensics.detectors.hashing import (
+    HashConfig,
+    HashModel,
+    balanced_sign,
+    codes_of,
+    hamming,
+    hamming_map,
+    joint_codes,
+    lsh_codes,
+    nearest,
+    pixel_input,
+    procrustes,
+    spectral_input,
+)
 
 SIZE = 16
 CFG = HashConfig.fast(bits=16, size=SIZE, epochs=10, iters=5)
@@ -18,7 +30,7 @@ CFG = HashConfig.fast(bits=16, size=SIZE, epochs=10, iters=5)
 @pytest.fixture(scope="module")
 def grouped():
     """Built-in 16x16 patches with their photograph as group: 300 to train on, 120 held out."""
-    from forensics.data import builtin_patches
+    from forensics.io.sources import builtin_patches
 
     s = builtin_patches(SIZE)
     groups = np.array([n.split("@")[0] for n in s.names])
@@ -106,7 +118,7 @@ def test_codes_are_balanced_on_the_training_set(model, grouped):
 def test_codes_are_stable_under_reencoding(model, grouped, tmp_path):
     """A PNG round trip through the toolkit's loader gives identical codes; JPEG quality 95
     flips few bits, far fewer than separate two different images."""
-    from forensics.images import load_image
+    from forensics.io.images import load_image
 
     imgs = grouped[2][:40]
     folder = _png_folder(tmp_path / "png", imgs)
@@ -157,8 +169,9 @@ def test_config_validation():
 # ---------------------------------------------------------------------- index, query, leakage
 def test_index_query_roundtrip_and_bad_files(grouped, tmp_path):
     from conftest import write_bad_files
-    from forensics.cli import main
-    from forensics.hash_index import HashIndex, build_index
+
+    from forensics.cli.main import main
+    from forensics.evaluation.hash_index import HashIndex, build_index
 
     src = _png_folder(tmp_path / "src", grouped[0][:80])
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -185,7 +198,7 @@ def test_index_query_roundtrip_and_bad_files(grouped, tmp_path):
 
 
 def test_leakage_finds_the_reencoded_copies(grouped, tmp_path, capsys):
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     train = _png_folder(tmp_path / "train", grouped[0][:60])
     test = tmp_path / "test"
@@ -202,7 +215,7 @@ def test_leakage_finds_the_reencoded_copies(grouped, tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     assert main(["hash", "query", str(tmp_path), "--out", str(tmp_path / "x.csv")]) == 2
     assert main(["hash", "query", str(tmp_path / "nope"), str(tmp_path), "--out", str(tmp_path / "x.csv")]) == 2
@@ -213,8 +226,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 # ---------------------------------------------------------------------------- hash-kNN detector
 @pytest.fixture(scope="module")
 def real_fake():
-    from forensics.data import builtin_patches
     from forensics.generators.simulate import simulate_upsampling
+    from forensics.io.sources import builtin_patches
 
     p = builtin_patches(SIZE, n=240, seed=1).images
     X = np.concatenate([p[:120], simulate_upsampling(p[120:], seed=0, strength=(0.15, 0.25))])
@@ -258,9 +271,9 @@ def test_hash_knn_model_folder_is_read_by_detect_through_the_format_registry(rea
     from PIL import Image
 
     from forensics import cli
-    from forensics.detectors.base import load_detector
     from forensics.detectors.hash_knn import HashKNNDetector
-    from forensics.images import center_crop
+    from forensics.detectors.store import load_detector
+    from forensics.io.images import center_crop
 
     X, y = real_fake
     det = HashKNNDetector(bits=16, size=SIZE, epochs=3, iters=3, k=3).fit(X[:150], y[:150])

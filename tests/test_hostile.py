@@ -43,7 +43,7 @@ def test_runner_detects_a_traceback_and_a_lost_file(built, monkeypatch):
     """The oracle itself: a crash in the library is classified as a traceback, and a
     protected file that changes as lost (so the corpus cannot pass vacuously)."""
     root, cases, _ = built
-    import forensics.detect as D
+    import forensics.detection.detect as D
 
     def boom(*a, **k):
         raise KeyError("boom")

@@ -3,12 +3,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_bad_files
 from PIL import Image
 
-from forensics.errors import UserError
-from forensics.images import Policy, decode, load_image, scan, scan_nonempty
-
-from conftest import write_bad_files
+from forensics.core.errors import UserError
+from forensics.io.images import Policy, decode, load_image, scan, scan_nonempty
 
 
 def test_scan_is_recursive_sorted_and_filtered(tmp_path):
@@ -106,7 +105,7 @@ def test_threaded_loading_leaves_warning_filters_alone(tmp_path):
     # process-wide filter list and left an "ignore every warning" filter installed.
     import warnings
 
-    from forensics.images import iter_loaded
+    from forensics.io.images import iter_loaded
 
     for i in range(300):
         _save(Image.fromarray(np.full((8, 8, 3), i % 256, np.uint8)), tmp_path, f"{i:03d}.png")
@@ -120,8 +119,8 @@ def test_threaded_loading_leaves_warning_filters_alone(tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_prefetcher_submit_runs_after_queued_files_and_reports_errors(tmp_path, workers, monkeypatch):
-    import forensics.images as images
-    from forensics.images import Prefetcher
+    import forensics.io.images as images
+    from forensics.io.images import Prefetcher
 
     for i in range(4):
         _save(Image.fromarray(np.full((8, 8, 3), i, np.uint8)), tmp_path, f"{i}.png")

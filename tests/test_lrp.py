@@ -5,8 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from forensics.detectors.lrp import (frequency_relevance, lrp, mlp_from_sklearn, mlp_from_state,
-                                     radial_relevance)
+from forensics.detectors.lrp import frequency_relevance, lrp, mlp_from_sklearn, mlp_from_state, radial_relevance
 
 torch.set_num_threads(1)
 
@@ -152,7 +151,7 @@ def test_guided_weights_and_initial_relevance():
 # ------------------------------------------------------------------ the CNN detector
 @pytest.fixture(scope="module")
 def small_task():
-    from forensics.data import builtin_patches
+    from forensics.io.sources import builtin_patches
 
     imgs = builtin_patches(16).images
     rng = np.random.default_rng(0)
@@ -166,8 +165,9 @@ def small_task():
 @pytest.mark.parametrize("inp,epochs", [("pixels", 25), ("spectrum", 8)])
 def test_cnn_learns_saves_and_explains(small_task, tmp_path, inp, epochs):
     from sklearn.base import clone
+
     from forensics.detectors.cnn import CNNConfig, CNNDetector
-    from forensics.metrics import roc_auc
+    from forensics.metrics.rates import roc_auc
 
     real, fake = small_task
     cfg = CNNConfig(size=16, input=inp, channels=(8, 16), epochs=epochs, batch=16, lr=2e-3, seed=1)
@@ -220,7 +220,8 @@ def test_guided_benchmark_takes_generators_from_a_study_folder(tmp_path):
     """Setups found (nested ones too), per-seed splits disjoint and complete, leave-one-out runs
     end to end, and the results do not depend on the number of worker processes."""
     from PIL import Image
-    from forensics.data import builtin_patches
+
+    from forensics.io.sources import builtin_patches
 
     L = _guided_module()
     imgs = builtin_patches(16).images
@@ -259,7 +260,8 @@ def test_guided_benchmark_takes_generators_from_a_study_folder(tmp_path):
 def test_guided_benchmark_holds_out_whole_families(tmp_path):
     """--families: a family's setups leave training together and its test images come from all of them."""
     from PIL import Image
-    from forensics.data import builtin_patches
+
+    from forensics.io.sources import builtin_patches
 
     L = _guided_module()
     imgs = builtin_patches(16).images

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics.cli import main
+from forensics.cli.main import main
 
 
 def _folder(path, bright, red, seed):

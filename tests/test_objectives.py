@@ -8,9 +8,15 @@ import torch.nn as nn
 
 from forensics.generators.config import GanConfig
 from forensics.generators.dcgan import Discriminator, Generator
-from forensics.generators.objectives import (DAG, DAG_POLICIES, SSGANMS, build_objective, hinge_d, infonce,
-                                             rotate_quarters)
-
+from forensics.generators.objectives import (
+    DAG,
+    DAG_POLICIES,
+    SSGANMS,
+    build_objective,
+    hinge_d,
+    infonce,
+    rotate_quarters,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -114,7 +120,7 @@ def test_dag_generator_gets_gradient_through_every_head(policy, loss):
 @pytest.mark.parametrize("objective", ["infomax", "ssgan", "ssgan-ms", "dag"])
 @pytest.mark.parametrize("gan", ["dcgan", "lsgan", "wgan-gp"])
 def test_objectives_compose_with_every_backbone(gan, objective, tmp_path):
-    from forensics.generators.trainer import build_task
+    from forensics.generators.runs import build_task
 
     for spec, quant in (("Z.1.3", "none"), ("B.3.5", "w4a4")):
         cfg = GanConfig.tiny(gan, {"ngf": 4, "ndf": 4, "batch": 8}, size=16, objective=objective, quant=quant,
@@ -128,8 +134,9 @@ def test_objectives_compose_with_every_backbone(gan, objective, tmp_path):
 
 def _own_term(objective, steps=40):
     """The objective's own term over a short CPU run (first and last 10 steps' mean)."""
-    from forensics.data import builtin_patches
-    from forensics.generators.trainer import Trainer, build_task
+    from forensics.generators.runs import build_task
+    from forensics.generators.trainer import Trainer
+    from forensics.io.sources import builtin_patches
 
     key = {"infomax": "d_nce", "ssgan": "d_ss", "ssgan-ms": "d_ss", "dag": "d_dag"}[objective]
     cfg = GanConfig.tiny("dcgan", {"ngf": 8, "ndf": 8, "batch": 16, "lr_d": 1e-3}, size=16, objective=objective,

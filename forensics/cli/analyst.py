@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from forensics.cli import arg, verb
+from forensics.cli.registry import arg, verb
 
 
 def _pct(v):
@@ -23,7 +23,7 @@ def _pct(v):
 @arg("--preprocess", default=None, metavar="POLICY", help="override the model's stored policy")
 @arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
 def cmd_evaluate_analyst(a):
-    from forensics.evaluation import EvaluateConfig, evaluate
+    from forensics.evaluation.evaluate import EvaluateConfig, evaluate
 
     s = evaluate(EvaluateConfig(model=a.model, out=a.out, real=tuple(a.real), fake=tuple(a.fake), layout=a.data,
                                 preprocess=a.preprocess, threshold=a.threshold, scheduler=a.scheduler))
@@ -46,7 +46,7 @@ def cmd_evaluate_analyst(a):
 @arg("--preprocess", default=None, metavar="POLICY")
 @arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
 def cmd_calibrate_analyst(a):
-    from forensics.evaluation import CalibrateConfig, calibrate
+    from forensics.evaluation.calibrate import CalibrateConfig, calibrate
 
     r = calibrate(CalibrateConfig(model=a.model, real=tuple(a.real), fake=tuple(a.fake), mode=a.mode,
                                   target_fpr=a.target_fpr, out=a.out, preprocess=a.preprocess,
@@ -74,7 +74,7 @@ def cmd_calibrate_analyst(a):
 @arg("--seed", type=int, default=0)
 @arg("--preprocess", default=None, metavar="POLICY")
 def cmd_robustness_analyst(a):
-    from forensics.robustness import DEFAULT_STRENGTHS, RobustnessConfig, robustness
+    from forensics.evaluation.robustness import DEFAULT_STRENGTHS, RobustnessConfig, robustness
 
     def floats(text, what):
         try:
@@ -109,7 +109,7 @@ def cmd_robustness_analyst(a):
 @arg("--preprocess", default="none", metavar="POLICY")
 @arg("--seed", type=int, default=0)
 def cmd_train_estimator_analyst(a):
-    from forensics.training import TrainEstimatorConfig, train_estimator
+    from forensics.detection.training import TrainEstimatorConfig, train_estimator
 
     r = train_estimator(TrainEstimatorConfig(detector=a.detector, real=a.real, fake=a.fake, out=a.out, size=a.size,
                                              target_fpr=a.target_fpr, preprocess=a.preprocess, seed=a.seed))
@@ -132,7 +132,7 @@ def cmd_train_estimator_analyst(a):
 @arg("--size", type=int, default=None,
      help="side of the built-in patches with --real builtin (default: the policy's size, else the members' largest)")
 def cmd_fuse_analyst(a):
-    from forensics.training import FuseConfig, fuse
+    from forensics.detection.training import FuseConfig, fuse
 
     r = fuse(FuseConfig(models=tuple(a.models), out=a.out, rule=a.rule, real=a.real, fake=a.fake,
                         target_fpr=a.target_fpr, preprocess=a.preprocess, size=a.size))

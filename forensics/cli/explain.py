@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from forensics.cli import arg, verb
+from forensics.cli.registry import arg, verb
 
 
 @verb("explain", "LRP explanations of a detector's verdicts: relevance maps and relevance per radial frequency",
@@ -22,7 +22,7 @@ from forensics.cli import arg, verb
      help="stabiliser of the linear layers' epsilon rule (default 1e-6; larger damps cancelling relevances "
           "of correlated features at the cost of conservation)")
 def cmd_explain(a):
-    from forensics.explain import ExplainConfig, explain
+    from forensics.explain.explainers import ExplainConfig, explain
 
     cfg = ExplainConfig(model=a.model, paths=tuple(a.paths), out=a.out, preprocess=a.preprocess,
                         maps=not a.no_maps, high_frequency=a.high_frequency, eps=a.eps)
@@ -46,7 +46,8 @@ def cmd_explain(a):
 @arg("--config", default=None, metavar="FILE", help="a CNNConfig JSON (flags given here override it)")
 @arg("--seed", type=int, default=None)
 def cmd_train_cnn(a):
-    from forensics.detectors.cnn import CNNConfig, train_cnn
+    from forensics.detection.training import train_cnn
+    from forensics.detectors.cnn import CNNConfig
 
     over = {"size": a.size, "input": a.input, "epochs": a.epochs, "guidance": a.guidance, "seed": a.seed}
     cfg = CNNConfig.load(a.config, **over) if a.config else CNNConfig.from_dict({}, **over)

@@ -1,10 +1,10 @@
 """``forensics hash``: DCSH hash indexes of image folders, Hamming-neighbour queries and
-train/test near-duplicate leakage (see :mod:`forensics.hash_index`)."""
+train/test near-duplicate leakage (see :mod:`forensics.evaluation.hash_index`)."""
 from __future__ import annotations
 
 import sys
 
-from forensics.cli import arg, verb
+from forensics.cli.registry import arg, verb
 
 
 @verb("hash", "binary hash codes of pixels + Fourier spectrum (DCSH): index, query, leakage",
@@ -38,13 +38,13 @@ def cmd_hash(a):
     config = (HashConfig.load(a.config, **settings) if a.config
               else HashConfig.from_dict({}, **settings))
     if a.action == "index":
-        from forensics.hash_index import build_index
+        from forensics.evaluation.hash_index import build_index
 
         ix = build_index(a.paths, a.out, config)
         print(f"forensics hash: indexed {len(ix.files)} images ({len(ix.skipped)} unreadable), "
               f"{config.bits} bits -> {a.out}", file=sys.stderr)
     elif a.action == "query":
-        from forensics.hash_index import query_index
+        from forensics.evaluation.hash_index import query_index
 
         if len(a.paths) < 2:
             raise ValueError("query needs an index folder and at least one image or folder")
@@ -53,7 +53,7 @@ def cmd_hash(a):
         n_bad = sum(r.get("error") is not None for r in rows)
         print(f"forensics hash: {n_q} queries, {n_bad} unreadable -> {a.out}", file=sys.stderr)
     else:
-        from forensics.hash_index import leakage
+        from forensics.evaluation.hash_index import leakage
 
         if len(a.paths) != 2:
             raise ValueError(f"leakage needs exactly two folders (training, test), got {len(a.paths)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from forensics.cli import arg, verb
+from forensics.cli.registry import arg, verb
 
 
 @verb("fid", "FID (and KID) between two image folders, or a GAN run and a folder, with the real Inception weights",
@@ -22,7 +22,8 @@ from forensics.cli import arg, verb
 @arg("--no-cache", action="store_true", help="do not read or write cached folder statistics")
 @arg("--out", default=None, metavar="FILE", help="write the result as JSON")
 def cmd_metrics_fid(a):
-    from forensics.fid import FidConfig, compare
+    from forensics.evaluation.fid import compare
+    from forensics.metrics.inception import FidConfig
 
     cfg = FidConfig(mode=a.mode, kid=a.kid, n=a.n, seed=a.seed, batch=a.batch, device=a.device, cache=not a.no_cache)
     r = compare(a.a, a.b, cfg, a.out, progress=True)
@@ -48,7 +49,7 @@ def cmd_metrics_fid(a):
 @arg("--test-fraction", type=float, default=0.2)
 @arg("--seed", type=int, default=0)
 def cmd_metrics_train_attribute(a):
-    from forensics.attributes import AttributeClassifierConfig, train_attribute_classifier
+    from forensics.evaluation.attributes import AttributeClassifierConfig, train_attribute_classifier
 
     cfg = AttributeClassifierConfig(attributes=tuple(t.strip() for t in a.attribute.split(",") if t.strip()),
                                     size=a.size, test_fraction=a.test_fraction, n=a.n, seed=a.seed)
@@ -65,7 +66,7 @@ def cmd_metrics_train_attribute(a):
 @arg("--attribute", required=True, metavar="NAME[,NAME]", help="must be what the classifier classifies")
 @arg("--out", required=True, metavar="DIR", help="fairness.json, predictions.csv, config.json")
 def cmd_metrics_fairness(a):
-    from forensics.attributes import fairness_of_folder
+    from forensics.evaluation.attributes import fairness_of_folder
 
     r = fairness_of_folder(a.samples, a.classifier, a.attribute, a.out, progress=True)
     m, c = r["metrics"], r["corrected_metrics"]
@@ -85,7 +86,7 @@ def cmd_metrics_fairness(a):
 @arg("--n", type=int, default=10000, help="samples per set")
 @arg("--seed", type=int, default=0)
 def cmd_metrics_fairness_benchmark(a):
-    from forensics.fairness import FairnessBenchmarkConfig, run_benchmark
+    from forensics.metrics.fairness import FairnessBenchmarkConfig, run_benchmark
 
     cfg = FairnessBenchmarkConfig(cardinalities=tuple(int(x) for x in a.cardinalities.split(",")),
                                   accuracies=tuple(float(x) for x in a.accuracies.split(",")),
@@ -105,7 +106,7 @@ def cmd_metrics_fairness_benchmark(a):
 @arg("--attribute", required=True, metavar="NAME[,NAME]")
 @arg("--out", default=None, metavar="FILE")
 def cmd_metrics_group_fpr(a):
-    from forensics.attributes import group_fpr_of_verdicts
+    from forensics.evaluation.attributes import group_fpr_of_verdicts
 
     r = group_fpr_of_verdicts(a.verdicts, a.attributes, a.attribute, a.out)
     for g, v in r["groups"].items():

@@ -126,11 +126,6 @@ class Config:
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
 
-    def save(self, path) -> None:
-        from forensics.io import write_json
-
-        write_json(Path(path), self.to_dict())
-
     def replace(self: C, **changes) -> C:
         return dataclasses.replace(self, **changes)
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics import metrics
-from forensics.io import write_config, write_json
-from forensics.progress import bar
+from forensics.core.progress import bar
+from forensics.io.files import write_config, write_json
+from forensics.metrics.rates import detection_rate, real_accuracy, roc_auc
+from forensics.metrics.similarity import psnr, ssim
 
 DEFAULT_DETECTORS = ("dzanic+-knn", "dzanic+-svm", "durall+-lr", "durall+-svm")
 #: smallest image side measured (SSIM's smallest window is 3x3)
@@ -32,39 +33,28 @@ def _summary(v) -> dict:
     return {**out, "n_unchanged": int((~np.isfinite(v)).sum())}
 
 
-def _load_reals(real: str) -> list[np.ndarray]:
-    if real == "builtin":
-        from forensics.data import builtin_photos
-
-        return [p[1] for p in builtin_photos()]
-    from forensics.images import load_folder
-
-    good, _ = load_folder(real, desc="loading real")
-    return [r.image for r in good]
-
-
 def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, detectors=DEFAULT_DETECTORS,
                model: str | None = None, seed: int = 0, progress: bool = True, **method_kw) -> dict:
+    from forensics.core import checks
     from forensics.detectors import make_detector
-    from forensics import checks
     from forensics.detectors.attacks import apply_attack, check_attack, reference_crops, references_for
-    from forensics.images import load_folder, output_name
-    from forensics.io import check_output
-    from forensics.report import write_png
+    from forensics.io.files import check_output
+    from forensics.io.images import load_folder, output_name, write_png
+    from forensics.io.sources import source_images
 
     check_attack(method, strength, **method_kw)  # every value is checked before anything is read or written
     checks.seed(seed)
     dets = [make_detector(d, seed=seed) for d in detectors]
     m = None
     if model:  # a bad model is refused before anything is computed or written
-        from forensics.detect import load_model
+        from forensics.detectors.store import load_model
 
         m = load_model(model)
     # SSIM needs a 3x3 window; the detectors (fresh and saved) their own minimum side
     side = max([MIN_SIDE] + [getattr(d, "min_size", 1) for d in dets + ([m] if m is not None else [])])
     good, bad = load_folder(fake, progress=progress, desc="loading generated", min_good=4, min_side=side,
                             who="the attack")
-    reals = _load_reals(real)
+    reals = source_images(real, desc="loading real").images  # builtin[-wide]: the whole photographs
     fakes = [r.image for r in good]
     for h, w in {f.shape[:2] for f in fakes}:  # every generated size needs real crops of its size
         references_for(reals, h, w)
@@ -75,7 +65,7 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
         for r, im in zip(good, attacked):
             write_png(out / "images" / output_name(r.path, root).with_suffix(".png"), im)
             pb.update(1)
-    psnr, ssim = metrics.psnr(fakes, attacked), metrics.ssim(fakes, attacked)
+    psnr_db, ssim_v = psnr(fakes, attacked), ssim(fakes, attacked)
 
     # fresh detectors: real crops at the most common generated size vs original fakes
     (h, w), _ = Counter(f.shape[:2] for f in fakes).most_common(1)[0]
@@ -90,21 +80,21 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
         sr = det.score(rte)
         before, after = det.score([fakes[i] for i in te]), det.score([attacked[i] for i in te])
         t = det.threshold_
-        results[det.name] = {"real_accuracy": metrics.real_accuracy(sr, t),
-                             "before": {"detection_rate": metrics.detection_rate(before, t), "auc": metrics.roc_auc(sr, before)},
-                             "after": {"detection_rate": metrics.detection_rate(after, t), "auc": metrics.roc_auc(sr, after)}}
+        results[det.name] = {"real_accuracy": real_accuracy(sr, t),
+                             "before": {"detection_rate": detection_rate(before, t), "auc": roc_auc(sr, before)},
+                             "after": {"detection_rate": detection_rate(after, t), "auc": roc_auc(sr, after)}}
     model_res = None
     if m is not None:
         b, a = m.p_generated(fakes), m.p_generated(attacked)
         model_res = {"model": str(model), "detector": m.name, "threshold": m.threshold_,
-                     "before": {"detection_rate": metrics.detection_rate(b[np.isfinite(b)], m.threshold_)},
-                     "after": {"detection_rate": metrics.detection_rate(a[np.isfinite(a)], m.threshold_)}}
+                     "before": {"detection_rate": detection_rate(b[np.isfinite(b)], m.threshold_)},
+                     "after": {"detection_rate": detection_rate(a[np.isfinite(a)], m.threshold_)}}
     config = {"command": "attack", "fake": fake, "real": real, "method": method, "strength": strength,
               "seed": seed, "method_options": method_kw, "detectors": list(detectors), "model": model,
               "n_generated": len(fakes), "n_unreadable": len(bad), "n_real_reference": int(len(ref)),
               "protocol": "fresh detectors trained on half the original generated images vs real crops; "
                           "scored on the other half before and after the attack"}
-    report = {"config": config, "image_change": {"psnr_db": _summary(psnr), "ssim": _summary(ssim)},
+    report = {"config": config, "image_change": {"psnr_db": _summary(psnr_db), "ssim": _summary(ssim_v)},
               "detectors": results, "model": model_res}
     write_json(out / "attack.json", report)
     write_config(out, config)

@@ -1,7 +1,7 @@
 """Sensitive-attribute classifiers and the fairness of image sets under them.
 
 The classifier is trained by the toolkit on a labelled folder (an attribute table: CelebA's
-``list_attr_celeba.txt`` or a CSV ``filename,attr1,...``, read by :func:`forensics.data.read_attributes`)
+``list_attr_celeba.txt`` or a CSV ``filename,attr1,...``, read by :func:`forensics.io.sources.read_attributes`)
 and stored code-free: ``model.json`` (settings, class names, held-out per-class accuracy and
 confusion matrix) and ``model.npz`` (weights, read with ``allow_pickle=False``).
 
@@ -10,7 +10,7 @@ class index ``sum_i a_i 2^i`` (Choi et al.'s 4-class Male x Black_Hair setting).
 
 The model is deliberately small and CPU-trainable: multinomial logistic regression on the
 standardised pixels of the image area-resized to ``size x size``. Its held-out confusion matrix is
-what :func:`forensics.fairness.correct_distribution` uses to correct a measured distribution.
+what :func:`forensics.metrics.fairness.correct_distribution` uses to correct a measured distribution.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.config import Config
+from forensics.core.config import Config
 
 MODEL_KIND = "attribute-classifier"
 
@@ -103,7 +103,7 @@ class AttributeClassifier:
 
     @classmethod
     def load(cls, folder) -> "AttributeClassifier":
-        from forensics.io import read_json, read_npz
+        from forensics.io.files import read_json, read_npz
 
         folder = Path(folder)
         if not (folder / "model.json").is_file() or not (folder / "model.npz").is_file():
@@ -122,8 +122,8 @@ def train_attribute_classifier(data: str, out, config: AttributeClassifierConfig
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
 
-    from forensics.data import load_source
-    from forensics.io import write_config, write_json, write_npz
+    from forensics.io.files import write_config, write_json, write_npz
+    from forensics.io.sources import load_source
 
     ds = load_source(data, config.size, config.n, config.seed, None, attributes_table, list(config.attributes),
                      progress=progress)
@@ -175,10 +175,10 @@ def fairness_of_folder(samples, classifier_dir, attribute, out=None, progress: b
     discrepancies from uniform, measured and corrected by the classifier's held-out confusion
     matrix. Unreadable files are listed and skipped. With ``out``: ``fairness.json``,
     ``predictions.csv`` and ``config.json`` there."""
-    from forensics.fairness import fairness_report
-    from forensics.images import Policy, iter_loaded, scan_nonempty, warn_skipped
-    from forensics.io import write_config, write_csv, write_json
-    from forensics.progress import bar
+    from forensics.core.progress import bar
+    from forensics.io.files import write_config, write_csv, write_json
+    from forensics.io.images import Policy, iter_loaded, scan_nonempty, warn_skipped
+    from forensics.metrics.fairness import fairness_report
 
     clf = AttributeClassifier.load(classifier_dir)
     want = _attribute_list(attribute)
@@ -222,9 +222,9 @@ def group_fpr_of_verdicts(verdicts, attributes_table, attribute, out=None) -> di
     import csv
     import json
 
-    from forensics.data import read_attributes
-    from forensics.fairness import group_false_positive_rates
-    from forensics.io import write_json
+    from forensics.io.files import write_json
+    from forensics.io.sources import read_attributes
+    from forensics.metrics.fairness import group_false_positive_rates
 
     p = Path(verdicts)
     if not p.is_file():

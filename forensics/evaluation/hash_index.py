@@ -19,19 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.checks import read_json_object
+from forensics.core.checks import read_json_object
 from forensics.detectors.hashing import CODE_MODALITIES, HashConfig, HashModel, codes_of, nearest
-from forensics.io import read_npz, write_config, write_csv, write_json, write_npz
+from forensics.io.files import read_npz, write_config, write_csv, write_json, write_npz
+from forensics.io.sources import is_builtin, source_images
+from forensics.metrics.similarity import psnr
 
 INDEX_FORMAT = "forensics-hash-index"
 
 
-def _load(paths, policy, progress: bool, desc: str):
-    """Readable images of ``paths`` after ``policy`` and the rows of unreadable ones."""
-    from forensics.images import load_folder
-
-    good, bad = load_folder(paths, policy, progress, desc)
-    return good, [{"path": str(r.path), "error": r.error} for r in bad]
+def _images(src, config: HashConfig, progress: bool, desc: str):
+    """The images of ``src`` for a hash model: the built-in patches of ``config.size``, or a folder's
+    images after the config's policy (unreadable files listed in ``skipped``)."""
+    return source_images(src, config.size if is_builtin(src) else None, config.policy_str, progress, desc)
 
 
 def _check_modality(modality: str) -> None:
@@ -104,26 +104,14 @@ def build_index(paths, out, config: HashConfig | None = None, progress: bool = F
     ``config.size`` (named ``builtin:PHOTO@1/SCALE:Y,X``)."""
     config = config or HashConfig()
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    if [str(p) for p in paths] == ["builtin"] and not Path("builtin").exists():
-        from forensics.data import builtin_patches
-
-        s = builtin_patches(config.size)
-        images, files, skipped = s.images, [f"builtin:{n}" for n in s.names], []
-    else:
-        good, skipped = _load(paths, config.policy_str, progress, "loading")
-        images, files = np.stack([r.image for r in good]), [str(r.path) for r in good]
+    builtin = len(paths) == 1 and is_builtin(str(paths[0]))
+    s = _images(str(paths[0]) if builtin else paths, config, progress, "loading")
+    images, skipped = np.stack(s.images), s.skipped
+    files = [f"builtin:{n}" for n in s.names] if builtin else s.names
     model = HashModel.train(images, config, progress)
     index = HashIndex(model, files, encode_images(model, images), images, skipped)
     index.save(out)
     return index
-
-
-def psnr_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """PSNR in dB between paired uint8 images (``inf`` where identical)."""
-    d = a.astype(np.float64) - b.astype(np.float64)
-    mse = (d * d).reshape(len(d), -1).mean(axis=1)
-    with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(255.0 ** 2 / mse)
 
 
 def _write_rows(out, rows: list[dict], columns: list[str], meta: dict) -> None:
@@ -147,7 +135,7 @@ def query_index(index_dir, paths, out, k: int = 5, modality: str = "both", progr
         raise ValueError(f"k must be at least 1, got {k}")
     _check_modality(modality)
     index = HashIndex.load(index_dir)
-    from forensics.images import iter_loaded, scan_nonempty
+    from forensics.io.images import iter_loaded, scan_nonempty
 
     files = scan_nonempty(paths)
     rows, good = [], []
@@ -162,7 +150,7 @@ def query_index(index_dir, paths, out, k: int = 5, modality: str = "both", progr
         q = np.concatenate([codes["pixels"], codes["spectrum"]], 1) if modality == "both" else codes[modality]
         idx, dist = nearest(q, index.codes_for(modality), k)
         for i, r in enumerate(good):
-            ps = psnr_pairs(np.repeat(images[i:i + 1], idx.shape[1], 0), index.thumbs[idx[i]])
+            ps = psnr(np.repeat(images[i:i + 1], idx.shape[1], 0), index.thumbs[idx[i]])
             for rank, (j, d, p) in enumerate(zip(idx[i], dist[i], ps), 1):
                 rows.append({"query": str(r.path), "rank": rank, "neighbour": index.files[j], "hamming": int(d),
                              "psnr_db": _round(p), "error": None})
@@ -185,10 +173,8 @@ def leakage(train, test, out, config: HashConfig | None = None, modality: str = 
     _check_modality(modality)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    g_train, bad_train = _load(train, config.policy_str, progress, "loading train")
-    g_test, bad_test = _load(test, config.policy_str, progress, "loading test")
-    a = np.stack([r.image for r in g_train])
-    b = np.stack([r.image for r in g_test])
+    tr, te = _images(train, config, progress, "loading train"), _images(test, config, progress, "loading test")
+    a, b = np.stack(tr.images), np.stack(te.images)
     model = HashModel.train(np.concatenate([a, b]), config, progress)
     ca, cb = encode_images(model, a), encode_images(model, b)
 
@@ -198,22 +184,23 @@ def leakage(train, test, out, config: HashConfig | None = None, modality: str = 
     qa, qb = pick(ca), pick(cb)
     if max_distance is None:
         max_distance = qa.shape[1] // 4
-    rows = [{"test": None, "train": x["path"], "error": x["error"]} for x in bad_train]
-    rows += [{"test": x["path"], "train": None, "error": x["error"]} for x in bad_test]
+    rows = [{"test": None, "train": x["path"], "error": x["error"]} for x in tr.skipped]
+    rows += [{"test": x["path"], "train": None, "error": x["error"]} for x in te.skipped]
     n_dup = 0
     for s in range(0, len(qb), 1024):
         idx, dist = nearest(qb[s:s + 1024], qa, k)
         ii, jj = np.nonzero(dist <= max_distance)
         if not len(ii):
             continue
-        ps = psnr_pairs(b[s + ii], a[idx[ii, jj]])
+        ps = psnr(b[s + ii], a[idx[ii, jj]])
         for i, j, p in zip(ii, jj, ps):
             dup = bool(p >= min_psnr)
             n_dup += dup
-            rows.append({"test": str(g_test[s + i].path), "train": str(g_train[idx[i, j]].path),
+            rows.append({"test": te.names[s + i], "train": tr.names[idx[i, j]],
                          "hamming": int(dist[i, j]), "psnr_db": _round(p), "duplicate": dup, "error": None})
-    summary = {"n_train": len(g_train), "n_test": len(g_test), "n_candidates": sum(r.get("error") is None for r in rows),
-               "n_duplicates": n_dup, "n_unreadable": len(bad_train) + len(bad_test),
+    summary = {"n_train": len(tr.names), "n_test": len(te.names),
+               "n_candidates": sum(r.get("error") is None for r in rows),
+               "n_duplicates": n_dup, "n_unreadable": len(tr.skipped) + len(te.skipped),
                "test_with_duplicate": len({r["test"] for r in rows if r.get("duplicate")})}
     _write_rows(out, rows, ["test", "train", "hamming", "psnr_db", "duplicate", "error"],
                 {"train": str(train), "test": str(test), "modality": modality, "max_distance": max_distance,

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.config import Config
-from forensics.evaluation import binary_metrics, load_any_model, score_paths
-from forensics.io import write_config, write_csv, write_json
+from forensics.core.config import Config
+from forensics.detection.scoring import score_paths
+from forensics.detectors.store import load_model
+from forensics.io.files import write_config, write_csv, write_json
+from forensics.metrics.rates import binary_metrics
 
 #: default strengths per perturbation (the clean images are always measured as well)
 DEFAULT_STRENGTHS = {
@@ -103,7 +105,7 @@ class RobustnessConfig(Config):
 def robustness(cfg: RobustnessConfig, progress: bool = True) -> dict:
     """Measure ``cfg.model`` on perturbed real and generated folders; writes
     ``robustness.json``, ``robustness.csv``, one plot per perturbation and ``config.json``."""
-    det = load_any_model(cfg.model)
+    det = load_model(cfg.model)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     thr = float(det.threshold_)

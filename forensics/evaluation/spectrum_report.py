@@ -5,11 +5,12 @@ import sys
 
 import numpy as np
 
-from forensics import spectrum
-from forensics.images import Policy, Prefetcher, map_chunks, scan_nonempty
-from forensics.io import check_output, write_config, write_csv
-from forensics.progress import bar
-from forensics.report import Curve, plot_profiles
+from forensics.core.progress import bar
+from forensics.io.engine import engine
+from forensics.io.files import check_output, write_config, write_csv
+from forensics.io.images import Policy, Prefetcher, map_chunks, scan_nonempty
+from forensics.report.figures import Curve, plot_profiles
+from forensics.spectral import spectrum
 
 #: feature sets written to features.csv unless others are asked for
 DEFAULT_FEATURES = ("dzanic+", "dzanic")
@@ -39,7 +40,7 @@ def image_features(images: list[np.ndarray], names=DEFAULT_FEATURES, device: str
     """The feature sets ``names`` side by side for a list of images (``feature_columns(names)``;
     NaN where an image is below a set's minimum size or the set's value is undefined); the sets
     with a torch path run on torch when ``device`` is ``cpu`` or ``cuda``."""
-    from forensics import spectrum_torch
+    from forensics.spectral import spectrum_torch
 
     sets = [spectrum.feature_set(n) for n in names]
     feats = np.full((len(images), sum(f.dim for f in sets)), np.nan)
@@ -81,7 +82,7 @@ def _durall_from_decoder_luma(features):
     dim = spectrum.feature_set("durall").dim
 
     def fix(path, row):
-        from forensics.images import read_gray
+        from forensics.io.images import read_gray
 
         g = read_gray(path)
         if g is None or min(g.shape) < spectrum.MIN_SIZE["durall"]:
@@ -103,13 +104,14 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
     with their error and skipped. With ``scheduler`` the chunks run on Dask workers (same rows,
     same order); ``device`` picks NumPy or torch (``cpu``/``cuda``) for the features.
     """
-    from forensics.detect import MinSide, _engine, check_device
+    from forensics.detection.detect import check_device
+    from forensics.detection.scoring import MinSide
 
     features = list(features)
     columns = feature_columns(features)  # unknown names fail here, before any work
     check_device(device)
     if scheduler is not None:
-        from forensics.distributed import parse_scheduler
+        from forensics.io.engine import parse_scheduler
 
         parse_scheduler(scheduler)
     out = check_output(out, "dir")
@@ -122,13 +124,13 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
     total = sum(len(f) for _, f in groups)
     keep = MinSide(min_side, "the spectrum features")
     analyse = Analyse(features, device)
-    with bar(total=total, desc="spectrum", enabled=progress) as pb, _engine(scheduler) as c:
+    with bar(total=total, desc="spectrum", enabled=progress) as pb, engine(scheduler) as c:
         for label, files in groups:
             by_size: dict[tuple[int, int], list[np.ndarray]] = {}
             if c is None:
                 chunks = map_chunks(Prefetcher(files, pol), analyse, keep, CHUNK)
             else:
-                from forensics.distributed import dask_chunks
+                from forensics.io.engine import dask_chunks
 
                 chunks = dask_chunks(c, files, pol, keep, analyse)
             for loaded, kept, res in chunks:

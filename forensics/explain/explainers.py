@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
-from forensics.config import Config
+from forensics.core.config import Config
+from forensics.detectors.store import load_model
+from forensics.io.images import png_bytes
 
 #: spectral classifiers with an LRP rule (a network: the MLP, or logistic regression as one linear layer)
 EXPLAINABLE_CLASSIFIERS = ("mlp", "lr")
@@ -78,7 +79,7 @@ class ExplainConfig(Config):
 
 # ---------------------------------------------------------------------------- explainers
 class CNNExplainer:
-    """LRP of a fitted :class:`~forensics.detectors.cnn.CNNDetector` (in memory, or ``load``-ed)."""
+    """LRP of a fitted :class:`~forensics.detectors.cnn.CNNDetector` (see :func:`load_explainer`)."""
 
     axis = "frequency"
 
@@ -90,12 +91,6 @@ class CNNExplainer:
         self.default_policy = f"crop:{s}"
         self.size = s
         self.freqs = np.arange(len(_ring_counts(s))) / s
-
-    @classmethod
-    def load(cls, folder: Path, eps: float) -> "CNNExplainer":
-        from forensics.detectors.cnn import CNNDetector
-
-        return cls(CNNDetector.load(folder), eps)
 
     def check(self, img: np.ndarray) -> str | None:
         if img.shape[:2] != (self.size, self.size):
@@ -146,7 +141,7 @@ class CNNExplainer:
 
 
 class SpectralExplainer:
-    """LRP of a fitted spectral detector with an ``mlp`` or ``lr`` classifier (in memory, or ``load``-ed)."""
+    """LRP of a fitted spectral detector with an ``mlp`` or ``lr`` classifier (see :func:`load_explainer`)."""
 
     def __init__(self, det, eps: float):
         self.det = det
@@ -164,6 +159,7 @@ class SpectralExplainer:
     def _network(self):
         import torch
         from torch import nn
+
         from forensics.detectors.lrp import mlp_from_state
 
         a = {k[4:]: v for k, v in self.det.state_arrays_.items() if k.startswith("est_")}
@@ -175,16 +171,6 @@ class SpectralExplainer:
             lin.bias.copy_(torch.as_tensor(a["b"]))
         return nn.Sequential(lin).eval()
 
-    @classmethod
-    def load(cls, folder: Path, eps: float) -> "SpectralExplainer":
-        from forensics.detectors import Detector
-
-        det = Detector.load(folder)
-        if getattr(det, "classifier", None) not in EXPLAINABLE_CLASSIFIERS:
-            raise ValueError(f"{folder}: LRP needs a network: a CNN model or a spectral detector with an mlp or "
-                             f"lr classifier (this one uses {getattr(det, 'classifier', None)!r})")
-        return cls(det, eps)
-
     def check(self, img: np.ndarray) -> str | None:
         m = getattr(self.det, "min_size", 1)
         if min(img.shape[:2]) < m:
@@ -194,7 +180,7 @@ class SpectralExplainer:
     def _freqs(self, h: int, w: int, n: int) -> np.ndarray | None:
         """The frequency (cycles/pixel) of each feature, for feature sets that sample the azimuthal spectrum."""
         if self.features == "durall+":  # the toolkit's durall: rings about DC, resampled over the ring range
-            from forensics.spectrum import half_geometry
+            from forensics.spectral.spectrum import half_geometry
 
             n_rings = len(half_geometry(h, w)[2])
             return np.linspace(1.0, n_rings - 2.0, n) / min(h, w)  # durall's resampled ring positions
@@ -210,6 +196,7 @@ class SpectralExplainer:
         """``(standardised features, relevance, logit)`` for a batch of raw feature rows ``(N, D)``
         (rows with undefined features get NaN throughout)."""
         import torch
+
         from forensics.detectors.lrp import lrp
 
         X = (np.asarray(features, dtype=np.float64) - self.det.mean_) / self.det.scale_
@@ -252,20 +239,15 @@ class SpectralExplainer:
 
 
 def load_explainer(folder, eps: float = 1e-6):
-    """The explainer for the model in ``folder`` (a CNN or an mlp/lr spectral detector)."""
-    folder = Path(folder)
-    mj = folder / "model.json"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: model folder not found")
-    try:
-        fmt = json.loads(mj.read_text(encoding="utf-8")).get("format")
-    except (OSError, ValueError, AttributeError) as e:
-        raise ValueError(f"{mj}: not a readable model description ({e})") from None
-    if fmt == "forensics-cnn":
-        return CNNExplainer.load(folder, eps)
-    if fmt == "forensics-detector":
-        return SpectralExplainer.load(folder, eps)
-    raise ValueError(f"{mj}: not a forensics model (format {fmt!r})")
+    """The explainer for the model in ``folder`` (a CNN or an mlp/lr spectral detector), loaded
+    through the model store (:func:`forensics.detectors.store.load_model`)."""
+    det = load_model(folder)
+    ex = explainer_for(det, eps)
+    if ex is None:
+        est = getattr(det, "classifier", None)
+        raise ValueError(f"{folder}: LRP needs a network: a CNN model or a spectral detector with an mlp or "
+                         f"lr classifier (this one {f'uses {est!r}' if est else f'is a {type(det).__name__}'})")
+    return ex
 
 
 def explainer_for(det, eps: float = 1e-6):
@@ -360,7 +342,7 @@ def explain_groups(det, groups: dict, shape, eps: float = 1e-6, edges=BANDS) -> 
 
 # ---------------------------------------------------------------------------- pictures
 def _ring_counts(s: int) -> np.ndarray:
-    from forensics.spectrum import radial_index
+    from forensics.spectral.spectrum import radial_index
 
     return radial_index(s, s)[1]
 
@@ -380,17 +362,13 @@ def _grey(v: np.ndarray) -> np.ndarray:
 
 
 def _png(panels: list[np.ndarray], side: int = 128) -> bytes:
-    from PIL import Image
-
     tiles = []
     for p in panels:
         k = max(1, side // max(p.shape[:2]))
         tiles.append(np.asarray(p).repeat(k, 0).repeat(k, 1))
     h = max(t.shape[0] for t in tiles)
     row = np.concatenate([np.pad(t, ((0, h - t.shape[0]), (0, 4), (0, 0)), constant_values=255) for t in tiles], 1)
-    buf = io.BytesIO()
-    Image.fromarray(row).save(buf, format="PNG")
-    return buf.getvalue()
+    return png_bytes(row)
 
 
 def _radial_plot(path: Path, curves: dict, title: str) -> None:
@@ -398,7 +376,8 @@ def _radial_plot(path: Path, curves: dict, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from forensics.io import atomic_write_bytes
+
+    from forensics.io.files import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for label, (f, r) in curves.items():
@@ -422,9 +401,9 @@ def _safe_name(i: int, path: Path) -> str:
 # ---------------------------------------------------------------------------- the verb
 def explain(cfg: ExplainConfig, progress: bool = True) -> dict:
     """Explain every image under ``cfg.paths`` with the model ``cfg.model``; see the module notes."""
-    from forensics.images import Prefetcher, Policy, scan_nonempty, warn_skipped
-    from forensics.io import atomic_write_bytes, write_config, write_csv, write_npz
-    from forensics.progress import bar
+    from forensics.core.progress import bar
+    from forensics.io.files import atomic_write_bytes, write_config, write_csv, write_npz
+    from forensics.io.images import Policy, Prefetcher, scan_nonempty, warn_skipped
 
     ex = load_explainer(cfg.model, cfg.eps)
     files = scan_nonempty(list(cfg.paths))

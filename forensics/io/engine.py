@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 from collections import deque
 from contextlib import contextmanager
-from functools import lru_cache
 
-from forensics.images import Loaded, load_image
+from forensics.io.images import Loaded, load_image
 
 
 def parse_scheduler(text: str) -> tuple[str, int | None]:
@@ -74,7 +73,7 @@ def _load_apply(paths, policy, keep, fn, start=None):
 
 def dask_chunks(c, files, policy, keep, fn, chunk: int = 64, in_flight: int | None = None,
                 positions: bool = False):
-    """Like :func:`forensics.images.map_chunks` (``(loaded, kept, result)`` per chunk, in file
+    """Like :func:`forensics.io.images.map_chunks` (``(loaded, kept, result)`` per chunk, in file
     order), with the chunks run on the workers of client ``c``; at most ``in_flight`` chunks
     are submitted at once (default: twice the workers), so memory stays bounded on both sides.
     ``keep`` and ``fn`` must be picklable (module-level functions or their partials); with
@@ -100,10 +99,12 @@ def dask_chunks(c, files, policy, keep, fn, chunk: int = 64, in_flight: int | No
             f.cancel()
 
 
-@lru_cache(maxsize=4)
-def cached_model(model_dir, stamp):
-    """A worker's copy of the model in ``model_dir`` (reloaded when ``stamp``, the files'
-    modification times, changes)."""
-    from forensics.detect import load_model
-
-    return load_model(model_dir)
+@contextmanager
+def engine(scheduler: str | None):
+    """``None`` (work in this process) when ``scheduler`` is None, else a Dask client for it
+    (:func:`client`): the one ``with`` that every verb with ``--scheduler`` runs its chunks in."""
+    if scheduler is None:
+        yield None
+    else:
+        with client(scheduler) as c:
+            yield c

@@ -179,20 +179,28 @@ def read_npz(path) -> dict:
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
-def cached_array(f, key: str, compute) -> np.ndarray:
-    """``compute()``'s array, cached in the ``.npz`` file ``f`` under the stage key ``key``: a file
-    with another key (stale) or one that cannot be read (damaged) is recomputed and replaced."""
+
+def cached_arrays(f, key: str, compute) -> tuple[dict[str, np.ndarray], bool]:
+    """``compute()``'s named arrays (a dict), cached in the ``.npz`` file ``f`` under the stage key
+    ``key``, and whether they came from the cache: a file with another key (stale) or one that
+    cannot be read (damaged) is recomputed and replaced. The one cache of computed features (spectral
+    features of a study, Inception features of a folder, a study or a run's real images)."""
     f = Path(f)
     if f.is_file():
         try:
             z = read_npz(f)
-            if str(z["key"]) == key:
-                return z["X"]
+            if str(z.pop("key")) == key:
+                return z, True
         except (OSError, ValueError, KeyError):
             pass  # unreadable or damaged cache: recompute
-    X = compute()
-    write_npz(f, X=X, key=np.array(key))
-    return X
+    arrays = compute()
+    write_npz(f, **arrays, key=np.array(key))
+    return arrays, False
+
+
+def cached_array(f, key: str, compute) -> np.ndarray:
+    """:func:`cached_arrays` of one array (stored as ``X``): ``compute()`` returns it."""
+    return cached_arrays(f, key, lambda: {"X": compute()})[0]["X"]
 
 
 def versions() -> dict:

@@ -23,6 +23,7 @@ decays at high frequencies, so real and generated images must go through the sam
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 import sys
@@ -37,7 +38,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from forensics.errors import UserError
+from forensics.core.errors import UserError
+from forensics.io.files import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: Default guard against decompression bombs (pixels, read from the header before decoding).
@@ -566,7 +568,7 @@ def load_folder(paths, policy=None, progress: bool = False, desc: str = "loading
     ``(good, bad)`` lists of :class:`Loaded`. Images with a side below ``min_side`` are bad
     (``who`` needs at least that). Each bad file is reported on stderr; fewer than
     ``min_good`` usable images raise :class:`UserError` naming ``paths``."""
-    from forensics.progress import bar
+    from forensics.core.progress import bar
 
     files = scan_nonempty(paths) if files is None else files
     good, bad = [], []
@@ -606,3 +608,22 @@ def stack_same_size(images: Sequence[np.ndarray], what: str = "images") -> np.nd
             f"{what} have {len(shapes)} different sizes ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(shapes)[:4])}"
             f"{', ...' if len(shapes) > 4 else ''}); use a preprocessing policy such as resize:64")
     return np.stack(images)
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    """Lossless PNG encoding of a uint8 RGB image."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_png(path, img: np.ndarray) -> Path:
+    return atomic_write_bytes(path, png_bytes(img))
+
+
+def is_greyscale(image: np.ndarray) -> bool:
+    """True for an ``(H, W, 3)`` image whose three channels are identical (a decoded grey file)."""
+    return bool(image.ndim == 2 or (np.array_equal(image[..., 0], image[..., 1])
+                                    and np.array_equal(image[..., 1], image[..., 2])))

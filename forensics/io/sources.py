@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.errors import UserError
-from forensics.images import Policy, decode, load_folder, scan_nonempty
+from forensics.core.errors import UserError
+from forensics.io.images import Policy, decode, load_folder, scan_nonempty
 
 
 def data_dir() -> Path:
@@ -42,9 +42,9 @@ def data_dir() -> Path:
     env = os.environ.get("FORENSICS_DATA")
     if env:
         return Path(env)
-    import forensics.builtin  # the checkout's data/ folder, installed as package data
+    from importlib.resources import files  # the checkout's data/ folder, installed as package data
 
-    cand = Path(forensics.builtin.__file__).resolve().parent
+    cand = Path(str(files("forensics.builtin"))).resolve()
     if (cand / "real" / "sources.json").is_file():
         return cand
     raise FileNotFoundError(f"the toolkit's built-in data was not found in {cand}: reinstall the package, "
@@ -68,6 +68,7 @@ class ImageSet:
 # ------------------------------------------------------------------------------ built-in
 #: real-source strings for the built-in photographs: the 13 core ones, or core + extra
 BUILTIN_SOURCES = ("builtin", "builtin-wide")
+
 
 @lru_cache(maxsize=2)
 def builtin_photos(extra: bool = False) -> tuple[tuple[str, np.ndarray, str], ...]:
@@ -128,6 +129,43 @@ def builtin_patches(size: int = 32, n: int | None = None, seed: int = 0, stride:
                 "min_std": min_std, "n_available": len(images), "n": int(len(idx)), "seed": seed,
                 "licences": "data/real/SOURCES.md"}
     return ImageSet(images[idx], [names[i] for i in idx], manifest)
+
+
+def is_builtin(source) -> bool:
+    """Whether ``source`` names the built-in photographs (``builtin``, ``builtin-wide``). The name wins
+    over a folder of that name in the working directory (give ``./builtin`` for the folder)."""
+    return isinstance(source, str) and source in BUILTIN_SOURCES
+
+
+@dataclass
+class SourceImages:
+    """A source's images at their own sizes (a list), their names, the group of each (the photograph
+    a built-in patch or photograph comes from; None for folders) and the unreadable files skipped."""
+
+    images: list
+    names: list[str]
+    groups: np.ndarray | None = None
+    skipped: list[dict] = field(default_factory=list)
+
+
+def source_images(source, size: int | None = None, policy=None, progress: bool = False,
+                  desc: str = "loading") -> SourceImages:
+    """The images of ``source`` (the one resolver of ``builtin`` / ``builtin-wide`` / folders for the
+    verbs that take images at their own sizes): the built-in photographs whole, or with ``size``
+    their patches of that side (:func:`builtin_patches`); or every readable image under a folder (or a
+    list of folders) after ``policy``, each unreadable file reported and skipped. :func:`load_source`
+    is the same resolver for sets of one size (GAN training, studies), with ``.npz``/IDX files too."""
+    if is_builtin(source):
+        extra = source == "builtin-wide"
+        if size is None:
+            photos = builtin_photos(extra)
+            names = [p[0] for p in photos]
+            return SourceImages([p[1] for p in photos], names, np.array(names))
+        ps = builtin_patches(size, extra=extra)
+        return SourceImages(list(ps.images), ps.names, np.array([n.split("@")[0] for n in ps.names]))
+    good, bad = load_folder(source, policy, progress, desc)
+    return SourceImages([r.image for r in good], [str(r.path) for r in good], None,
+                        [{"path": str(r.path), "error": r.error} for r in bad])
 
 
 # ------------------------------------------------------------------------------- IDX, npz
@@ -242,7 +280,7 @@ def load_source(source: str, size: int, n: int | None = None, seed: int = 0, pol
     ``attributes`` names an attribute table for folders (CelebA's is found by itself);
     ``select_attrs`` keeps only those columns, in that order.
     """
-    if source in BUILTIN_SOURCES:
+    if is_builtin(source):
         if attributes:
             raise UserError("the built-in set has no attributes")
         return builtin_patches(size, n, seed, extra=source == "builtin-wide")
@@ -300,7 +338,7 @@ def load_source(source: str, size: int, n: int | None = None, seed: int = 0, pol
     skipped = [{"path": str(r.path), "error": r.error} for r in bad]
     imgs = [r.image for r in good]
     if pol.mode == "none":
-        from forensics.images import stack_same_size
+        from forensics.io.images import stack_same_size
         arr = stack_same_size(imgs, f"images in {source}")
         if arr.shape[1:3] != (size, size):
             raise UserError(f"{source}: images are {arr.shape[2]}x{arr.shape[1]}, not {size}x{size}")

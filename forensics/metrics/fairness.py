@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from forensics.config import Config
+from forensics.core.config import Config
 
 METRICS = ("l2", "l1", "kl", "specificity")
 
@@ -241,10 +241,11 @@ def plot_benchmark(rows: list[dict], path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import io
+
     import matplotlib.pyplot as plt
 
-    from forensics.io import atomic_write_bytes
-    import io
+    from forensics.io.files import atomic_write_bytes
 
     metrics = [m + "_norm" for m in METRICS]
     ks = sorted({r["k"] for r in rows})
@@ -297,7 +298,7 @@ def run_benchmark(config: FairnessBenchmarkConfig, out) -> list[dict]:
     ``config.json``; returns the summary."""
     from pathlib import Path
 
-    from forensics.io import write_config, write_csv
+    from forensics.io.files import write_config, write_csv
 
     out = Path(out)
     rows = benchmark(config)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import fmin
 
-from forensics.spectrum import MATLAB_GRAY
+from forensics.spectral.spectrum import MATLAB_GRAY
 
 
 def dzanic_faithful_one(img: np.ndarray, n_bins: int = 200, keep: float = 0.5,

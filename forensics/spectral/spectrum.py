@@ -44,7 +44,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from forensics.errors import UserError
+from forensics.core.errors import UserError
 
 BT601 = (0.299, 0.587, 0.114)
 #: MATLAB ``rgb2gray`` coefficients (what Dzanic's script used).
@@ -266,7 +266,6 @@ def geometry_cache(maxsize: int):
     """``lru_cache`` for geometry of image sizes, bounded by entries and by
     :data:`GEOMETRY_CACHE_BYTES` of held arrays (least recently used go first)."""
     from collections import OrderedDict
-    import functools
 
     def deco(fn):
         cache: OrderedDict = OrderedDict()
@@ -808,7 +807,7 @@ def durall_faithful(images, n_points: int = 80) -> np.ndarray:
     """Durall et al.'s CelebA detection feature, as their notebook computes it.
 
     OpenCV grey (:func:`opencv_gray`; for files, ``imread(path, 0)``:
-    :func:`forensics.images.read_gray`); the *unnormalised* ``fftshift(fft2)``, plus 1e-8, then
+    :func:`forensics.io.images.read_gray`); the *unnormalised* ``fftshift(fft2)``, plus 1e-8, then
     ``20 ln|.|``; ``azimuthalAverage`` (:func:`_durall_geometry`: floor rings about
     ``((W-1)/2, (W-1)/2)``, the first and last ring dropped: 88 values at 128 x 128); the cubic
     spline of those values read at ``n_points`` equally spaced points (``griddata`` cubic onto

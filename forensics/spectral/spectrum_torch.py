@@ -1,9 +1,9 @@
 """The spectral features on torch (``--device cpu`` or ``cuda``): the FFT and ring averages,
 the costly part, run as batched torch operations on the device; the per-image decay fit of the
-Dzanic features stays the NumPy one of :mod:`forensics.spectrum`, applied to the profiles.
+Dzanic features stays the NumPy one of :mod:`forensics.spectral.spectrum`, applied to the profiles.
 
-Same definitions as :mod:`forensics.spectrum` (BT.601 grey in float32, ortho ``rfft2``, the
-half-plane ring geometry :func:`forensics.spectrum.half_geometry` with its Hermitian weights),
+Same definitions as :mod:`forensics.spectral.spectrum` (BT.601 grey in float32, ortho ``rfft2``, the
+half-plane ring geometry :func:`forensics.spectral.spectrum.half_geometry` with its Hermitian weights),
 so the features agree with the NumPy path to float32 rounding. ``dzanic-faithful`` has no torch
 path yet and is computed by NumPy whatever the device.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forensics import spectrum
+from forensics.spectral import spectrum
 
 #: feature sets with a torch path; others fall back to NumPy
 TORCH_FEATURES = ("dzanic+", "durall+")
@@ -73,7 +73,7 @@ def _durall(batch, device, n_points: int = 80):
 
 
 def features(images, name: str = "dzanic+", device: str = "cpu", batch: int = 256) -> np.ndarray:
-    """:func:`forensics.spectrum.features` computed with torch on ``device`` (the toolkit's variants
+    """:func:`forensics.spectral.spectrum.features` computed with torch on ``device`` (the toolkit's variants
     ``dzanic+`` and ``durall+``; other sets go to the NumPy path). Mixed sizes are grouped by size."""
     if name not in TORCH_FEATURES:
         return spectrum.features(images, name)

@@ -27,295 +27,20 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from forensics import metrics
-from forensics.config import Config, chain
-from forensics.detectors.spectral import PAPER_DETECTORS, TOOLKIT_DETECTORS
-from forensics.errors import UserError
-from forensics.io import cached_array, read_json, read_npz, write_config, write_json, write_npz
-from forensics.progress import bar
+from forensics.core.config import chain
+from forensics.core.errors import UserError
+from forensics.core.progress import bar
+from forensics.io.files import cached_array, read_json, read_npz, write_config, write_json, write_npz
+from forensics.metrics.rates import detection_rate, mean_std, real_accuracy, roc_auc
+from forensics.study.config import Source, StudyConfig
 
-#: the demo's detectors: the toolkit's variants (defined from 16 px)
-DEFAULT_DETECTORS = TOOLKIT_DETECTORS
-#: ``--preset paper``: epochs per GAN over the real set (Chandrasegaran et al.)
-PAPER_EPOCHS = {"dcgan": 50, "lsgan": 50, "wgan-gp": 100}
-PAPER_GANS = ("dcgan", "lsgan", "wgan-gp")
-#: the paper's real preprocessing: centre crop to the short side (178 for CelebA), PIL bilinear to 128
-PAPER_POLICY = "resize:128:pil-bilinear"
 #: bumped when the explanations stage starts writing other numbers (its cache keys on it)
 EXPLANATIONS_REVISION = 1
-
-
-@dataclass(frozen=True)
-class SourceFamily(Config):
-    """An extra row family of a study: one training objective (and quantization) trained for its own
-    few setups only, beside the study's objectives x quantizations x setups product; e.g. the demo's
-    ``SourceFamily("ssgan-ms", setups=("baseline", "N.1.5"))`` asks whether the objective changes the
-    spectral artefact without multiplying every setup. ``steps`` None: the study's."""
-
-    objective: str = "ssgan-ms"
-    setups: tuple[str, ...] = ("baseline", "N.1.5")
-    quant: str = "none"
-    steps: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> "SourceFamily":
-        """``"OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]"``, e.g. ``"ssgan-ms:baseline+N.1.5:750"``."""
-        parts = text.strip().split(":")
-        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-            raise ValueError(f"bad source family {text!r}: OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
-        obj, _, quant = parts[0].partition("@")
-        try:
-            steps = int(parts[2]) if len(parts) == 3 else None
-        except ValueError:
-            raise ValueError(f"bad source family {text!r}: steps {parts[2]!r} is not a whole number") from None
-        return cls(obj.strip(), tuple(x.strip() for x in parts[1].split("+") if x.strip()), quant or "none", steps)
-
-    def validate(self) -> None:
-        from forensics.generators.layers import LastLayerSpec
-        from forensics.generators.objectives import OBJECTIVES
-        from forensics.generators.quant import QuantSpec
-
-        if self.objective not in OBJECTIVES and self.objective not in ("dcgan", "lsgan", "wgan-gp"):
-            raise ValueError(f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)} "
-                             f"or the GAN's own loss")
-        setups = tuple(str(LastLayerSpec.parse(x)) for x in self.setups)
-        if not setups or len(set(setups)) != len(setups):
-            raise ValueError(f"give distinct setups for the {self.objective} family, not {self.setups}")
-        object.__setattr__(self, "setups", setups)
-        object.__setattr__(self, "quant", str(QuantSpec.parse(self.quant)))
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be at least 1, not {self.steps}")
-
-
-#: ``forensics demo``'s extra row family: SSGAN-MS (about as fast as DCGAN) at baseline and N.1.5, half
-#: the demo's steps, so the demo costs about a quarter more (see :meth:`StudyConfig.demo`)
-DEMO_FAMILY = SourceFamily("ssgan-ms", ("baseline", "N.1.5"))
-
-
-@dataclass(frozen=True)
-class StudyConfig(Config):
-    """One counterexample study: one real source, one GAN, several last-layer setups, detectors.
-
-    ``device`` is where it runs, not what it computes: it is recorded but kept out of cache keys.
-    """
-
-    real: str = "builtin"
-    gan: str = "dcgan"
-    setups: tuple[str, ...] = ("baseline", "N.1.5", "B.1.5", "Z.1.5")
-    size: int = 32
-    steps: int = 1500
-    n_fake: int = 1000
-    seed: int = 0
-    detectors: tuple[str, ...] = DEFAULT_DETECTORS
-    gan_preset: str = "tiny"
-    gan_overrides: dict = field(default_factory=dict)
-    n_train: int = 100
-    reps: int = 10
-    n_real: int | None = None
-    policy: str | None = None
-    device: str = "auto"
-    #: image sources beyond the GAN's own loss: training objectives (the GAN's own name = its loss;
-    #: e.g. ("dcgan", "infomax", "ssgan-ms", "dag")) x quantizations (("none", "w4a4")); every
-    #: combination is trained for every setup. The first combination is the one detectors train on.
-    objectives: tuple[str, ...] = ()
-    quants: tuple[str, ...] = ("none",)
-    #: FID and KID of each source's first ``fid_n`` fakes against (at most) ``fid_n`` of the study's real
-    #: images, with the real Inception network (``fid_mode`` resize); None: not measured (the demo)
-    fid_n: int | None = None
-    fid_mode: str = "clean"
-    #: extra row families, each trained for its own setups only (not multiplied by the product above)
-    extra: tuple[SourceFamily, ...] = ()
-    #: the GAN runs' FID schedule (early stopping, samples from the best-FID checkpoint): None = the GAN
-    #: preset's default (``paper``: on, ``tiny``: off), True/False = on/off; ``train_fid_n`` images per
-    #: measurement (None: the schedule's default, 1000)
-    train_fid: bool | None = None
-    train_fid_n: int | None = None
-    #: LRP explanations of the explainable detectors (an MLP or LR on spectral features, the CNNs):
-    #: relevance per frequency over ``n_explain`` held-out images of each group (0: none)
-    n_explain: int = 200
-
-    # ------------------------------------------------------------------ presets
-    @classmethod
-    def tiny(cls, **changes) -> "StudyConfig":
-        """``counterexample --preset tiny``: tiny DCGANs at 32 px on the built-in photos, four setups."""
-        return cls(**{k: v for k, v in changes.items() if v is not None})
-
-    @classmethod
-    def demo(cls, **changes) -> "StudyConfig":
-        """``forensics demo``: :meth:`tiny` plus one cheap extra row family (:data:`DEMO_FAMILY`:
-        SSGAN-MS at baseline and N.1.5, trained for half the study's steps) that shows whether the
-        training objective changes the spectral artefact; ``extra=()`` leaves it out."""
-        c = cls.tiny(**{k: v for k, v in changes.items() if k != "extra"})
-        extra = changes.get("extra")
-        if extra is None:  # (given families: SourceFamily objects or their dicts)
-            extra = (DEMO_FAMILY.replace(steps=max(1, c.steps // 2)),)
-        return c.replace(extra=tuple(extra))
-
-    @classmethod
-    def paper(cls, real: str, gan: str, n_real_images: int | None = None, steps: int | None = None,
-              **changes) -> "StudyConfig":
-        """``--preset paper`` for one GAN: the paper's 128 px nets, all 13 setups, its epochs over the
-        real set (``steps`` derived from ``n_real_images`` unless given), faithful detectors."""
-        from forensics.generators.layers import PAPER_SETUPS
-        from forensics.generators.presets import preset
-
-        if gan not in PAPER_EPOCHS:
-            raise ValueError(f"the paper preset trains {', '.join(PAPER_GANS)}; not {gan!r}")
-        p = preset("paper", gan)
-        if steps is None:
-            if n_real_images is None:
-                raise ValueError("the paper preset needs a step count, or the real set's size to derive it")
-            n_critic = 5 if gan == "wgan-gp" else 1
-            steps = int(np.ceil(PAPER_EPOCHS[gan] * n_real_images / (p["batch"] * n_critic)))
-        base = dict(real=real, gan=gan, setups=tuple(PAPER_SETUPS), size=128, steps=steps, n_fake=1000,
-                    seed=2021, detectors=PAPER_DETECTORS, gan_preset="paper", policy=PAPER_POLICY)
-        return cls(**{**base, **{k: v for k, v in changes.items() if v is not None}})
-
-    def validate(self) -> None:
-        from forensics.generators.layers import LastLayerSpec
-
-        setups = tuple(str(LastLayerSpec.parse(s)) for s in self.setups)  # raises ValueError on a bad spec
-        if setups != tuple(self.setups):
-            object.__setattr__(self, "setups", setups)  # canonical spelling
-        if "baseline" not in setups:
-            raise ValueError("the setups must include baseline: the detectors are trained on real vs baseline")
-        if len(set(setups)) != len(setups):
-            raise ValueError(f"setups repeat: {', '.join(setups)}")
-        if self.size < 16 or self.size & (self.size - 1):
-            raise ValueError(f"size must be a power of two >= 16, not {self.size}")
-        for name, v, lo in (("steps", self.steps, 1), ("reps", self.reps, 1), ("n_train", self.n_train, 2)):
-            if v < lo:
-                raise ValueError(f"{name} must be at least {lo}, not {v}")
-        if self.n_fake <= self.n_train:
-            raise ValueError(f"n_fake ({self.n_fake}) must exceed the {self.n_train} training images per class")
-        if self.n_real is not None and self.n_real <= self.n_train:
-            raise ValueError(f"n_real ({self.n_real}) must exceed the {self.n_train} training images per class")
-        if self.n_real is not None:
-            from forensics.generators.presets import preset
-
-            batch = preset(self.gan_preset, self.gan, **dict(self.gan_overrides)).get("batch", 1)
-            if self.n_real < batch:
-                raise ValueError(f"n_real ({self.n_real}) is smaller than one GAN training batch ({batch})")
-        if self.fid_n is not None and self.fid_n < 2:
-            raise ValueError(f"FID needs at least 2 images per side, not fid_n={self.fid_n}")
-        from forensics.fid import MODES
-
-        if self.fid_mode not in MODES:
-            raise ValueError(f"unknown FID resize mode {self.fid_mode!r}; choose from {', '.join(MODES)}")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
-        if not self.detectors:
-            raise ValueError("no detectors given")
-        if self.n_explain < 0:
-            raise ValueError(f"n_explain must be >= 0, not {self.n_explain}")
-        from forensics.generators.objectives import OBJECTIVES
-        from forensics.generators.quant import QuantSpec
-
-        if len(set(self.objectives)) != len(self.objectives):
-            raise ValueError(f"objectives repeat: {', '.join(self.objectives)}")
-        for o in self.objectives:
-            if o != self.gan and o not in OBJECTIVES:
-                raise ValueError(f"unknown objective {o!r}: {self.gan} (the GAN's own loss) or "
-                                 f"{', '.join(OBJECTIVES)}")
-        if not self.quants or len(set(self.quants)) != len(self.quants):
-            raise ValueError(f"give distinct quantizations, not {self.quants}")
-        quants = tuple(str(QuantSpec.parse(q)) for q in self.quants)  # canonical spelling
-        if quants != tuple(self.quants):
-            object.__setattr__(self, "quants", quants)
-        from forensics.detectors import expand_names, make_detector
-        from forensics.generators.presets import preset
-
-        if "all" in self.detectors:
-            object.__setattr__(self, "detectors", tuple(expand_names(self.detectors)))
-        for d in self.detectors:
-            make_detector(d, size=self.size)  # unknown names fail here, before anything is trained
-        preset(self.gan_preset, self.gan, **self.gan_overrides)
-        if self.train_fid_n is not None and (self.train_fid is False or (
-                self.train_fid is None and self.gan_preset != "paper")):
-            raise ValueError(f"an FID sample size for training ({self.train_fid_n}) was given, but the GAN runs "
-                             f"train without the FID schedule")
-        object.__setattr__(self, "extra", tuple(f if isinstance(f, SourceFamily) else SourceFamily.from_dict(f)
-                                                for f in self.extra))
-        for f in self.extra:
-            if f.objective in ("dcgan", "lsgan", "wgan-gp") and f.objective != self.gan:
-                raise ValueError(f"extra family {f.objective!r}: another GAN's loss; use {self.gan} or an objective")
-        labels = [x.label for x in self.sources()]
-        dup = sorted({x for x in labels if labels.count(x) > 1})
-        if dup:
-            raise ValueError(f"sources repeat (an extra family overlaps the study's product): {', '.join(dup)}")
-
-    def sources(self) -> list["Source"]:
-        """Every (objective, quantization, setup) the study trains, the detectors' source first, then
-        the extra families' sources."""
-        objs = self.objectives or (self.gan,)
-        out = [Source(o, q, s, o == self.gan, i == 0 and j == 0)
-               for i, o in enumerate(objs) for j, q in enumerate(self.quants) for s in self.setups]
-        out += [Source(f.objective, f.quant, s, f.objective == self.gan, False, f.steps)
-                for f in self.extra for s in f.setups]
-        return out
-
-    def key(self, *names: str) -> dict:
-        """The settings ``names`` (for a stage's own cache key)."""
-        return {n: getattr(self, n) for n in names}
-
-
-@dataclass(frozen=True)
-class Source:
-    """One image source of a study: a training objective, a quantization and a last-layer setup."""
-
-    objective: str
-    quant: str
-    setup: str
-    primary_loss: bool  #: the objective is the GAN's own loss
-    primary: bool  #: the source the detectors are trained on (with its baseline setup)
-    steps: int | None = None  #: training steps (None: the study's)
-
-    @property
-    def label(self) -> str:
-        """Its name in tables and folders: the setup alone for the detectors' source, else
-        ``objective[@quant]/setup``."""
-        if self.primary:
-            return self.setup
-        return f"{self.objective}{'' if self.quant == 'none' else '@' + self.quant}/{self.setup}"
-
-
-def paper_plan(real: str, steps=None, n_real_images: int | None = None, gans=None, **changes) -> list[StudyConfig]:
-    """The configurations of ``--preset paper``: one per GAN."""
-    return [StudyConfig.paper(real, gan, n_real_images, steps, **changes) for gan in (gans or PAPER_GANS)]
-
-
-def plan_study(out, preset: str = "tiny", config_file=None, gans=None, **changes) -> list[tuple[StudyConfig, Path]]:
-    """The studies to run and their folders: ``config_file`` (a study's ``config.json`` or a config
-    JSON) or the ``preset`` (``tiny``: one study in ``out``; ``paper``: one per GAN in ``out/<gan>``),
-    with ``changes`` (``None`` values ignored) applied on top. Everything is validated here, so a plan
-    that prints is a plan that runs."""
-    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in changes.items() if v is not None}
-    out = Path(out)
-    if config_file is not None:
-        return [(StudyConfig.load(config_file, **changes), out)]
-    if preset == "tiny":
-        if gans and len(gans) > 1:
-            raise ValueError("the tiny preset runs one GAN per study; run one study per GAN")
-        return [(StudyConfig.tiny(**changes, gan=gans[0] if gans else None), out)]
-    if preset != "paper":
-        raise ValueError(f"unknown study preset {preset!r}; choose tiny or paper")
-    n_real = changes.get("n_real")
-    if n_real is None and changes.get("steps") is None:
-        from forensics.data import folder_files
-
-        real = changes.get("real", "")
-        if not Path(real).is_dir():
-            raise ValueError(f"{real}: the paper preset derives its training length from a folder of real images; "
-                             f"give the number of steps for other sources")
-        n_real = len(folder_files(Path(real))[1])
-    real = changes.pop("real")
-    steps = changes.pop("steps", None)
-    return [(c, out / c.gan) for c in paper_plan(real, steps=steps, n_real_images=n_real, gans=gans, **changes)]
 
 
 @dataclass
@@ -340,7 +65,6 @@ class Stage:
         write_json(self.folder / "stage.json", {"key": self.key, **info})
 
 
-
 class Study:
     """Runs a :class:`StudyConfig` in folder ``out``; see :func:`run_study`."""
 
@@ -356,7 +80,7 @@ class Study:
 
     # ---------------------------------------------------------------------------- stages
     def stage_real(self) -> np.ndarray:
-        from forensics.data import load_source
+        from forensics.io.sources import load_source
 
         c = self.cfg
         st = Stage.of(self.out / "real", None, c.key("real", "size", "n_real", "seed", "policy"))
@@ -382,7 +106,7 @@ class Study:
         if any(self.gan_config(src).fid_schedule is not None for src in c.sources()):
             uses.append("the GAN runs' FID schedule (on with the paper preset; --no-train-fid turns it off)")
         if uses:
-            from forensics.fid import inception_path
+            from forensics.metrics.inception import inception_path
 
             try:
                 inception_path()
@@ -417,7 +141,8 @@ class Study:
         """Train (or resume) the run of source ``src``; returns its folder and its key, which includes
         the step its checkpoint reached."""
         from forensics.generators.checkpoint import load_checkpoint
-        from forensics.generators.trainer import BEST, CHECKPOINT, train_gan
+        from forensics.generators.runs import BEST, CHECKPOINT
+        from forensics.generators.trainer import train_gan
 
         c = self.cfg
         st = self.run_key(src)
@@ -447,10 +172,8 @@ class Study:
         return run, chain(st.key, {}, produced)
 
     def stage_fakes(self, label: str, run: Path, run_key: str) -> tuple[np.ndarray, str]:
-        from forensics.generators.sampling import sample_images
-        from forensics.generators.trainer import load_run
-        from forensics.images import iter_loaded, scan
-        from forensics.report import write_png
+        from forensics.generators.runs import load_run, sample_images
+        from forensics.io.images import iter_loaded, scan, write_png
 
         c = self.cfg
         st = Stage.of(self.out / "fakes" / label, run_key, {"n": c.n_fake, "seed": c.seed + 1})
@@ -467,7 +190,7 @@ class Study:
         return imgs, st.key
 
     def stage_features(self, name: str, group: str, images: np.ndarray, upstream: str) -> np.ndarray:
-        from forensics import spectrum
+        from forensics.spectral import spectrum
 
         f = self.out / "features" / name / f"{group}.npz"
         key = chain(upstream, {"features": name, "revision": spectrum.FEATURES_REVISION})
@@ -477,15 +200,16 @@ class Study:
         """FID and KID of each source's first ``fid_n`` fakes against the first ``fid_n`` real images
         (Inception features cached in ``features/inception-<mode>/``, keys chained on the real and fake
         stages' keys); ``{label: {"fid", "kid", "kid_std", "n_fake", "n_real", "mode", ...}}``."""
-        from forensics import fid
+        from forensics.metrics.fid import fid_from_features, kid
+        from forensics.metrics.inception import InceptionFeatures, extractor_id, features_of
 
         c = self.cfg
         ext = self.fid_features
         if ext is None:
-            from forensics.generators.trainer import resolve_device
+            from forensics.generators.tensors import resolve_device
 
-            ext = fid.InceptionFeatures(c.fid_mode, device=str(resolve_device(c.device)))
-        ident = getattr(ext, "weights", None) or getattr(ext, "__name__", None) or type(ext).__name__
+            ext = InceptionFeatures(c.fid_mode, device=str(resolve_device(c.device)))
+        ident = extractor_id(ext)
 
         def feats(group, images, upstream):
             f = self.out / "features" / f"inception-{c.fid_mode}" / f"{group}.npz"
@@ -494,7 +218,7 @@ class Study:
             def compute():
                 x = images[:c.fid_n]
                 self.log(f"inception features of {group} ({len(x)} images)")
-                return np.concatenate([np.asarray(ext(x[i:i + 64]), np.float64) for i in range(0, len(x), 64)])
+                return features_of(ext, x, chunk=64)
 
             return cached_array(f, key, compute)
 
@@ -503,8 +227,8 @@ class Study:
         out = {}
         for label, imgs in fakes.items():
             x = feats(label.replace("/", "__"), imgs, fake_keys[label])
-            k = fid.kid(x, r, subsets=100, subset_size=min(1000, len(x), len(r)), seed=c.seed)
-            out[label] = {"fid": fid.fid_from_features(x, r), "kid": k["kid"], "kid_std": k["kid_std"],
+            k = kid(x, r, subsets=100, subset_size=min(1000, len(x), len(r)), seed=c.seed)
+            out[label] = {"fid": fid_from_features(x, r), "kid": k["kid"], "kid_std": k["kid_std"],
                           "kid_subsets": k["subsets"], "kid_subset_size": k["subset_size"],
                           "n_fake": int(len(x)), "n_real": int(len(r)), "mode": c.fid_mode, "features": ident}
         self.timings["fid"] = time.perf_counter() - t0
@@ -535,11 +259,11 @@ class Study:
                         tr_f, te_f = fi[:c.n_train], fi[c.n_train:]
                         det = make_detector(name, seed=c.seed + r, size=c.size).fit_real_fake(F["real"][tr_r], F[train_setup][tr_f])
                         sr = det.score(F["real"][te_r])
-                        acc["real_accuracy"].append(metrics.real_accuracy(sr, det.threshold_))
+                        acc["real_accuracy"].append(real_accuracy(sr, det.threshold_))
                         for s in groups:
                             sf = det.score(F[s][te_f] if s == train_setup else F[s])
-                            acc["rates"][s].append(metrics.detection_rate(sf, det.threshold_))
-                            acc["aucs"][s].append(metrics.roc_auc(sr, sf))
+                            acc["rates"][s].append(detection_rate(sf, det.threshold_))
+                            acc["aucs"][s].append(roc_auc(sr, sf))
                         if r == 0 and train_setup == "baseline":  # one repetition's scores for the ROC plots
                             self.fitted[name] = (det, te_r, te_f)  # and its detector, for the explanations
                             self.scores.setdefault(name, {"real": sr})
@@ -548,20 +272,20 @@ class Study:
                         pb.update(1)
                     per_train[train_setup] = acc
                 base = per_train["baseline"]
-                det_out[name] = {s: {"detection_rate": metrics.mean_std(base["rates"][s]),
-                                     "real_accuracy": metrics.mean_std(base["real_accuracy"]),
-                                     "auc": metrics.mean_std(base["aucs"][s])} for s in groups}
-                matrix[name] = {t: {"real_accuracy": metrics.mean_std(per_train[t]["real_accuracy"]),
-                                    "detection_rate": {s: metrics.mean_std(per_train[t]["rates"][s]) for s in groups}}
+                det_out[name] = {s: {"detection_rate": mean_std(base["rates"][s]),
+                                     "real_accuracy": mean_std(base["real_accuracy"]),
+                                     "auc": mean_std(base["aucs"][s])} for s in groups}
+                matrix[name] = {t: {"real_accuracy": mean_std(per_train[t]["real_accuracy"]),
+                                    "detection_rate": {s: mean_std(per_train[t]["rates"][s]) for s in groups}}
                                 for t in c.setups}
         return det_out, matrix
 
     def stage_explanations(self, feats: dict, fake_keys: dict) -> dict | None:
         """``explanations/``: LRP relevance per frequency (or per feature) of every explainable
         detector, trained on real vs baseline as in repetition 0, on up to ``n_explain`` of that
-        repetition's held-out reals and of each group's held-out fakes (:func:`forensics.explain.explain_groups`).
+        repetition's held-out reals and of each group's held-out fakes (:func:`forensics.explain.explainers.explain_groups`).
         ``None`` when no detector is explainable or ``n_explain`` is 0."""
-        from forensics.explain import BANDS, explain_groups, is_explainable
+        from forensics.explain.explainers import BANDS, explain_groups, is_explainable
 
         c = self.cfg
         names = [d for d in c.detectors if is_explainable(d)]
@@ -601,7 +325,7 @@ class Study:
     # ------------------------------------------------------------------------------- run
     def run(self) -> dict:
         from forensics.detectors import make_detector
-        from forensics.report import write_experiment_report
+        from forensics.study.report import write_experiment_report
 
         c = self.cfg
         t0 = time.perf_counter()
@@ -640,45 +364,6 @@ class Study:
         self.timings["total"] = time.perf_counter() - t0
         write_json(self.out / "timings.json", self.timings)
         return {"results": results, "report": paths}
-
-
-def summarise_seeds(results: dict[int, dict]) -> dict:
-    """Spread over GAN seeds of several studies' ``results.json`` (one per seed, same settings but
-    the seed): per detector and setup, the mean, standard deviation, minimum and maximum over seeds
-    of each study's mean detection rate, real accuracy and ROC-AUC."""
-    seeds = sorted(results)
-    first = results[seeds[0]]
-    out = {"seeds": seeds, "detectors": {}}
-    for det, per_setup in first["detectors"].items():
-        out["detectors"][det] = {}
-        for setup in per_setup:
-            cell = {}
-            for m in ("detection_rate", "real_accuracy", "auc"):
-                v = np.array([results[s]["detectors"][det][setup][m]["mean"] for s in seeds], float)
-                cell[m] = {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-                           "min": float(np.min(v)), "max": float(np.max(v)), "per_seed": v.tolist()}
-            out["detectors"][det][setup] = cell
-    return out
-
-
-def run_seeds(config: StudyConfig, seeds, out, progress: bool = True) -> dict:
-    """The study ``config`` once per GAN seed (``out/seed<S>/``, each cached and resumable as usual),
-    then ``out/seeds.json`` and ``out/seeds.md``: the spread over seeds (:func:`summarise_seeds`).
-    Bit-identical numbers hold on one machine only; across machines, CPU kernels differ and GAN
-    training amplifies it, so a result worth quoting is a spread over seeds."""
-    from forensics.report import seeds_text
-
-    out = Path(out)
-    seeds = [int(s) for s in seeds]
-    if len(set(seeds)) != len(seeds) or not seeds:
-        raise ValueError(f"give distinct seeds, not {seeds}")
-    results = {s: run_study(config.replace(seed=s), out / f"seed{s}", progress)["results"] for s in seeds}
-    summary = {"config": {**config.to_dict(), "seed": seeds}, **summarise_seeds(results)}
-    write_json(out / "seeds.json", summary)
-    from forensics.io import atomic_write_text
-
-    atomic_write_text(out / "seeds.md", seeds_text(summary) + "\n")
-    return summary
 
 
 def run_study(config: StudyConfig, out, progress: bool = True, fid_features=None) -> dict:

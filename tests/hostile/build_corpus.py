@@ -176,7 +176,7 @@ NAMES = {  # file name (bytes: exact) -> expected printable path ending
 
 
 def cases(root) -> list[Case]:
-    from forensics.detect import default_model_dir
+    from forensics.detectors.store import default_model_dir
 
     root = Path(root)
     r = lambda *p: str(root.joinpath(*p))  # noqa: E731
@@ -455,7 +455,7 @@ _DEL = object()
 
 def materialise(root) -> None:
     """Write every case's inputs under ``root`` (a fresh folder)."""
-    from forensics.detect import default_model_dir
+    from forensics.detectors.store import default_model_dir
 
     root = Path(root)
     rb = os.fsencode(str(root))
@@ -638,7 +638,7 @@ def _edit_checkpoint(src: Path, dst: Path, edit) -> None:
 def _materialise_verbs(root: Path, good_png: bytes) -> None:
     """Inputs of :func:`_verb_cases`: a tiny trained GAN run and damaged copies, sample folders,
     thin and unusable images."""
-    from forensics.cli import main
+    from forensics.cli.main import main
     from forensics.generators.sampling import generate
 
     r = lambda *p: str(root.joinpath(*p))  # noqa: E731
@@ -738,7 +738,7 @@ def _snapshot(paths):
 
 
 def _run_inprocess(argv) -> tuple[int | None, str, str | None]:
-    from forensics.cli import main
+    from forensics.cli.main import main
 
     err = io.StringIO()
     exc = None
@@ -755,7 +755,7 @@ def _run_inprocess(argv) -> tuple[int | None, str, str | None]:
 
 
 _FSIZE = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-          "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)); from forensics.cli import main; "
+          "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)); from forensics.cli.main import main; "
           "sys.exit(main(sys.argv[1:]))")
 
 

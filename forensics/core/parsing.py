@@ -1,0 +1,36 @@
+"""Parsing the short lists users type: ``"a,b,c"``, ``"0.5,1,2"``, ``"alpha=0.2,policy=cropping"``.
+Library functions take parsed values; the CLI (and whatever reads such text) parses with these, so a
+list is split, and a malformed one refused, in one way everywhere."""
+from __future__ import annotations
+
+
+def names(text: str | None) -> list[str] | None:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; ``None`` or empty text -> ``None`` (nothing given)."""
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def numbers(text: str, what: str, kind: type = float) -> list:
+    """``"0.5,1,2"`` -> ``[0.5, 1.0, 2.0]`` (``kind`` int for whole numbers); ``ValueError`` naming
+    ``what`` when an entry is not a number of that kind."""
+    try:
+        return [kind(t) for t in names(text) or []]
+    except ValueError:
+        noun = "whole numbers" if kind is int else "numbers"
+        raise ValueError(f"{what} must be {noun} separated by commas, got {text!r}") from None
+
+
+def assignments(text: str | None, what: str = "settings") -> dict | None:
+    """``"alpha=0.2,n=3,policy=cropping"`` -> ``{"alpha": 0.2, "n": 3, "policy": "cropping"}`` (numbers
+    parsed, the rest kept as text); ``None`` when nothing is given."""
+    if not text:
+        return None
+    out = {}
+    for part in names(text):
+        k, eq, v = part.partition("=")
+        if not eq:
+            raise ValueError(f"{what}: {part!r} is not NAME=VALUE")
+        try:
+            out[k.strip()] = float(v) if any(c in v for c in ".e") else int(v)
+        except ValueError:
+            out[k.strip()] = v.strip()
+    return out

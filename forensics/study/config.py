@@ -1,0 +1,294 @@
+"""The counterexample study as a typed config: one real source, one GAN, its image sources
+(objective x quantization x last-layer setup, plus extra row families) and the detectors, with the
+``tiny``, ``demo`` and ``paper`` presets, and the plan of studies a preset runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from forensics.core.config import Config
+from forensics.detectors.spectral import PAPER_DETECTORS, TOOLKIT_DETECTORS
+
+#: the demo's detectors: the toolkit's variants (defined from 16 px)
+DEFAULT_DETECTORS = TOOLKIT_DETECTORS
+
+
+#: ``--preset paper``: epochs per GAN over the real set (Chandrasegaran et al.)
+PAPER_EPOCHS = {"dcgan": 50, "lsgan": 50, "wgan-gp": 100}
+
+
+PAPER_GANS = ("dcgan", "lsgan", "wgan-gp")
+
+
+#: the paper's real preprocessing: centre crop to the short side (178 for CelebA), PIL bilinear to 128
+PAPER_POLICY = "resize:128:pil-bilinear"
+
+
+@dataclass(frozen=True)
+class SourceFamily(Config):
+    """An extra row family of a study: one training objective (and quantization) trained for its own
+    few setups only, beside the study's objectives x quantizations x setups product; e.g. the demo's
+    ``SourceFamily("ssgan-ms", setups=("baseline", "N.1.5"))`` asks whether the objective changes the
+    spectral artefact without multiplying every setup. ``steps`` None: the study's."""
+
+    objective: str = "ssgan-ms"
+    setups: tuple[str, ...] = ("baseline", "N.1.5")
+    quant: str = "none"
+    steps: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "SourceFamily":
+        """``"OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]"``, e.g. ``"ssgan-ms:baseline+N.1.5:750"``."""
+        parts = text.strip().split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ValueError(f"bad source family {text!r}: OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
+        obj, _, quant = parts[0].partition("@")
+        try:
+            steps = int(parts[2]) if len(parts) == 3 else None
+        except ValueError:
+            raise ValueError(f"bad source family {text!r}: steps {parts[2]!r} is not a whole number") from None
+        return cls(obj.strip(), tuple(x.strip() for x in parts[1].split("+") if x.strip()), quant or "none", steps)
+
+    def validate(self) -> None:
+        from forensics.generators.layers import LastLayerSpec
+        from forensics.generators.objectives import OBJECTIVES
+        from forensics.generators.quant import QuantSpec
+
+        if self.objective not in OBJECTIVES and self.objective not in ("dcgan", "lsgan", "wgan-gp"):
+            raise ValueError(f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)} "
+                             f"or the GAN's own loss")
+        setups = tuple(str(LastLayerSpec.parse(x)) for x in self.setups)
+        if not setups or len(set(setups)) != len(setups):
+            raise ValueError(f"give distinct setups for the {self.objective} family, not {self.setups}")
+        object.__setattr__(self, "setups", setups)
+        object.__setattr__(self, "quant", str(QuantSpec.parse(self.quant)))
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, not {self.steps}")
+
+
+#: ``forensics demo``'s extra row family: SSGAN-MS (about as fast as DCGAN) at baseline and N.1.5, half
+#: the demo's steps, so the demo costs about a quarter more (see :meth:`StudyConfig.demo`)
+DEMO_FAMILY = SourceFamily("ssgan-ms", ("baseline", "N.1.5"))
+
+
+@dataclass(frozen=True)
+class StudyConfig(Config):
+    """One counterexample study: one real source, one GAN, several last-layer setups, detectors.
+
+    ``device`` is where it runs, not what it computes: it is recorded but kept out of cache keys.
+    """
+
+    real: str = "builtin"
+    gan: str = "dcgan"
+    setups: tuple[str, ...] = ("baseline", "N.1.5", "B.1.5", "Z.1.5")
+    size: int = 32
+    steps: int = 1500
+    n_fake: int = 1000
+    seed: int = 0
+    detectors: tuple[str, ...] = DEFAULT_DETECTORS
+    gan_preset: str = "tiny"
+    gan_overrides: dict = field(default_factory=dict)
+    n_train: int = 100
+    reps: int = 10
+    n_real: int | None = None
+    policy: str | None = None
+    device: str = "auto"
+    #: image sources beyond the GAN's own loss: training objectives (the GAN's own name = its loss;
+    #: e.g. ("dcgan", "infomax", "ssgan-ms", "dag")) x quantizations (("none", "w4a4")); every
+    #: combination is trained for every setup. The first combination is the one detectors train on.
+    objectives: tuple[str, ...] = ()
+    quants: tuple[str, ...] = ("none",)
+    #: FID and KID of each source's first ``fid_n`` fakes against (at most) ``fid_n`` of the study's real
+    #: images, with the real Inception network (``fid_mode`` resize); None: not measured (the demo)
+    fid_n: int | None = None
+    fid_mode: str = "clean"
+    #: extra row families, each trained for its own setups only (not multiplied by the product above)
+    extra: tuple[SourceFamily, ...] = ()
+    #: the GAN runs' FID schedule (early stopping, samples from the best-FID checkpoint): None = the GAN
+    #: preset's default (``paper``: on, ``tiny``: off), True/False = on/off; ``train_fid_n`` images per
+    #: measurement (None: the schedule's default, 1000)
+    train_fid: bool | None = None
+    train_fid_n: int | None = None
+    #: LRP explanations of the explainable detectors (an MLP or LR on spectral features, the CNNs):
+    #: relevance per frequency over ``n_explain`` held-out images of each group (0: none)
+    n_explain: int = 200
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def tiny(cls, **changes) -> "StudyConfig":
+        """``counterexample --preset tiny``: tiny DCGANs at 32 px on the built-in photos, four setups."""
+        return cls(**{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def demo(cls, **changes) -> "StudyConfig":
+        """``forensics demo``: :meth:`tiny` plus one cheap extra row family (:data:`DEMO_FAMILY`:
+        SSGAN-MS at baseline and N.1.5, trained for half the study's steps) that shows whether the
+        training objective changes the spectral artefact; ``extra=()`` leaves it out."""
+        c = cls.tiny(**{k: v for k, v in changes.items() if k != "extra"})
+        extra = changes.get("extra")
+        if extra is None:  # (given families: SourceFamily objects or their dicts)
+            extra = (DEMO_FAMILY.replace(steps=max(1, c.steps // 2)),)
+        return c.replace(extra=tuple(extra))
+
+    @classmethod
+    def paper(cls, real: str, gan: str, n_real_images: int | None = None, steps: int | None = None,
+              **changes) -> "StudyConfig":
+        """``--preset paper`` for one GAN: the paper's 128 px nets, all 13 setups, its epochs over the
+        real set (``steps`` derived from ``n_real_images`` unless given), faithful detectors."""
+        from forensics.generators.layers import PAPER_SETUPS
+        from forensics.generators.presets import preset
+
+        if gan not in PAPER_EPOCHS:
+            raise ValueError(f"the paper preset trains {', '.join(PAPER_GANS)}; not {gan!r}")
+        p = preset("paper", gan)
+        if steps is None:
+            if n_real_images is None:
+                raise ValueError("the paper preset needs a step count, or the real set's size to derive it")
+            n_critic = 5 if gan == "wgan-gp" else 1
+            steps = int(np.ceil(PAPER_EPOCHS[gan] * n_real_images / (p["batch"] * n_critic)))
+        base = dict(real=real, gan=gan, setups=tuple(PAPER_SETUPS), size=128, steps=steps, n_fake=1000,
+                    seed=2021, detectors=PAPER_DETECTORS, gan_preset="paper", policy=PAPER_POLICY)
+        return cls(**{**base, **{k: v for k, v in changes.items() if v is not None}})
+
+    def validate(self) -> None:
+        from forensics.generators.layers import LastLayerSpec
+
+        setups = tuple(str(LastLayerSpec.parse(s)) for s in self.setups)  # raises ValueError on a bad spec
+        if setups != tuple(self.setups):
+            object.__setattr__(self, "setups", setups)  # canonical spelling
+        if "baseline" not in setups:
+            raise ValueError("the setups must include baseline: the detectors are trained on real vs baseline")
+        if len(set(setups)) != len(setups):
+            raise ValueError(f"setups repeat: {', '.join(setups)}")
+        if self.size < 16 or self.size & (self.size - 1):
+            raise ValueError(f"size must be a power of two >= 16, not {self.size}")
+        for name, v, lo in (("steps", self.steps, 1), ("reps", self.reps, 1), ("n_train", self.n_train, 2)):
+            if v < lo:
+                raise ValueError(f"{name} must be at least {lo}, not {v}")
+        if self.n_fake <= self.n_train:
+            raise ValueError(f"n_fake ({self.n_fake}) must exceed the {self.n_train} training images per class")
+        if self.n_real is not None and self.n_real <= self.n_train:
+            raise ValueError(f"n_real ({self.n_real}) must exceed the {self.n_train} training images per class")
+        if self.n_real is not None:
+            from forensics.generators.presets import preset
+
+            batch = preset(self.gan_preset, self.gan, **dict(self.gan_overrides)).get("batch", 1)
+            if self.n_real < batch:
+                raise ValueError(f"n_real ({self.n_real}) is smaller than one GAN training batch ({batch})")
+        if self.fid_n is not None and self.fid_n < 2:
+            raise ValueError(f"FID needs at least 2 images per side, not fid_n={self.fid_n}")
+        from forensics.metrics.inception import MODES
+
+        if self.fid_mode not in MODES:
+            raise ValueError(f"unknown FID resize mode {self.fid_mode!r}; choose from {', '.join(MODES)}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
+        if not self.detectors:
+            raise ValueError("no detectors given")
+        if self.n_explain < 0:
+            raise ValueError(f"n_explain must be >= 0, not {self.n_explain}")
+        from forensics.generators.objectives import OBJECTIVES
+        from forensics.generators.quant import QuantSpec
+
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ValueError(f"objectives repeat: {', '.join(self.objectives)}")
+        for o in self.objectives:
+            if o != self.gan and o not in OBJECTIVES:
+                raise ValueError(f"unknown objective {o!r}: {self.gan} (the GAN's own loss) or "
+                                 f"{', '.join(OBJECTIVES)}")
+        if not self.quants or len(set(self.quants)) != len(self.quants):
+            raise ValueError(f"give distinct quantizations, not {self.quants}")
+        quants = tuple(str(QuantSpec.parse(q)) for q in self.quants)  # canonical spelling
+        if quants != tuple(self.quants):
+            object.__setattr__(self, "quants", quants)
+        from forensics.detectors import expand_names, make_detector
+        from forensics.generators.presets import preset
+
+        if "all" in self.detectors:
+            object.__setattr__(self, "detectors", tuple(expand_names(self.detectors)))
+        for d in self.detectors:
+            make_detector(d, size=self.size)  # unknown names fail here, before anything is trained
+        preset(self.gan_preset, self.gan, **self.gan_overrides)
+        if self.train_fid_n is not None and (self.train_fid is False or (
+                self.train_fid is None and self.gan_preset != "paper")):
+            raise ValueError(f"an FID sample size for training ({self.train_fid_n}) was given, but the GAN runs "
+                             f"train without the FID schedule")
+        object.__setattr__(self, "extra", tuple(f if isinstance(f, SourceFamily) else SourceFamily.from_dict(f)
+                                                for f in self.extra))
+        for f in self.extra:
+            if f.objective in ("dcgan", "lsgan", "wgan-gp") and f.objective != self.gan:
+                raise ValueError(f"extra family {f.objective!r}: another GAN's loss; use {self.gan} or an objective")
+        labels = [x.label for x in self.sources()]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"sources repeat (an extra family overlaps the study's product): {', '.join(dup)}")
+
+    def sources(self) -> list["Source"]:
+        """Every (objective, quantization, setup) the study trains, the detectors' source first, then
+        the extra families' sources."""
+        objs = self.objectives or (self.gan,)
+        out = [Source(o, q, s, o == self.gan, i == 0 and j == 0)
+               for i, o in enumerate(objs) for j, q in enumerate(self.quants) for s in self.setups]
+        out += [Source(f.objective, f.quant, s, f.objective == self.gan, False, f.steps)
+                for f in self.extra for s in f.setups]
+        return out
+
+    def key(self, *names: str) -> dict:
+        """The settings ``names`` (for a stage's own cache key)."""
+        return {n: getattr(self, n) for n in names}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One image source of a study: a training objective, a quantization and a last-layer setup."""
+
+    objective: str
+    quant: str
+    setup: str
+    primary_loss: bool  #: the objective is the GAN's own loss
+    primary: bool  #: the source the detectors are trained on (with its baseline setup)
+    steps: int | None = None  #: training steps (None: the study's)
+
+    @property
+    def label(self) -> str:
+        """Its name in tables and folders: the setup alone for the detectors' source, else
+        ``objective[@quant]/setup``."""
+        if self.primary:
+            return self.setup
+        return f"{self.objective}{'' if self.quant == 'none' else '@' + self.quant}/{self.setup}"
+
+
+def paper_plan(real: str, steps=None, n_real_images: int | None = None, gans=None, **changes) -> list[StudyConfig]:
+    """The configurations of ``--preset paper``: one per GAN."""
+    return [StudyConfig.paper(real, gan, n_real_images, steps, **changes) for gan in (gans or PAPER_GANS)]
+
+
+def plan_study(out, preset: str = "tiny", config_file=None, gans=None, **changes) -> list[tuple[StudyConfig, Path]]:
+    """The studies to run and their folders: ``config_file`` (a study's ``config.json`` or a config
+    JSON) or the ``preset`` (``tiny``: one study in ``out``; ``paper``: one per GAN in ``out/<gan>``),
+    with ``changes`` (``None`` values ignored) applied on top. Everything is validated here, so a plan
+    that prints is a plan that runs."""
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in changes.items() if v is not None}
+    out = Path(out)
+    if config_file is not None:
+        return [(StudyConfig.load(config_file, **changes), out)]
+    if preset == "tiny":
+        if gans and len(gans) > 1:
+            raise ValueError("the tiny preset runs one GAN per study; run one study per GAN")
+        return [(StudyConfig.tiny(**changes, gan=gans[0] if gans else None), out)]
+    if preset != "paper":
+        raise ValueError(f"unknown study preset {preset!r}; choose tiny or paper")
+    n_real = changes.get("n_real")
+    if n_real is None and changes.get("steps") is None:
+        from forensics.io.sources import folder_files
+
+        real = changes.get("real", "")
+        if not Path(real).is_dir():
+            raise ValueError(f"{real}: the paper preset derives its training length from a folder of real images; "
+                             f"give the number of steps for other sources")
+        n_real = len(folder_files(Path(real))[1])
+    real = changes.pop("real")
+    steps = changes.pop("steps", None)
+    return [(c, out / c.gan) for c in paper_plan(real, steps=steps, n_real_images=n_real, gans=gans, **changes)]
