@@ -5,7 +5,7 @@
 """
 from forensics.detectors import spectral
 from forensics.detectors.base import Detector, RealFakeContract
-from forensics.detectors.spectral import (PAPER_DETECTORS, TOOLKIT_DETECTORS, SpectralDetector, SpectralFeatures)
+from forensics.detectors.spectral import PAPER_DETECTORS, TOOLKIT_DETECTORS, SpectralDetector, SpectralFeatures
 
 
 def _cnn(input_kind):

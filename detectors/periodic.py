@@ -11,7 +11,6 @@ logit of up to 16 tiles.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from forensics.detectors.skmodel import TiledLogistic, register

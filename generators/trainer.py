@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from forensics.core.config import fingerprint
-from forensics.core.errors import UserError
+from forensics.core.errors import SettingError, UserError
 from forensics.core.progress import bar
 from forensics.generators.checkpoint import load_checkpoint, restoring, save_checkpoint
 from forensics.generators.optim import flush_denormal
@@ -69,7 +69,7 @@ class BatchSampler:
         self.perm, self.pos, self.epoch = s["perm"], int(s["pos"]), int(s["epoch"])
 
 
-class InceptionMissing(FileNotFoundError):
+class InceptionMissing(SettingError):
     """The FID schedule was asked for, and the Inception weights are not installed."""
 
 
@@ -313,7 +313,7 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
             inception_path()
         except FileNotFoundError as e:
             raise InceptionMissing(f"the FID schedule (on by default in the paper preset) needs the Inception "
-                                   f"weights ({e}); or train without it (fid_schedule None)") from None
+                                   f"weights ({e}); or train without it", "fid_schedule") from None
     ds = load_source(config.data, config.size, n=config.n_images, seed=config.seed, policy=config.policy,
                      attributes=config.attributes,
                      select_attrs=(list(config.attrs) if config.gan == "stargan" else None), progress=progress)

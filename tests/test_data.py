@@ -81,3 +81,41 @@ def test_folder_source_errors(tmp_path):
     (tmp_path / "b" / "x.png").write_bytes(b"junk")
     with pytest.raises(UserError, match="none of the 1 images"):
         load_source(str(tmp_path / "b"), 32)
+
+
+def test_one_source_resolver_for_images_at_their_own_size(tmp_path, monkeypatch, capsys):
+    # builtin / builtin-wide / folders are told apart in one place (io.sources), for every verb that
+    # takes images at their own sizes (attack references, estimator training, the hash index)
+    from forensics.io.sources import builtin_photos, is_builtin, source_images
+
+    whole = source_images("builtin")
+    assert [im.shape for im in whole.images] == [p[1].shape for p in builtin_photos()] and len(whole.images) == 13
+    assert len(source_images("builtin-wide").images) == 26
+    cut = source_images("builtin", 32)
+    ref = builtin_patches(32)
+    assert np.array_equal(np.stack(cut.images), ref.images) and cut.names == ref.names
+    assert set(cut.groups) == set(whole.names)  # each patch's group is its photograph
+    (tmp_path / "builtin").mkdir()  # the name wins over a folder of that name; ./builtin is the folder
+    Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(tmp_path / "builtin" / "a.png")
+    (tmp_path / "builtin" / "bad.png").write_bytes(b"not a png")
+    monkeypatch.chdir(tmp_path)
+    assert is_builtin("builtin") and not is_builtin("./builtin") and not is_builtin(["builtin"])
+    assert len(source_images("builtin").images) == 13
+    folder = source_images("./builtin")
+    assert [im.shape for im in folder.images] == [(40, 30, 3)] and folder.groups is None
+    assert folder.names == ["builtin/a.png"] and folder.skipped[0]["path"] == "builtin/bad.png"
+    assert "skipped builtin/bad.png" in capsys.readouterr().err
+
+
+def test_comma_lists_are_parsed_one_way():
+    from forensics.core.parsing import assignments, names, numbers
+
+    assert names(" a, b,,c ") == ["a", "b", "c"] and names("") is None and names(None) is None
+    assert numbers("0.5, 1,2", "blur strengths") == [0.5, 1.0, 2.0] and numbers("2,4", "k", int) == [2, 4]
+    with pytest.raises(ValueError, match="blur strengths must be numbers separated by commas, got '1,x'"):
+        numbers("1,x", "blur strengths")
+    with pytest.raises(ValueError, match="cardinalities must be whole numbers"):
+        numbers("2,2.5", "cardinalities", int)
+    assert assignments("alpha=0.2,n=3,policy=cropping") == {"alpha": 0.2, "n": 3, "policy": "cropping"}
+    with pytest.raises(ValueError, match="--objective-params: 'alpha' is not NAME=VALUE"):
+        assignments("alpha", "--objective-params")

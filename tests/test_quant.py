@@ -5,9 +5,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from forensics.generators.quant import (LevelWeight, QuantizedLayer, QuantSpec, channel_errors, choose_clip,
-                                        quantize_module)
-
+from forensics.generators.quant import (
+    LevelWeight,
+    QuantizedLayer,
+    QuantSpec,
+    channel_errors,
+    choose_clip,
+    quantize_module,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

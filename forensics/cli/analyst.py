@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from forensics.cli.registry import arg, verb
+from forensics.core.parsing import names, numbers
 
 
 def _pct(v):
@@ -74,27 +75,14 @@ def cmd_calibrate_analyst(a):
 @arg("--seed", type=int, default=0)
 @arg("--preprocess", default=None, metavar="POLICY")
 def cmd_robustness_analyst(a):
-    from forensics.evaluation.robustness import DEFAULT_STRENGTHS, RobustnessConfig, robustness
+    from forensics.evaluation.robustness import DEFAULT_STRENGTHS, RobustnessConfig, robustness, summary_line
 
-    def floats(text, what):
-        try:
-            return [float(t) for t in text.split(",") if t.strip()]
-        except ValueError:
-            raise ValueError(f"{what} strengths must be numbers separated by commas, got {text!r}") from None
-
-    kinds = tuple(k.strip() for k in a.only.split(",") if k.strip()) if a.only else tuple(DEFAULT_STRENGTHS)
-    strengths = {k: floats(getattr(a, k), k) for k in DEFAULT_STRENGTHS if getattr(a, k)}
-    r = robustness(RobustnessConfig(model=a.model, real=a.real, fake=a.fake, out=a.out, perturbations=kinds,
-                                    strengths=strengths, resize_filter=a.resize_filter, seed=a.seed,
-                                    preprocess=a.preprocess))
-    rows = [row for rows in r["curves"].values() for row in rows]
-    scored = [row for row in rows if row["auc"] == row["auc"]]
-    unscored = [f"{row['perturbation']} {row['strength']:g}" for row in rows if row["auc"] != row["auc"]]
-    worst = min(scored, key=lambda x: x["auc"]) if scored else None
-    print(f"forensics robustness: clean AUC {r['clean']['auc']:.3f}"
-          + (f"; worst {worst['perturbation']} {worst['strength']:g}: AUC {worst['auc']:.3f}" if worst else "")
-          + (f"; not scorable (images too small for the detector): {', '.join(unscored)}" if unscored else "")
-          + f" -> {a.out}", file=sys.stderr)
+    strengths = {k: numbers(getattr(a, k), f"{k} strengths") for k in DEFAULT_STRENGTHS if getattr(a, k)}
+    r = robustness(RobustnessConfig(model=a.model, real=a.real, fake=a.fake, out=a.out,
+                                    perturbations=tuple(names(a.only) or ()) if a.only else tuple(DEFAULT_STRENGTHS),
+                                    strengths=strengths,
+                                    resize_filter=a.resize_filter, seed=a.seed, preprocess=a.preprocess))
+    print(f"forensics robustness: {summary_line(r)} -> {a.out}", file=sys.stderr)
 
 
 @verb("train-estimator", "train the robust (real-only), Frank log-DCT or periodic-spectrum detector",

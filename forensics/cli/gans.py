@@ -6,7 +6,7 @@ import sys
 
 from forensics.cli.registry import arg, verb
 from forensics.core.errors import UserError
-from forensics.core.parsing import names
+from forensics.core.parsing import assignments, names
 
 
 @verb("train-gan", "train a GAN whose last upsampling layer is a spec string",
@@ -15,7 +15,8 @@ from forensics.core.parsing import names
       forensics train-gan --gan wgan-gp --last-layer baseline --data celeba/ --size 128 --steps 100000 --out runs/wgan
       forensics train-gan --gan stargan --last-layer B.1.5 --data celeba/ --attrs Black_Hair,Blond_Hair,Male --size 128 --steps 200000 --out runs/star
       forensics train-gan --config runs/n15/config.json --last-layer B.1.5 --out runs/b15   # a run's settings, one changed
-      forensics train-gan ... --out runs/n15 --steps 4000 --resume      # continue a run""")
+      forensics train-gan ... --out runs/n15 --steps 4000 --resume      # continue a run""",
+      flags={"fid_schedule": "--no-fid-every-epoch"})
 @arg("--config", default=None, metavar="FILE", help="a GanConfig JSON file or a run's config.json; flags override it")
 @arg("--gan", default=None, choices=["dcgan", "lsgan", "wgan-gp", "stargan"])
 @arg("--last-layer", default=None, metavar="SPEC",
@@ -49,7 +50,7 @@ from forensics.core.parsing import names
      help="generated (and at most as many real) images per FID measurement (default 1000; the paper: 10000)")
 def cmd_train_gan(a):
     from forensics.generators.config import GanConfig
-    from forensics.generators.trainer import InceptionMissing, train_gan
+    from forensics.generators.trainer import train_gan
 
     if a.config is None and (a.gan is None or a.data is None or a.steps is None):
         raise UserError("give --gan, --data and --steps, or --config FILE")
@@ -57,11 +58,8 @@ def cmd_train_gan(a):
                           size=a.size, steps=a.steps, objective=a.objective, quant=a.quant, seed=a.seed,
                           n_images=a.n_images, attrs=names(a.attrs), attributes=a.attributes,
                           sample_every=a.sample_every, checkpoint_every=a.checkpoint_every, device=a.device,
-                          objective_params=_assignments(a.objective_params), fid=a.fid_every_epoch, fid_n=a.fid_n)
-    try:
-        r = train_gan(cfg, a.out, a.resume)
-    except InceptionMissing as e:
-        raise UserError(str(e).replace("(fid_schedule None)", "(--no-fid-every-epoch)")) from None
+                          objective_params=assignments(a.objective_params, "--objective-params"), fid=a.fid_every_epoch, fid_n=a.fid_n)
+    r = train_gan(cfg, a.out, a.resume)
     sps = r["steps_per_second"]
     sched = r.get("schedule")
     fid = "" if sched is None else (
@@ -70,22 +68,6 @@ def cmd_train_gan(a):
            if sched["best_step"] is not None else "no FID measured yet") + f", lr x{sched['lr_scale']:g}")
     print(f"forensics train-gan: {cfg.gan} {cfg.objective_name} {cfg.last_layer} quant {cfg.quant} at step {r['steps']}"
           + (f" ({sps:.2f} steps/s)" if sps else "") + fid + f" -> {a.out}", file=sys.stderr)
-
-
-def _assignments(text):
-    """``"alpha=0.2,policy=cropping"`` -> ``{"alpha": 0.2, "policy": "cropping"}`` (numbers parsed)."""
-    if not text:
-        return None
-    out = {}
-    for part in names(text):
-        k, eq, v = part.partition("=")
-        if not eq:
-            raise UserError(f"--objective-params: {part!r} is not NAME=VALUE")
-        try:
-            out[k.strip()] = float(v) if any(c in v for c in ".e") else int(v)
-        except ValueError:
-            out[k.strip()] = v.strip()
-    return out
 
 
 @verb("generate", "sample a trained GAN (or translate images with a StarGAN run) to PNG files",

@@ -6,16 +6,31 @@ import sys
 import textwrap
 
 from forensics.cli import analyst, attack, detection, explain, gans, hash, metrics, study
-from forensics.cli.registry import VERBS, VERBS_ARGS
+from forensics.cli.registry import GROUPS, VERBS, VERBS_ARGS
 from forensics.core.errors import USER_ERRORS, describe
 
 #: the modules whose verbs register themselves with @verb/@arg, in the order ``--help`` lists them
 VERB_MODULES = (detection, gans, study, attack, metrics, explain, hash, analyst)
 
 
-def verbs() -> dict[str, dict]:
-    """Every verb, module by module in :data:`VERB_MODULES` order."""
-    return {name: v for m in VERB_MODULES for name, v in VERBS.items() if v["fn"].__module__ == m.__name__}
+def top_level() -> dict[str, dict]:
+    """The verbs and verb groups of the command, module by module in :data:`VERB_MODULES` order."""
+    out: dict[str, dict] = {}
+    for m in VERB_MODULES:
+        for key, v in VERBS.items():
+            if v["fn"].__module__ == m.__name__:
+                out.setdefault(v["group"] or key, GROUPS[v["group"]] if v["group"] else v)
+    return out
+
+
+def _add_verb(sub, name: str, v: dict):
+    sp = sub.add_parser(name, help=v["help"], description=v["help"],
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="example:\n" + textwrap.indent(v["example"], "  "))
+    if "fn" in v:
+        for a, kw in VERBS_ARGS.get(v["fn"].__name__, []):
+            sp.add_argument(*a, **kw)
+        sp.set_defaults(_fn=v["fn"], _flags=v["flags"])
+    return sp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,17 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="forensics",
         description="Spectral forensics of CNN-generated images.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n" + "\n".join(
-            "  " + v["example"].splitlines()[0] for v in verbs().values()) + "\n\n'forensics VERB --help' for more.")
+        epilog="examples:\n" + "\n".join("  " + v["example"].splitlines()[0] for v in top_level().values())
+               + "\n\n'forensics VERB --help' for more.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
-    for name, v in verbs().items():
-        sp = sub.add_parser(name, help=v["help"], description=v["help"],
-                            formatter_class=argparse.RawDescriptionHelpFormatter,
-                            epilog="example:\n" + textwrap.indent(v["example"], "  "))
-        for args, kw in VERBS_ARGS.get(v["fn"].__name__, []):
-            sp.add_argument(*args, **kw)
-        sp.set_defaults(_fn=v["fn"])
+    for name, v in top_level().items():
+        sp = _add_verb(sub, name, v)
+        if name in GROUPS:  # a verb group: its actions are sub-commands
+            actions = sp.add_subparsers(dest="action", metavar="ACTION", required=True)
+            for w in VERBS.values():
+                if w["group"] == name:
+                    _add_verb(actions, w["name"], w)
     return p
 
 
@@ -63,7 +78,7 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except USER_ERRORS as e:
-        print(f"forensics: error: {describe(e)}", file=sys.stderr)
+        print(f"forensics: error: {describe(e, a._flags)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("forensics: interrupted", file=sys.stderr)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from forensics.cli.registry import arg, verb
+from forensics.core.parsing import names, numbers
 
 
 @verb("fid", "FID (and KID) between two image folders, or a GAN run and a folder, with the real Inception weights",
@@ -51,7 +52,7 @@ def cmd_metrics_fid(a):
 def cmd_metrics_train_attribute(a):
     from forensics.evaluation.attributes import AttributeClassifierConfig, train_attribute_classifier
 
-    cfg = AttributeClassifierConfig(attributes=tuple(t.strip() for t in a.attribute.split(",") if t.strip()),
+    cfg = AttributeClassifierConfig(attributes=tuple(names(a.attribute) or ()),
                                     size=a.size, test_fraction=a.test_fraction, n=a.n, seed=a.seed)
     m = train_attribute_classifier(a.data, a.out, cfg, a.attributes, progress=True)
     per = ", ".join(f"{c}: {'n/a' if v is None else f'{v:.3f}'}" for c, v in zip(m["classes"], m["per_class_accuracy"]))
@@ -88,8 +89,8 @@ def cmd_metrics_fairness(a):
 def cmd_metrics_fairness_benchmark(a):
     from forensics.metrics.fairness import FairnessBenchmarkConfig, run_benchmark
 
-    cfg = FairnessBenchmarkConfig(cardinalities=tuple(int(x) for x in a.cardinalities.split(",")),
-                                  accuracies=tuple(float(x) for x in a.accuracies.split(",")),
+    cfg = FairnessBenchmarkConfig(cardinalities=tuple(numbers(a.cardinalities, "cardinalities", int)),
+                                  accuracies=tuple(numbers(a.accuracies, "accuracies")),
                                   spread=a.spread, steps=a.steps, n=a.n, seed=a.seed)
     summary = run_benchmark(cfg, a.out)
     for s in summary:

@@ -9,23 +9,6 @@ from forensics.cli.registry import arg, verb
 from forensics.core.parsing import names
 
 
-def _families(text):
-    """``"ssgan-ms:baseline+N.1.5:750;infomax:baseline"`` -> source families; ``"none"`` -> ()."""
-    from forensics.study.config import SourceFamily
-
-    if text is None:
-        return None
-    if text.strip().lower() == "none":
-        return ()
-    return tuple(SourceFamily.parse(t).to_dict() for t in text.split(";") if t.strip())
-
-
-def _plan(config, out) -> dict:
-    """A study's configuration as printed by ``--dry-run``, with the image sources it trains."""
-    return {"out": str(out), **config.to_dict(),
-            "sources": [{"label": s.label, "steps": s.steps or config.steps} for s in config.sources()]}
-
-
 @verb("counterexample", "train GANs that differ only in the last upsampling layer and test spectral detectors on them",
       """forensics counterexample --real builtin --gan dcgan --setups baseline,N.1.5,B.1.5,Z.1.5 --size 32 --steps 1500 --n-fake 1000 --out study/
       forensics counterexample --config study/config.json --reps 20 --out study20/   # rerun a study, changed
@@ -66,26 +49,21 @@ def _plan(config, out) -> dict:
      help="LRP explanations of the explainable detectors on N held-out images per group (default 200; 0: none)")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
-    from forensics.study.config import plan_study
-    from forensics.study.report import results_text
-    from forensics.study.stages import run_study
+    from forensics.io.files import dumps
+    from forensics.study.config import SourceFamily, plan_study
+    from forensics.study.run import run_plan
 
     if a.real is None and a.config is None:
         raise ValueError("give the real images (--real SRC) or a study's --config FILE")
     plans = plan_study(a.out, a.preset, a.config, names(a.gan), real=a.real, setups=names(a.setups), size=a.size,
                        steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=names(a.detectors), reps=a.reps,
                        n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=names(a.objectives),
-                       quants=names(a.quant), fid_n=a.fid, extra=_families(a.extra), train_fid=a.train_fid,
-                       train_fid_n=a.train_fid_n, n_explain=a.n_explain)
+                       quants=names(a.quant), fid_n=a.fid, extra=SourceFamily.parse_list(a.extra),
+                       train_fid=a.train_fid, train_fid_n=a.train_fid_n, n_explain=a.n_explain)
     if a.dry_run:
-        from forensics.io.files import dumps
-
         print(dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
-        return
-    for c, out in plans:
-        r = run_study(c, out)
-        print(results_text(r["results"]))
-        print(f"report: {r['report'][1]}")
+    else:
+        run_plan(plans)
 
 
 @verb("demo", "the counterexample study at toy scale on the built-in real images (about 10 minutes on 2 cores)",
@@ -103,23 +81,12 @@ def cmd_counterexample(a):
           "OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
 @arg("--dry-run", action="store_true", help="print the configuration and its image sources, and stop")
 def cmd_demo(a):
-    from forensics.study.config import StudyConfig
-    from forensics.study.report import results_text, seeds_text
-    from forensics.study.seeds import run_seeds
-    from forensics.study.stages import run_study
+    from forensics.study.config import SourceFamily, StudyConfig
+    from forensics.study.run import run_demo
 
     cfg = StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device, detectors=names(a.detectors),
-                           extra=_families(a.extra))
+                           extra=SourceFamily.parse_list(a.extra))
     if a.dry_run:
-        print(json.dumps(_plan(cfg, Path(a.out)), indent=2))
-        return
-    if a.seeds is not None:
-        if a.seeds < 1:
-            raise ValueError(f"the number of seeds must be at least 1, not {a.seeds}")
-        summary = run_seeds(cfg, range(cfg.seed, cfg.seed + a.seeds), a.out)
-        print(seeds_text(summary))
-        print(f"summary: {Path(a.out) / 'seeds.md'}")
-        return
-    r = run_study(cfg, a.out)
-    print(results_text(r["results"]))
-    print(f"report: {r['report'][1]}")
+        print(json.dumps(cfg.plan(Path(a.out)), indent=2))
+    else:
+        run_demo(cfg, a.out, a.seeds)

@@ -12,8 +12,20 @@ class UserError(ValueError):
     """A problem with the user's input (path, model, option) rather than a bug."""
 
 
-def describe(e: BaseException) -> str:
-    """One line for an error the user can act on (``OSError`` with its file name)."""
+class SettingError(UserError):
+    """A problem that one setting avoids: the message ends with the setting (a config field) and the
+    value that avoids it, ``(fid_schedule None)``; the CLI names the flag instead (:func:`describe`)."""
+
+    def __init__(self, message: str, setting: str, value: str = "None"):
+        super().__init__(f"{message} ({setting} {value})")
+        self.message, self.setting = message, setting
+
+
+def describe(e: BaseException, flags: dict | None = None) -> str:
+    """One line for an error the user can act on (``OSError`` with its file name); a
+    :class:`SettingError` names the flag ``flags`` gives for its setting."""
+    if isinstance(e, SettingError) and flags and e.setting in flags:
+        return f"{e.message} ({flags[e.setting]})"
     if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in str(e.args[-1] if e.args else ""):
         reason = e.strerror or str(e)
         return f"{e.filename}: {reason}"

@@ -99,3 +99,20 @@ def run_attack(fake: str, real: str, method: str, out, strength: float = 1.0, de
     write_json(out / "attack.json", report)
     write_config(out, config)
     return report
+
+
+def attack_text(report: dict) -> str:
+    """The measurements of :func:`run_attack` as lines: the image change, each fresh detector's
+    detection rate before and after (real accuracy beside it) and the saved model's."""
+    ch = report["image_change"]
+    p_db = ch["psnr_db"]["mean"]
+    lines = [f"image change: PSNR {'inf' if p_db is None else f'{p_db:.1f}'} dB "
+             f"({ch['psnr_db']['n_unchanged']} unchanged), SSIM {ch['ssim']['mean']:.3f}"]
+    for name, d in report["detectors"].items():
+        lines.append(f"{name:14s} detection rate {100 * d['before']['detection_rate']:5.1f}% -> "
+                     f"{100 * d['after']['detection_rate']:5.1f}%  (real accuracy {100 * d['real_accuracy']:.1f}%)")
+    if report["model"]:
+        m = report["model"]
+        lines.append(f"{'model ' + m['detector']:14s} detection rate {100 * m['before']['detection_rate']:5.1f}% -> "
+                     f"{100 * m['after']['detection_rate']:5.1f}%")
+    return "\n".join(lines)

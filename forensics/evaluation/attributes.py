@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from forensics.core.config import Config
+from forensics.core.parsing import names as comma_list
 
 MODEL_KIND = "attribute-classifier"
 
@@ -167,7 +168,7 @@ def train_attribute_classifier(data: str, out, config: AttributeClassifierConfig
 
 
 def _attribute_list(attribute) -> list[str]:
-    return [a.strip() for a in attribute.split(",") if a.strip()] if isinstance(attribute, str) else list(attribute)
+    return (comma_list(attribute) or []) if isinstance(attribute, str) else list(attribute)
 
 
 def fairness_of_folder(samples, classifier_dir, attribute, out=None, progress: bool = False) -> dict:

@@ -134,6 +134,8 @@ def query_index(index_dir, paths, out, k: int = 5, modality: str = "both", progr
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     _check_modality(modality)
+    if not paths:
+        raise ValueError("a query needs at least one image or folder to look up")
     index = HashIndex.load(index_dir)
     from forensics.io.images import iter_loaded, scan_nonempty
 

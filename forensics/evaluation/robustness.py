@@ -157,3 +157,15 @@ def _plots(out: Path, name: str, clean: dict, curves: dict, resize_filter: str):
         for ext in ("png", "svg"):
             fig.savefig(out / f"{kind}.{ext}", dpi=120)
         plt.close(fig)
+
+
+def summary_line(result: dict) -> str:
+    """One line of a :func:`robustness` result: the clean AUC, the worst perturbation and those that
+    could not be scored (images too small for the detector after the perturbation)."""
+    rows = [row for rows in result["curves"].values() for row in rows]
+    scored = [row for row in rows if np.isfinite(row["auc"])]
+    unscored = [f"{row['perturbation']} {row['strength']:g}" for row in rows if not np.isfinite(row["auc"])]
+    worst = min(scored, key=lambda x: x["auc"]) if scored else None
+    return (f"clean AUC {result['clean']['auc']:.3f}"
+            + (f"; worst {worst['perturbation']} {worst['strength']:g}: AUC {worst['auc']:.3f}" if worst else "")
+            + (f"; not scorable (images too small for the detector): {', '.join(unscored)}" if unscored else ""))

@@ -51,6 +51,16 @@ class SourceFamily(Config):
             raise ValueError(f"bad source family {text!r}: steps {parts[2]!r} is not a whole number") from None
         return cls(obj.strip(), tuple(x.strip() for x in parts[1].split("+") if x.strip()), quant or "none", steps)
 
+    @classmethod
+    def parse_list(cls, text: str | None) -> tuple[dict, ...] | None:
+        """``"ssgan-ms:baseline+N.1.5:750;infomax:baseline"`` -> the families (as dicts, what a
+        :class:`StudyConfig` takes); ``"none"`` -> ``()`` (no family); ``None`` -> ``None`` (the default)."""
+        if text is None:
+            return None
+        if text.strip().lower() == "none":
+            return ()
+        return tuple(cls.parse(t).to_dict() for t in text.split(";") if t.strip())
+
     def validate(self) -> None:
         from forensics.generators.layers import LastLayerSpec
         from forensics.generators.objectives import OBJECTIVES
@@ -238,6 +248,11 @@ class StudyConfig(Config):
     def key(self, *names: str) -> dict:
         """The settings ``names`` (for a stage's own cache key)."""
         return {n: getattr(self, n) for n in names}
+
+    def plan(self, out) -> dict:
+        """This study as ``--dry-run`` prints it: its folder, settings and the image sources it trains."""
+        return {"out": str(out), **self.to_dict(),
+                "sources": [{"label": s.label, "steps": s.steps or self.steps} for s in self.sources()]}
 
 
 @dataclass(frozen=True)
