@@ -3,7 +3,7 @@
     python benchmarks/bench_spectrum.py [--n 2000] [--size 128]
 
 Both compute, for every image, Dzanic et al.'s faithful features [b, y_i, y_f] and the
-azimuthal log-magnitude profile. The per-image side is forensics/reference.py: one image
+azimuthal log-magnitude profile. The per-image side is forensics/spectral/reference.py: one image
 at a time, one boolean mask per radius bin, SciPy's Nelder–Mead per image, as the
 published scripts do (single-threaded), timed once over all images. The batched side is
 timed on one thread and on all cores, median of 3 runs each. Same machine, same process,

@@ -110,19 +110,22 @@ METHODS = {"equalize": equalize, "match2d": match2d}
 PARAMS = {"equalize": {"from_freq": _check_from_freq}, "match2d": {"max_gain": _check_max_gain}}
 
 
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise UserError(f"unknown attack {method!r}; choose from {', '.join(METHODS)}")
+
+
 def options_for(method: str, **given) -> dict:
     """The parameters of attack ``method`` among ``given`` (the options of every method, e.g. a
     command line's): ``options_for("equalize", from_freq=0.1, max_gain=8)`` is ``{"from_freq": 0.1}``."""
-    if method not in METHODS:
-        raise UserError(f"unknown attack {method!r}; choose from {', '.join(METHODS)}")
+    _check_method(method)
     return {k: v for k, v in given.items() if k in PARAMS[method]}
 
 
 def check_attack(method: str, strength: float, **kw) -> None:
     """Refuse an unknown method, a strength outside [0, 1] (or NaN) and a bad or foreign
     method parameter, before any image is touched."""
-    if method not in METHODS:
-        raise UserError(f"unknown attack {method!r}; choose from {', '.join(METHODS)}")
+    _check_method(method)
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"the strength must be between 0 and 1, not {strength}")
     for k, v in kw.items():

@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from forensics.core.checks import finite
 from forensics.core.errors import UserError, one_line
-from forensics.detectors.store import FORMAT, FORMAT_VERSION, MODEL_FILES
+from forensics.detectors.formats import FORMAT, FORMAT_VERSION, MODEL_FILES
 from forensics.io.files import read_npz, write_json, write_npz
 from forensics.metrics.rates import threshold_at_fpr
 
@@ -180,8 +180,9 @@ class Detector(RealFakeContract, ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def load(folder) -> "Detector":
-        """Load a model folder written by :meth:`save`; raises ``ValueError`` (or
-        ``FileNotFoundError``) with a one-line reason when it is not a compatible model."""
+        """Load a model folder written by :meth:`save` whose class is registered; raises ``ValueError``
+        (or ``FileNotFoundError``) with a one-line reason when it is not a compatible model. Any model
+        folder: :func:`forensics.detectors.store.load_detector` (it registers every class first)."""
         folder = Path(folder)
         recover_folder(folder)
         mj, mz = folder / "model.json", folder / "model.npz"
@@ -199,12 +200,7 @@ class Detector(RealFakeContract, ClassifierMixin, BaseEstimator):
         if version not in (1, FORMAT_VERSION):
             raise UserError(f"{mj}: model format version {version} is not supported "
                             f"(this toolkit reads versions 1 and {FORMAT_VERSION}); retrain it")
-        name = meta.get("class")
-        if name in LAZY_CLASSES and name not in REGISTRY:
-            import importlib
-
-            importlib.import_module(LAZY_CLASSES[name])
-        cls = REGISTRY.get(name)
+        cls = REGISTRY.get(meta.get("class"))
         if cls is None:
             raise UserError(f"{mj}: unknown detector class {meta.get('class')!r}")
         try:
@@ -232,10 +228,9 @@ def _umask() -> int:
     return m
 
 
+#: the saved classes by name; each registers itself when its module is imported (all of them:
+#: :func:`forensics.detectors.store.model_classes`)
 REGISTRY: dict[str, type] = {}
-#: saved classes whose module registers them on import (read by :meth:`Detector.load` on demand)
-LAZY_CLASSES = {"RobustSpectralDetector": "forensics.detectors.robust", "FrankDCTDetector": "forensics.detectors.frank",
-                "PeriodicSpectrumDetector": "forensics.detectors.periodic", "ScoreFusion": "forensics.detectors.fusion"}
 
 
 def register(cls):

@@ -34,8 +34,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from forensics.core.config import Config
 from forensics.detectors.base import RealFakeContract
+from forensics.detectors.formats import CNN_FORMAT
 
-FORMAT = "forensics-cnn"
+FORMAT = CNN_FORMAT
 FORMAT_VERSION = 1
 INPUTS = ("pixels", "spectrum")
 

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from forensics.detectors.base import REGISTRY
 from forensics.detectors.skmodel import ImageEstimator, register, sigmoid
 from forensics.metrics.rates import threshold_at_fpr
 
@@ -109,16 +110,10 @@ class ScoreFusion(ImageEstimator):
         return {"members": recs}, arrays
 
     def _set_state(self, meta, arrays):
-        import importlib
-
-        from forensics.detectors.base import LAZY_CLASSES, REGISTRY
-
         members = []
         for i, rec in enumerate(meta["members"]):
             arr = {k[len(f"m{i}__"):]: v for k, v in arrays.items() if k.startswith(f"m{i}__")}
-            if rec["class"] in LAZY_CLASSES and rec["class"] not in REGISTRY:
-                importlib.import_module(LAZY_CLASSES[rec["class"]])
-            det = REGISTRY[rec["class"]](**rec["params"])
+            det = REGISTRY[rec["class"]](**rec["params"])  # (the model store registers every class)
             det._set_state(rec["state"], arr)
             det.threshold_ = float(rec["threshold"])
             members.append(det)
@@ -132,15 +127,3 @@ def _toolkit_record(det) -> tuple[dict, dict]:
     meta, arrays = det._state()
     return {"class": type(det).__name__, "name": det.name, "params": det.get_params(),
             "threshold": float(det.threshold_), "state": meta}, arrays
-
-
-def fuse_models(model_dirs, rule: str = "mean-logit", threshold: float = 0.5) -> ScoreFusion:
-    """A fusion of saved model folders."""
-    from forensics.detectors.store import load_model
-
-    members = [load_model(d) for d in model_dirs]
-    for d, m in zip(model_dirs, members):
-        if not hasattr(m, "_state"):  # a CNN or hash model has files of its own, not an embeddable record
-            raise ValueError(f"{d}: a {type(m).__name__} cannot be a fusion member (members are spectral and "
-                             f"image-feature detectors saved as model.json + model.npz)")
-    return ScoreFusion(rule=rule, threshold=threshold).with_members(members)

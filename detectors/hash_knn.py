@@ -20,10 +20,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from forensics.core.checks import read_json_object
 from forensics.detectors.base import RealFakeContract
+from forensics.detectors.formats import HASH_KNN_FORMAT
 from forensics.detectors.hashing import HashConfig, HashModel, codes_of, nearest
 from forensics.io.files import read_npz, write_json, write_npz
 
-FORMAT = "forensics-hash-knn"
+FORMAT = HASH_KNN_FORMAT
 
 
 class HashKNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):

@@ -1,6 +1,6 @@
 """Scikit-learn estimators for the analyst's detectors, stored in the toolkit's code-free
 model format (``model.json`` + ``model.npz``, the files :class:`forensics.detectors.Detector`
-reads), so ``forensics detect --model DIR`` and ``Detector.load`` accept them.
+reads), so ``forensics detect --model DIR`` and the model store accept them.
 
 An estimator here is a ``BaseEstimator`` + ``ClassifierMixin``:
 
@@ -26,8 +26,8 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from forensics.detectors.base import REGISTRY, RealFakeContract, register
-from forensics.detectors.store import FORMAT, FORMAT_VERSION
+from forensics.detectors.base import RealFakeContract, register
+from forensics.detectors.formats import FORMAT, FORMAT_VERSION
 from forensics.io.files import write_json, write_npz
 
 __all__ = ["ImageEstimator", "register", "as_batch", "tiles", "sigmoid"]
@@ -109,21 +109,6 @@ class ImageEstimator(RealFakeContract, ClassifierMixin, BaseEstimator):
         write_npz(folder / "model.npz", **arrays)
         write_json(folder / "model.json", rec)
         return folder
-
-    @classmethod
-    def from_record(cls, rec: dict, arrays: dict):
-        det = REGISTRY[rec["class"]](**rec["params"])
-        det._set_state(rec["state"], arrays)
-        det.threshold_ = float(rec["threshold"])
-        det.meta_ = rec
-        return det
-
-    @staticmethod
-    def load(folder):
-        """Load any registered model folder (also the toolkit's own detectors)."""
-        from forensics.detectors.base import Detector
-
-        return Detector.load(folder)
 
 
 class TiledLogistic(ImageEstimator):

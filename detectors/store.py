@@ -3,7 +3,7 @@
 A model folder holds ``model.json`` (its format, class, parameters, threshold, provenance) beside its
 arrays (``model.npz``, or ``model.safetensors`` for the CNN); nothing in it is ever executed. This
 module checks the description (:func:`model_description`), dispatches on its ``format`` to the class
-that reads it (:data:`MODEL_FORMATS`, :func:`load_detector`), probes the loaded detector
+that reads it (:func:`load_detector`, the saved classes: :func:`model_classes`), probes the loaded detector
 (:func:`fitted_model`) and gives the checked whole (:func:`load_model`), the one loader every verb
 uses. The default model lives in the package data (:func:`default_model_dir`).
 """
@@ -17,13 +17,8 @@ import numpy as np
 
 from forensics.core.checks import read_json_object
 from forensics.core.errors import one_line
+from forensics.detectors.formats import CNN_FORMAT, FORMAT, HASH_KNN_FORMAT
 from forensics.io.sources import data_dir
-
-#: ``model.json`` "format" of the detectors saved as ``model.json`` + ``model.npz``, and its version
-FORMAT = "forensics-detector"
-FORMAT_VERSION = 2
-#: files a model folder may hold (anything else: the folder is not replaced)
-MODEL_FILES = {"model.json", "model.npz", "metrics.json", "config.json", ".complete"}
 
 
 def model_description(folder) -> dict:
@@ -95,24 +90,37 @@ def fitted_model(det, folder) -> None:
         raise ValueError(f"{where} (scores a test input to {s.tolist()!r})")
 
 
-#: model-folder formats (``model.json`` "format") -> (module, class whose ``load(folder)`` reads it)
-MODEL_FORMATS = {FORMAT: ("forensics.detectors.base", "Detector"),
-                 "forensics-cnn": ("forensics.detectors.cnn", "CNNDetector"),
-                 "forensics-hash-knn": ("forensics.detectors.hash_knn", "HashKNNDetector")}
+def model_classes() -> dict[str, type]:
+    """Every class a ``model.json`` of :data:`FORMAT` may name, registered (a class registers itself
+    when its module is imported; :meth:`forensics.detectors.base.Detector.load` and a fusion's members
+    are looked up among these)."""
+    from forensics.detectors import frank, fusion, periodic, robust, spectral  # noqa: F401 (registering)
+    from forensics.detectors.base import REGISTRY
+
+    return REGISTRY
 
 
 def load_detector(folder):
-    """The detector saved in ``folder``, whatever its kind (spectral, CNN): dispatched on the format
-    named in its ``model.json``; nothing in the folder is executed."""
-    import importlib
-
+    """The detector saved in ``folder``, whatever its kind: dispatched on the format named in its
+    ``model.json`` (the CNN and the hash-kNN detector have files of their own; every other detector is
+    ``model.json`` + ``model.npz``); nothing in the folder is executed."""
     folder = Path(folder)
     try:
         fmt = json.loads((folder / "model.json").read_text(encoding="utf-8")).get("format")
     except (OSError, ValueError, AttributeError):
         fmt = FORMAT  # Detector.load gives the precise message
-    module, cls = MODEL_FORMATS.get(fmt, MODEL_FORMATS[FORMAT])
-    return getattr(importlib.import_module(module), cls).load(folder)
+    if fmt == CNN_FORMAT:
+        from forensics.detectors.cnn import CNNDetector
+
+        return CNNDetector.load(folder)
+    if fmt == HASH_KNN_FORMAT:
+        from forensics.detectors.hash_knn import HashKNNDetector
+
+        return HashKNNDetector.load(folder)
+    from forensics.detectors.base import Detector
+
+    model_classes()
+    return Detector.load(folder)
 
 
 def default_model_dir() -> Path:

@@ -12,8 +12,6 @@ from forensics.generators.checkpoint import load_checkpoint, restoring
 from forensics.generators.tensors import resolve_device, to_uint8
 
 CHECKPOINT = "checkpoint.safetensors"
-
-
 BEST = "best.safetensors"
 
 
@@ -68,8 +66,6 @@ def is_run(path: Path) -> bool:
     """A GAN training run folder: a ``config.json`` naming a ``gan`` beside a checkpoint (a folder
     written by ``forensics generate`` has the config but no checkpoint: it is a folder of images)."""
     import json
-
-    from forensics.generators.runs import CHECKPOINT
 
     c = Path(path) / "config.json"
     if not c.is_file() or not (Path(path) / CHECKPOINT).is_file():

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from forensics.core.errors import UserError
-from forensics.core.parsing import names as comma_list
+from forensics.core.parsing import assignments
 from forensics.core.progress import bar
 from forensics.generators.runs import load_run, sample_images
 from forensics.generators.tensors import to_uint8, to_unit
@@ -57,14 +57,12 @@ def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress
 
 def parse_assignments(text: str, names: list[str]) -> dict[str, int]:
     """``"Blond_Hair=1,Male=0"`` -> ``{"Blond_Hair": 1, "Male": 0}``, checked against ``names``."""
-    out = {}
-    for part in comma_list(text) or []:
-        k, sep, v = part.partition("=")
-        if not sep or v.strip() not in ("0", "1"):
-            raise UserError(f"bad attribute setting {part!r}: use NAME=0 or NAME=1")
-        if k.strip() not in names:
-            raise UserError(f"unknown attribute {k.strip()!r}; this run knows {', '.join(names)}")
-        out[k.strip()] = int(v)
+    out = assignments(text, "attribute settings") or {}
+    for k, v in out.items():
+        if type(v) is not int or v not in (0, 1):
+            raise UserError(f"bad attribute setting {k}={v}: use NAME=0 or NAME=1")
+        if k not in names:
+            raise UserError(f"unknown attribute {k!r}; this run knows {', '.join(names)}")
     return out
 
 

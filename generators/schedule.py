@@ -33,8 +33,6 @@ import math
 
 from forensics.core.config import Config
 
-ACTIONS = ("save_best", "cut_lr", "stop")
-
 
 @dataclasses.dataclass(frozen=True)
 class FidSchedule(Config):

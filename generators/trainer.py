@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from forensics.core.config import fingerprint
-from forensics.core.errors import SettingError, UserError
+from forensics.core.errors import UserError
 from forensics.core.progress import bar
 from forensics.generators.checkpoint import load_checkpoint, restoring, save_checkpoint
 from forensics.generators.optim import flush_denormal
@@ -43,7 +43,14 @@ from forensics.io.files import cached_array, write_config, write_csv, write_json
 from forensics.io.images import write_png
 from forensics.io.sources import ImageSet
 from forensics.metrics.fid import fid_from_features
-from forensics.metrics.inception import FidConfig, InceptionFeatures, cache_root, extractor_id, features_of
+from forensics.metrics.inception import (
+    FidConfig,
+    InceptionFeatures,
+    cache_root,
+    extractor_id,
+    features_of,
+    require_inception,
+)
 
 
 class BatchSampler:
@@ -67,10 +74,6 @@ class BatchSampler:
 
     def load(self, s: dict) -> None:
         self.perm, self.pos, self.epoch = s["perm"], int(s["pos"]), int(s["epoch"])
-
-
-class InceptionMissing(SettingError):
-    """The FID schedule was asked for, and the Inception weights are not installed."""
 
 
 class FidEvaluator:
@@ -306,14 +309,8 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
         if diff:
             raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")
     dev = resolve_device(config.device)
-    if config.fid_schedule is not None and features is None:
-        from forensics.metrics.inception import inception_path
-
-        try:  # before the data are loaded: a missing network is one line, at once
-            inception_path()
-        except FileNotFoundError as e:
-            raise InceptionMissing(f"the FID schedule (on by default in the paper preset) needs the Inception "
-                                   f"weights ({e}); or train without it", "fid_schedule") from None
+    if config.fid_schedule is not None and features is None:  # before the data are loaded: one line, at once
+        require_inception("the FID schedule (on by default in the paper preset) needs", {"fid_schedule": "None"})
     ds = load_source(config.data, config.size, n=config.n_images, seed=config.seed, policy=config.policy,
                      attributes=config.attributes,
                      select_attrs=(list(config.attrs) if config.gan == "stargan" else None), progress=progress)

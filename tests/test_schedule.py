@@ -266,9 +266,10 @@ def test_paper_preset_without_inception_weights_is_one_line(tmp_path, monkeypatc
     assert main(args + ["--no-fid-every-epoch", "--out", str(tmp_path / "b")]) == 0
     assert GanConfig.load(tmp_path / "b" / "config.json").fid_schedule is None
     # in Python the same error names the config setting instead of the flag
-    from forensics.generators.trainer import InceptionMissing, train_gan
+    from forensics.generators.trainer import train_gan
+    from forensics.metrics.inception import InceptionMissing
 
-    with pytest.raises(InceptionMissing, match=r"or train without it \(fid_schedule None\)$"):
+    with pytest.raises(InceptionMissing, match=r"or turn off what needs them \(fid_schedule None\)$"):
         train_gan(GanConfig.paper("dcgan", data="builtin", size=16, steps=1, n_images=64), tmp_path / "c")
 
 

@@ -10,7 +10,7 @@ verb_group("hash", "binary hash codes of pixels + Fourier spectrum (DCSH): index
            """forensics hash index photos/ more/ --bits 32 --out idx/
            forensics hash index builtin --bits 16 --size 16 --out builtin-idx/     # the built-in patches
            forensics hash query idx/ new/ --k 5 --out neighbours.csv
-           forensics hash leakage train/ test/ --out leakage.json""", __name__)
+           forensics hash leakage train/ test/ --out leakage.json""")
 
 #: the settings of the hash model that index and leakage train
 MODEL_ARGS = [

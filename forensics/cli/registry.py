@@ -8,7 +8,7 @@ import inspect
 
 #: ``"name"`` (or ``"group name"``) -> {"fn", "help", "example", "group", "name", "flags"}
 VERBS: dict[str, dict] = {}
-#: verb groups: name -> {"help", "example", "module"}; their actions are verbs with ``group=name``
+#: verb groups: name -> {"help", "example"}; their actions are verbs with ``group=name``
 GROUPS: dict[str, dict] = {}
 #: function name -> the argparse arguments of its verb, in order
 VERBS_ARGS: dict[str, list] = {}
@@ -25,10 +25,9 @@ def verb(name: str, help: str, example: str, group: str | None = None, flags: di
     return deco
 
 
-def verb_group(name: str, help: str, example: str, module: str) -> None:
-    """Register verb group ``name`` (its actions are registered with ``@verb(..., group=name)``);
-    ``module`` is the registering module's ``__name__`` (for the order of ``--help``)."""
-    GROUPS[name] = {"help": help, "example": inspect.cleandoc(example), "module": module}
+def verb_group(name: str, help: str, example: str) -> None:
+    """Register verb group ``name``; its actions are registered with ``@verb(..., group=name)``."""
+    GROUPS[name] = {"help": help, "example": inspect.cleandoc(example)}
 
 
 def arg(*a, **kw):

@@ -13,7 +13,8 @@ from forensics.core.parsing import names
       """forensics counterexample --real builtin --gan dcgan --setups baseline,N.1.5,B.1.5,Z.1.5 --size 32 --steps 1500 --n-fake 1000 --out study/
       forensics counterexample --config study/config.json --reps 20 --out study20/   # rerun a study, changed
       forensics counterexample --real celeba/ --preset paper --out paper/ --device cuda   # 3 GANs x 13 setups at 128 px
-      forensics counterexample --real celeba/ --preset paper --out paper/ --dry-run       # print the plan only""")
+      forensics counterexample --real celeba/ --preset paper --out paper/ --dry-run       # print the plan only""",
+      flags={"fid_n": "without --fid", "train_fid": "--no-train-fid"})
 @arg("--real", default=None, metavar="SRC", help="builtin, a folder (CelebA layout recognised), .npz or IDX")
 @arg("--config", default=None, metavar="FILE", help="a study's config.json (or a config JSON); flags override it")
 @arg("--gan", default=None, help="dcgan, lsgan or wgan-gp (default dcgan; --preset paper: all three)")

@@ -13,19 +13,19 @@ class UserError(ValueError):
 
 
 class SettingError(UserError):
-    """A problem that one setting avoids: the message ends with the setting (a config field) and the
-    value that avoids it, ``(fid_schedule None)``; the CLI names the flag instead (:func:`describe`)."""
+    """A problem that settings avoid: the message ends with each setting (a config field) and the value
+    that avoids it, ``(fid_schedule None)``; the CLI names the verb's flags instead (:func:`describe`)."""
 
-    def __init__(self, message: str, setting: str, value: str = "None"):
-        super().__init__(f"{message} ({setting} {value})")
-        self.message, self.setting = message, setting
+    def __init__(self, message: str, avoid: dict[str, str]):
+        super().__init__(f"{message} ({'; '.join(f'{k} {v}' for k, v in avoid.items())})")
+        self.message, self.avoid = message, dict(avoid)
 
 
 def describe(e: BaseException, flags: dict | None = None) -> str:
     """One line for an error the user can act on (``OSError`` with its file name); a
     :class:`SettingError` names the flag ``flags`` gives for its setting."""
-    if isinstance(e, SettingError) and flags and e.setting in flags:
-        return f"{e.message} ({flags[e.setting]})"
+    if isinstance(e, SettingError) and flags and set(e.avoid) <= set(flags):
+        return f"{e.message} ({'; '.join(flags[k] for k in e.avoid)})"
     if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in str(e.args[-1] if e.args else ""):
         reason = e.strerror or str(e)
         return f"{e.filename}: {reason}"

@@ -20,6 +20,7 @@ from forensics.core.progress import bar
 from forensics.detection.detect import size_name, sizes_text
 from forensics.detection.scoring import CHUNK
 from forensics.detectors.cnn import CNNConfig, CNNDetector
+from forensics.detectors.store import load_model
 from forensics.io.files import check_output, write_config, write_json
 from forensics.io.images import Policy, Prefetcher, map_chunks, scan_nonempty, warn_skipped
 from forensics.io.sources import is_builtin, load_source, source_images
@@ -289,8 +290,6 @@ def fusion_patch_size(det, policy: str, size: int | None) -> int:
 
 
 def fuse(cfg: FuseConfig) -> dict:
-    from forensics.detectors.fusion import fuse_models
-
     det = fuse_models(cfg.models, cfg.rule)
     det.preprocess = fusion_policy(det.members_, cfg.preprocess)
     det.target_fpr = cfg.target_fpr
@@ -303,3 +302,15 @@ def fuse(cfg: FuseConfig) -> dict:
     write_config(cfg.out, {"command": "fuse", "config": cfg.to_dict()})
     return {"members": [m.name for m in det.members_], "threshold": float(det.threshold_),
             "preprocess": det.preprocess}
+
+
+def fuse_models(model_dirs, rule: str = "mean-logit", threshold: float = 0.5):
+    """A :class:`~forensics.detectors.fusion.ScoreFusion` of saved model folders."""
+    from forensics.detectors.fusion import ScoreFusion
+
+    members = [load_model(d) for d in model_dirs]
+    for d, m in zip(model_dirs, members):
+        if not hasattr(m, "_state"):  # a CNN or hash model has files of its own, not an embeddable record
+            raise ValueError(f"{d}: a {type(m).__name__} cannot be a fusion member (members are spectral and "
+                             f"image-feature detectors saved as model.json + model.npz)")
+    return ScoreFusion(rule=rule, threshold=threshold).with_members(members)

@@ -34,9 +34,6 @@ def split_layout(root) -> list[tuple[str, Path, Path]]:
     return out
 
 
-# ------------------------------------------------------------------------------ evaluate
-
-
 @dataclass(frozen=True)
 class EvaluateConfig(Config):
     model: str

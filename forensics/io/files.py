@@ -208,9 +208,12 @@ def versions() -> dict:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for pkg in ("forensics", "numpy", "scipy", "scikit-learn", "torch", "opencv-python-headless", "pillow"):
+    # (the toolkit's distribution is fourier-forensics; 0.2 looked up "forensics" and never found it)
+    for key, pkg in (("forensics", "fourier-forensics"), ("numpy", "numpy"), ("scipy", "scipy"),
+                     ("scikit-learn", "scikit-learn"), ("torch", "torch"),
+                     ("opencv-python-headless", "opencv-python-headless"), ("pillow", "pillow")):
         try:
-            out[pkg] = md.version(pkg)
+            out[key] = md.version(pkg)
         except md.PackageNotFoundError:
             pass
     return out

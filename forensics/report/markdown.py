@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from forensics.io.files import atomic_write_text
+from forensics.io.files import atomic_write_text, versions
 
 
 def fmt_ms(d: dict, pct: bool = True) -> str:
@@ -50,22 +50,14 @@ def markdown_to_html(md: str, base: Path, title: str) -> str:
 
 
 def provenance() -> dict:
-    """Versions, date and (in a git checkout) the commit, for a report's configuration block."""
+    """The library versions of every ``config.json`` (:func:`forensics.io.files.versions`), the date and
+    (in a git checkout) the commit, for a report's configuration block."""
     import datetime
-    import platform
     import subprocess
 
-    import forensics
-
-    info = {"forensics": forensics.__version__, "python": platform.python_version(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    for mod in ("numpy", "torch", "sklearn", "scipy"):
-        try:
-            info[mod] = __import__(mod).__version__
-        except ImportError:
-            pass
+    info = {**versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(forensics.__file__).parent,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
                                 capture_output=True, text=True, timeout=5)
         if commit.returncode == 0:
             info["commit"] = commit.stdout.strip()

@@ -1,4 +1,4 @@
-"""The toolkit's only Fourier code: grey conversion, batched spectra, azimuthal profiles,
+"""The spectral features' Fourier code: grey conversion, batched spectra, azimuthal profiles,
 and the spectral features every detector, plot and benchmark uses.
 
 All functions take a batch: ``(N, H, W, 3)`` uint8 RGB, ``(N, H, W)`` grey, or a list of

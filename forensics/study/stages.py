@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 from forensics.core.config import chain
-from forensics.core.errors import UserError
 from forensics.core.progress import bar
 from forensics.io.files import cached_array, read_json, read_npz, write_config, write_json, write_npz
 from forensics.metrics.rates import detection_rate, mean_std, real_accuracy, roc_auc
@@ -99,19 +98,20 @@ class Study:
     def check_inception(self) -> None:
         """The Inception weights, found up front when the FID/KID stage (``fid_n``) or the GAN runs'
         FID schedule (``train_fid``; on by default with the paper preset) needs them."""
+        from forensics.metrics.inception import require_inception
+
         c = self.cfg
         if self.fid_features is not None:
             return
-        uses = ["FID/KID per source (--fid)"] if c.fid_n is not None else []
+        uses, avoid = [], {}
+        if c.fid_n is not None:
+            uses.append("FID/KID per source")
+            avoid["fid_n"] = "None"
         if any(self.gan_config(src).fid_schedule is not None for src in c.sources()):
-            uses.append("the GAN runs' FID schedule (on with the paper preset; --no-train-fid turns it off)")
+            uses.append("the GAN runs' FID schedule (on with the paper preset)")
+            avoid["train_fid"] = "False"
         if uses:
-            from forensics.metrics.inception import inception_path
-
-            try:
-                inception_path()
-            except FileNotFoundError as e:
-                raise UserError(f"{' and '.join(uses)} need the Inception weights: {e}") from None
+            require_inception(f"{' and '.join(uses)} need{'s' if len(uses) == 1 else ''}", avoid)
 
     def gan_config(self, src: "Source"):
         """The :class:`~forensics.generators.config.GanConfig` of source ``src``'s run (the ``paper``
