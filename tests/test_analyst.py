@@ -300,8 +300,8 @@ def test_detect_warns_once_for_greyscale_inputs_outside_a_colour_envelope(robust
     with pytest.warns(ForensicsWarning) as rec:
         rows = detect(files, tmp_path / "colour", progress=False)
     msgs = [str(w.message) for w in rec if "greyscale" in str(w.message)]
-    assert msgs == ["2 of 3 images are greyscale; the model was trained on colour photographs only "
-                    "and its rates were not measured on greyscale images"]
+    assert msgs == [("2 of 3 images are greyscale: grey_rgb.png, grey_l.png; the model was trained on colour "
+                     "photographs only and its rates were not measured on greyscale images")]
     assert all(r["label"] in ("real", "generated") for r in rows)  # still scored
     # a model whose card records no colour envelope does not warn
     import warnings

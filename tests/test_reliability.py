@@ -249,3 +249,60 @@ def test_evaluate_and_detect_outputs_are_strict_json(tmp_path):
     assert cli.main(["detect", str(real), str(fake), "--out", str(tmp_path / "d.json")]) == 0
     rows = _strict_loads((tmp_path / "d.json").read_text())["rows"]
     assert [r["score"] is None for r in rows] == [True, False, False, False]
+
+
+def test_envelope_warnings_are_one_line_per_kind_with_count_and_first_names(tmp_path, capsys):
+    """Files outside the default model's envelope (32x32 colour): one summary line per kind, with
+    the count and the first names in file order, however many files and chunks; the rows keep each
+    file's size; a resumed scan warns about sizes as the uninterrupted one does."""
+    import csv
+
+    from forensics.detection.detect import DetectConfig, run_detect
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    sides = [40, 40, 32, 40, 40, 32, 40, 56, 32, 40]  # 7 outside the envelope
+    for i, side in enumerate(sides):
+        im = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        if i in (2, 5, 6):
+            im[..., 1] = im[..., 2] = im[..., 0]  # greyscale stored as RGB
+        Image.fromarray(im).save(folder / f"{i:02d}.png")
+    (folder / "10.png").write_bytes(b"not an image")  # an error row: not counted as an odd size
+    size_line = ("forensics: warning: 7 of 11 images (40x40, 56x56) differ in size from the model's training images "
+                 "(32x32): 00.png, 01.png, 03.png and 4 more; its rates were measured on those sizes only")
+    grey_line = ("forensics: warning: 3 of 11 images are greyscale: 02.png, 05.png, 06.png; the model was trained on "
+                 "colour photographs only and its rates were not measured on greyscale images")
+
+    def warnings_of(err):
+        return [ln for ln in err.splitlines() if ln.startswith("forensics: warning:")]
+
+    full = tmp_path / "full.csv"
+    capsys.readouterr()
+    assert cli.main(["detect", str(folder), "--out", str(full)]) == 0
+    assert warnings_of(capsys.readouterr().err) == [size_line, grey_line]
+    with open(full, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+        fh.seek(0)
+        header = fh.readline().strip()
+    assert header == "path,score,label,threshold,detector,width,height,error"  # the output columns as before
+    assert [(r["width"], r["height"]) for r in rows] == [(str(s), str(s)) for s in sides] + [("", "")]
+    # an interrupted scan (two rows of 02.png's chunk on disk), resumed: the same size line, over all rows
+    cut = tmp_path / "cut.csv"
+
+    def stop(rows):
+        raise KeyboardInterrupt
+
+    try:
+        run_detect(DetectConfig((str(folder),), out=str(cut), chunk=4), progress=False, sink=stop)
+    except KeyboardInterrupt:
+        pass
+    assert (tmp_path / "cut.csv.partial").read_text().count("\n") == 5  # header and 4 rows
+    capsys.readouterr()
+    assert cli.main(["detect", str(folder), "--out", str(cut), "--resume"]) == 0
+    lines = warnings_of(capsys.readouterr().err)
+    assert lines == [size_line, ("forensics: warning: 2 of the 7 images scored in this run are greyscale: 05.png, "
+                                 "06.png; the model was trained on colour photographs only and its rates were not "
+                                 "measured on greyscale images (the 4 rows kept from the earlier output are not "
+                                 "rechecked)")]
+    assert cut.read_bytes() == full.read_bytes()

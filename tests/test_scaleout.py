@@ -142,3 +142,18 @@ def test_greyscale_warning_is_the_same_on_a_dask_cluster(tmp_path, capsys):
         assert cli.main(["detect", str(tmp_path), "--out", str(tmp_path / f"o{len(extra)}.json"), *extra]) == 0
         msgs.append([ln for ln in capsys.readouterr().err.splitlines() if "are greyscale" in ln])
     assert msgs[0] == msgs[1] and len(msgs[0]) == 1 and msgs[0][0].startswith("forensics: warning: 3 of 7 images")
+
+
+def test_envelope_warnings_are_the_same_on_a_dask_cluster(folder, tmp_path, capsys):
+    """Sizes outside the default model's 32x32 envelope: one summary line (count, sizes, first
+    names in file order) on a 2-worker cluster exactly as in one process."""
+    pytest.importorskip("distributed")
+    lines = []
+    for extra in ([], ["--scheduler", "local:2"]):
+        capsys.readouterr()
+        assert cli.main(["detect", str(folder), "--out", str(tmp_path / f"o{len(extra)}.csv"), *extra]) == 0
+        lines.append([ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("forensics: warning:")])
+    assert lines[0] == lines[1] == [
+        ("forensics: warning: 70 of 72 images (40x40, 65x64, 82x80, 43x40 and 11 more sizes) differ in size from the "
+         "model's training images (32x32): 000.png, 001.png, 002.png and 67 more; its rates were measured on those "
+         "sizes only")]

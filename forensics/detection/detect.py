@@ -3,6 +3,7 @@ output file (resumable), with warnings where inputs fall outside the model's mea
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 from collections import Counter
 from pathlib import Path
@@ -69,9 +70,11 @@ def _row(r, s, name: str, thr: float) -> dict:
     return row
 
 
-def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool = False):
+def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool = False, kept=()):
     """The rows of scan ``cfg`` in file order (``skip(path) -> bool`` leaves files out),
-    streamed chunk by chunk (on Dask workers with ``cfg.scheduler``)."""
+    streamed chunk by chunk (on Dask workers with ``cfg.scheduler``). At the end, one warning
+    line per kind of input outside the model's envelope (:class:`Envelope`), counted over
+    ``kept`` (rows already in the output, e.g. of the scan being resumed) and the new rows."""
     model_dir = Path(cfg.model) if cfg.model is not None else default_model_dir()
     files = scan_nonempty(list(cfg.paths)) if files is None else files
     if skip is not None:
@@ -86,35 +89,86 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
             warn(f"{det.name} has no torch feature path: its features are computed with NumPy, "
                  f"device {device!r} is not used")
             device = "numpy"
-        if not files:
-            return
-        with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb, \
-                engine(cfg.scheduler) as c:
-            colour_only = bool(training_envelope(det).get("colour"))
-            chunks = score_chunks(det, files, pol, model_dir, c, device, cfg.chunk, prefetch=prefetch,
-                                  mark_grey=colour_only)
-            known = training_sizes(det) if pol.mode == "none" else None
-            odd: Counter = Counter()
-            n = n_grey = 0
-            for loaded, scores in chunks:
-                n_grey += sum(bool(r.grey) for r in loaded)  # marked where decoded (also on Dask workers)
-                rows = [_row(r, s, det.name, thr) for r, s in zip(loaded, scores)]
-                if known:
-                    odd.update(size_name(r["height"], r["width"]) for r in rows
-                               if r["label"] != "error" and size_name(r["height"], r["width"]) not in known)
-                n += len(rows)
-                pb.update(len(loaded))
-                del loaded, scores  # the images go before the next chunk is awaited
-                yield rows
-            if odd:
-                warn(f"{sum(odd.values())} of {n} images ({sizes_text(odd)}) differ in size from the model's "
-                     f"training images ({', '.join(sorted(known))}); its rates were measured on those sizes only")
-            if n_grey:
-                warn(f"{n_grey} of {n} images are greyscale; the model was trained on colour photographs only "
-                     "and its rates were not measured on greyscale images")
+        env = Envelope(det, pol)
+        env.add(kept)
+        if files:
+            with bar(total=len(files), desc=f"detect ({det.name})", enabled=progress) as pb, \
+                    engine(cfg.scheduler) as c:
+                chunks = score_chunks(det, files, pol, model_dir, c, device, cfg.chunk, prefetch=prefetch,
+                                      mark_grey=env.colour)
+                for loaded, scores in chunks:
+                    rows = [_row(r, s, det.name, thr) for r, s in zip(loaded, scores)]
+                    env.add(rows, [bool(r.grey) for r in loaded])  # marked where decoded (also on Dask workers)
+                    pb.update(len(loaded))
+                    del loaded, scores  # the images go before the next chunk is awaited
+                    yield rows
+        for line in env.warnings():
+            warn(line)
     finally:
         if prefetch is not None:
             prefetch.close()
+
+
+#: file names a summary warning shows (then "and N more")
+SHOW_NAMES = 3
+
+
+class Envelope:
+    """Where a scan's rows fall outside the model card's envelope (sizes it was not trained on,
+    with the stored policy ``none``; greyscale images, for a colour-only model): per kind the
+    count and the first few file names, in file order, so a run warns once per kind (however
+    many chunks, on Dask workers or not, and over the rows kept when resuming)."""
+
+    def __init__(self, det, pol: Policy):
+        self.known = training_sizes(det) if pol.mode == "none" else None
+        self.colour = bool(training_envelope(det).get("colour"))
+        self.n = self.n_grey_checked = 0
+        self.sizes: Counter = Counter()  # the unseen sizes, by count (first seen first among equals)
+        self.odd: list[str] = []  # the first names of each kind
+        self.grey: list[str] = []
+        self.n_grey = 0
+
+    def add(self, rows, grey=None) -> None:
+        """Count ``rows`` (:data:`COLUMNS` dicts, also as read back from a CSV output); ``grey``:
+        their greyscale marks, None where not checked (rows kept from an earlier output)."""
+        for i, r in enumerate(rows):
+            self.n += 1
+            if self.known and r.get("label") != "error":
+                size = size_name(r.get("height"), r.get("width"))
+                if size not in self.known:
+                    self.sizes[size] += 1
+                    _first(self.odd, r.get("path"))
+            if grey is not None and self.colour:
+                self.n_grey_checked += 1
+                if grey[i]:
+                    self.n_grey += 1
+                    _first(self.grey, r.get("path"))
+
+    def warnings(self) -> list[str]:
+        """One line per kind of input outside the envelope (none when all are inside)."""
+        out = []
+        n_odd = sum(self.sizes.values())
+        if n_odd:
+            out.append(f"{n_odd} of {self.n} images ({sizes_text(self.sizes)}) differ in size from the model's "
+                       f"training images ({', '.join(sorted(self.known))}): {_names(self.odd, n_odd)}; "
+                       "its rates were measured on those sizes only")
+        if self.n_grey:
+            unchecked = self.n - self.n_grey_checked
+            of = f"{self.n} images" if not unchecked else f"the {self.n_grey_checked} images scored in this run"
+            out.append(f"{self.n_grey} of {of} are greyscale: {_names(self.grey, self.n_grey)}; the model "
+                       "was trained on colour photographs only and its rates were not measured on greyscale images"
+                       + (f" (the {unchecked} rows kept from the earlier output are not rechecked)" if unchecked else ""))
+        return out
+
+
+def _first(names: list, path) -> None:
+    if len(names) < SHOW_NAMES:
+        name = printable(Path(str(path)).name)
+        names.append(name if name.isprintable() else repr(name)[1:-1])  # one line, whatever the name holds
+
+
+def _names(names: list, n: int) -> str:
+    return ", ".join(names) + (f" and {n - len(names)} more" if n > len(names) else "")
 
 
 def run_detect(cfg: DetectConfig, progress: bool = True, sink=None) -> dict:
@@ -132,7 +186,8 @@ def run_detect(cfg: DetectConfig, progress: bool = True, sink=None) -> dict:
               "model": str(model_dir.resolve())}
     log = RowLog(out, header, resume=cfg.resume)
     try:
-        for rows in iter_rows(cfg, files, log.done if cfg.resume else None, None, progress):
+        kept = itertools.islice(log.rows(), log.n_before)  # read before the first new row is appended
+        for rows in iter_rows(cfg, files, log.done if cfg.resume else None, None, progress, kept):
             log.append(rows)
             if sink is not None:
                 sink(rows)
