@@ -157,3 +157,39 @@ def test_envelope_warnings_are_the_same_on_a_dask_cluster(folder, tmp_path, caps
         ("forensics: warning: 70 of 72 images (40x40, 65x64, 82x80, 43x40 and 11 more sizes) differ in size from the "
          "model's training images (32x32): 000.png, 001.png, 002.png and 67 more; its rates were measured on those "
          "sizes only")]
+
+
+def test_robustness_on_a_dask_cluster_gives_the_single_process_figures(folder, tmp_path, capsys):
+    """robustness --scheduler: the perturbations run on the workers, seeded by file position (not
+    by chunk or worker), and the chunks come back in file order, so a 2-process cluster writes the
+    same robustness.json and robustness.csv, byte for byte, as one process; the noisy scores
+    themselves are equal exactly (the same code on the same pixels, one image at a time)."""
+    pytest.importorskip("distributed")
+    from forensics.detection.scoring import score_paths
+    from forensics.detectors.store import default_model_dir, load_model
+    from forensics.evaluation.robustness import Perturbation
+    from forensics.io.engine import client
+
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir(), fake.mkdir()
+    for i, f in enumerate(sorted(folder.iterdir())):  # bad and tiny files included
+        ((real, fake)[i % 2] / f.name).write_bytes(f.read_bytes())
+    model = str(default_model_dir())
+    args = ["robustness", model, "--real", str(real), "--fake", str(fake), "--only", "noise,resize,jpeg",
+            "--noise", "2,10", "--resize", "0.5", "--jpeg", "50"]
+    assert cli.main(args + ["--out", str(tmp_path / "bad"), "--scheduler", "local:0"]) == 2
+    assert "local:N" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert cli.main(args + ["--out", str(tmp_path / "one")]) == 0
+    assert cli.main(args + ["--out", str(tmp_path / "many"), "--scheduler", "local:2"]) == 0
+    for f in ("robustness.json", "robustness.csv"):
+        assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "many" / f).read_bytes(), f
+    r = json.loads((tmp_path / "one" / "robustness.json").read_text())
+    assert r["clean"]["n_real"] + r["clean"]["n_generated"] == 70  # bad.png and small.png unscored
+    assert 0 < r["curves"]["resize"][0]["n_real"] < r["clean"]["n_real"]  # halved 40 px images are too small
+    det = load_model(model)
+    noise = Perturbation("noise", 10.0, seed=0)
+    _, here, _ = score_paths(det, str(folder), transform=noise, progress=False)
+    with client("local:2") as c:
+        _, there, _ = score_paths(det, str(folder), transform=noise, progress=False, client=c, model_dir=model)
+    _, clean, _ = score_paths(det, str(folder), progress=False)
+    assert np.array_equal(here, there, equal_nan=True) and not np.array_equal(here, clean, equal_nan=True)

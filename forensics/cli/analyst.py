@@ -74,6 +74,7 @@ def cmd_calibrate_analyst(a):
 @arg("--crop", default=None, help="fractions of each side kept, e.g. 0.9,0.5")
 @arg("--seed", type=int, default=0)
 @arg("--preprocess", default=None, metavar="POLICY")
+@arg("--scheduler", default=None, metavar="ADDRESS", help="run on Dask: local[:N] or a scheduler address")
 def cmd_robustness_analyst(a):
     from forensics.evaluation.robustness import DEFAULT_STRENGTHS, RobustnessConfig, robustness, summary_line
 
@@ -81,7 +82,8 @@ def cmd_robustness_analyst(a):
     r = robustness(RobustnessConfig(model=a.model, real=a.real, fake=a.fake, out=a.out,
                                     perturbations=tuple(names(a.only) or ()) if a.only else tuple(DEFAULT_STRENGTHS),
                                     strengths=strengths,
-                                    resize_filter=a.resize_filter, seed=a.seed, preprocess=a.preprocess))
+                                    resize_filter=a.resize_filter, seed=a.seed, preprocess=a.preprocess,
+                                    scheduler=a.scheduler))
     print(f"forensics robustness: {summary_line(r)} -> {a.out}", file=sys.stderr)
 
 

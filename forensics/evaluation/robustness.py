@@ -5,7 +5,8 @@ Perturbations (strength 0 is the clean images): ``jpeg`` (quality; lower is stro
 (additive Gaussian sigma in 0..255 grey levels) and ``crop`` (fraction of each side kept,
 centred). Each is applied identically to real and generated images: the same code and the same
 strength, and noise drawn from a generator seeded by the run's seed, the strength and the
-file's position (so a rerun gives the same images). Folders are streamed, never held whole.
+file's position (so a rerun gives the same images, and a run on Dask workers, ``scheduler``, the
+same images and numbers as one process). Folders are streamed, never held whole.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from forensics.core.config import Config
 from forensics.detection.scoring import score_paths
 from forensics.detectors.store import load_model
+from forensics.io.engine import engine, parse_scheduler
 from forensics.io.files import write_config, write_csv, write_json
 from forensics.metrics.rates import binary_metrics
 
@@ -80,6 +82,21 @@ def perturb(images, kind: str, strength: float, seed: int = 0, indices=None, res
 
 
 @dataclass(frozen=True)
+class Perturbation:
+    """``transform(images, positions)`` of :func:`forensics.detection.scoring.score_paths`: one
+    perturbation at one strength, picklable for Dask workers (seeded by file position, not by
+    chunk or worker)."""
+
+    kind: str
+    strength: float
+    seed: int = 0
+    resize_filter: str = "bilinear"
+
+    def __call__(self, images, positions=None):
+        return perturb(images, self.kind, self.strength, self.seed, positions, self.resize_filter)
+
+
+@dataclass(frozen=True)
 class RobustnessConfig(Config):
     model: str
     real: str
@@ -90,6 +107,7 @@ class RobustnessConfig(Config):
     resize_filter: str = "bilinear"
     seed: int = 0
     preprocess: str | None = None
+    scheduler: str | None = None  # a Dask scheduler address, or local / local:N (None: this process)
 
     def validate(self):
         bad = sorted(set(self.perturbations) - set(DEFAULT_STRENGTHS))
@@ -97,6 +115,8 @@ class RobustnessConfig(Config):
             raise ValueError(f"unknown perturbation(s) {bad}; choose from {', '.join(DEFAULT_STRENGTHS)}")
         if self.resize_filter not in RESIZE_FILTERS:
             raise ValueError(f"unknown resize filter {self.resize_filter!r}; choose from {', '.join(RESIZE_FILTERS)}")
+        if self.scheduler is not None:
+            parse_scheduler(self.scheduler)
 
     def levels(self, kind: str) -> tuple:
         return tuple(self.strengths.get(kind, DEFAULT_STRENGTHS[kind]))
@@ -110,21 +130,24 @@ def robustness(cfg: RobustnessConfig, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     thr = float(det.threshold_)
 
-    def measure(kind, s):
-        tf = None if kind is None else (lambda ims, ix: perturb(ims, kind, s, cfg.seed, ix, cfg.resize_filter))
-        _, r, _ = score_paths(det, cfg.real, cfg.preprocess, tf, desc=f"real {kind or 'clean'} {s}", progress=progress)
-        _, f, _ = score_paths(det, cfg.fake, cfg.preprocess, tf, desc=f"generated {kind or 'clean'} {s}", progress=progress)
+    def measure(kind, s, c):
+        tf = None if kind is None else Perturbation(kind, s, cfg.seed, cfg.resize_filter)
+        _, r, _ = score_paths(det, cfg.real, cfg.preprocess, tf, desc=f"real {kind or 'clean'} {s}", progress=progress,
+                              client=c, model_dir=cfg.model)
+        _, f, _ = score_paths(det, cfg.fake, cfg.preprocess, tf, desc=f"generated {kind or 'clean'} {s}",
+                              progress=progress, client=c, model_dir=cfg.model)
         m = binary_metrics(r[np.isfinite(r)], f[np.isfinite(f)], thr)
         return {"perturbation": kind or "none", "strength": s, "auc": m["auc"], "tpr_at_5pct_fpr": m["tpr_at_5pct_fpr"],
                 "real_accuracy": m["real_accuracy"], "generated_accuracy": m["generated_accuracy"],
                 "n_real": m["n_real"], "n_generated": m["n_generated"]}
 
-    clean = measure(None, 0)
-    rows = [clean]
     curves = {}
-    for kind in cfg.perturbations:
-        curves[kind] = [measure(kind, s) for s in cfg.levels(kind)]
-        rows += curves[kind]
+    with engine(cfg.scheduler) as c:  # one cluster for every perturbation and strength
+        clean = measure(None, 0, c)
+        rows = [clean]
+        for kind in cfg.perturbations:
+            curves[kind] = [measure(kind, s, c) for s in cfg.levels(kind)]
+            rows += curves[kind]
     write_json(out / "robustness.json", {"model": cfg.model, "detector": det.name, "threshold": thr,
                                          "clean": clean, "curves": curves, "units": UNITS,
                                          "resize_filter": cfg.resize_filter})
