@@ -445,3 +445,43 @@ def test_paper_preset_study_and_demo_run_without_the_fid_package(tmp_path, no_fi
         warnings.simplefilter("error")  # not even the warning: the demo's tiny preset has no FID schedule
         demo.check_inception()
         assert all(demo.gan_config(src).fid_schedule is None for src in demo.cfg.sources())
+
+
+def test_demo_ends_with_the_time_of_each_stage(tmp_path):
+    """The demo (and counterexample) print the wall-clock time of every stage after the results; the
+    same seconds are in timings.json; a rerun shows the cached stages as "–"."""
+    import time
+
+    from forensics.study.report import STAGE_TIMES, fmt_seconds
+    from forensics.study.run import run_demo
+
+    c = SMALL.replace(setups=("baseline", "N.1.5"), steps=2, n_fake=30, n_train=10, reps=1, n_real=40,
+                      detectors=("durall+-lr",), n_explain=5)
+    said = []
+    t0 = time.perf_counter()
+    r = run_demo(c, tmp_path / "d", progress=False, echo=said.append)
+    wall = time.perf_counter() - t0
+    (text,) = said
+    assert text.index("**durall+-lr**") < text.index("Time per stage (wall clock):") < text.index("report: ")
+    rows = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")[1:]
+            for line in text.splitlines() if line.startswith("| ") and " | " in line}
+    t = json.loads((tmp_path / "d" / "timings.json").read_text())
+    assert t == r["timings"] and set(rows) >= {label for label, _ in STAGE_TIMES} | {"total"}
+    assert rows["GAN training"][0] == fmt_seconds(t["train baseline"] + t["train N.1.5"]) + " (2 runs)"
+    assert rows["features"] == [fmt_seconds(t["features"]), f"{100 * t['features'] / t['total']:.0f}%"]
+    assert rows["FID/KID"] == ["–", "–"]  # not part of this study
+    parts = sum(v for k, v in t.items() if k != "total")
+    assert 0 < parts <= t["total"] <= wall and rows["total"] == [fmt_seconds(t["total"]), "100%"]
+    said.clear()
+    run_demo(c, tmp_path / "d", progress=False, echo=said.append)  # every stage cached: nothing trained
+    rows = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")[1:] for line in said[0].splitlines()
+            if line.startswith("| ") and " | " in line}
+    assert rows["GAN training"] == ["–", "–"] and rows["explanations (LRP)"] == ["–", "–"]
+    assert (fmt_seconds(8.44), fmt_seconds(59.97), fmt_seconds(185.2)) == ("8.4 s", "1 min 00 s", "3 min 05 s")
+    # over GAN seeds: one column per seed
+    said.clear()
+    summary = run_demo(c.replace(setups=("baseline",), n_explain=0), tmp_path / "s", seeds=2, progress=False,
+                       echo=said.append)
+    assert set(summary["timings"]) == {3, 4} and "| stage | seed 3 | seed 4 |" in said[0]
+    assert json.loads((tmp_path / "s" / "seeds.json").read_text())["timings"]["4"]["train baseline"] > 0
+
