@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -485,3 +486,84 @@ def test_demo_ends_with_the_time_of_each_stage(tmp_path):
     assert set(summary["timings"]) == {3, 4} and "| stage | seed 3 | seed 4 |" in said[0]
     assert json.loads((tmp_path / "s" / "seeds.json").read_text())["timings"]["4"]["train baseline"] > 0
 
+
+# ------------------------------------------------------------------------------ report figures
+def _overlaps(fig) -> list[tuple[str, str]]:
+    """Pairs of a drawn figure's parts (each visible axes with its tick labels, titles, legends and
+    secondary axes; the figure's title) whose bounding boxes overlap by more than a pixel."""
+    from matplotlib.transforms import Bbox
+
+    r = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    parts = [(ax.get_title() or ax.get_label() or f"axes {i}", ax.get_tightbbox(r)) for i, ax in enumerate(fig.axes)
+             if ax.get_visible()]
+    if fig._suptitle is not None:
+        parts.append(("suptitle", fig._suptitle.get_window_extent(r)))
+    out = []
+    for i, (na, a) in enumerate(parts):
+        for nb, b in parts[i + 1:]:
+            if a is None or b is None:
+                continue
+            x = Bbox.intersection(a, b)
+            if x is not None and x.width > 1 and x.height > 1:
+                out.append((na, nb))
+    return out
+
+
+@pytest.fixture
+def drawn_figures(monkeypatch):
+    """Every figure the report code saves, checked as it is saved: ``{file name: (figure, overlapping parts)}``."""
+    from forensics.explain import report as explain_report
+    from forensics.report import figures
+
+    seen, save = {}, figures.save_figure
+
+    def checked(fig, path):
+        seen[Path(path).name] = (fig, _overlaps(fig))
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", checked)
+    monkeypatch.setattr(explain_report, "save_figure", checked)  # (imported there by name)
+    return seen
+
+
+def test_matrix_panels_show_real_accuracy_and_no_figure_part_overlaps(tmp_path, drawn_figures):
+    """The demo's shape (5 detectors in two rows, 4 setups x 6 sources): the lower row's titles clear
+    of the upper row's tick labels in matrix.png and roc.png, and beside each row of every heat map
+    (right of the rates, at the row's height) the real accuracy of the detectors trained on that row."""
+    from matplotlib.text import Text
+
+    from forensics.report import figures
+
+    dets = ["dzanic+-knn", "dzanic+-svm", "dzanic+-mlp", "durall+-lr", "durall+-svm"]
+    setups = ["baseline", "N.1.5", "B.1.5", "Z.1.5"]
+    tested = setups + ["ssgan-ms/baseline", "ssgan-ms/N.1.5"]
+    rng = np.random.default_rng(0)
+    acc = {d: {t: 0.5 + 0.11 * i + 0.01 * j for i, t in enumerate(setups)} for j, d in enumerate(dets)}
+    matrix = {d: {t: {"real_accuracy": {"mean": acc[d][t], "std": 0.0},
+                      "detection_rate": {s: {"mean": rng.uniform(), "std": 0.0} for s in tested}} for t in setups}
+              for d in dets}
+    figures.plot_matrix(matrix, setups, tmp_path / "matrix.png", "title", tested=tested)
+    scores = {d: {"real": rng.normal(size=50), **{s: rng.normal(1, 1, 60) for s in tested}} for d in dets}
+    figures.plot_roc(scores, tmp_path / "roc.png", "title")
+    assert {k: v[1] for k, v in drawn_figures.items()} == {"matrix.png": [], "roc.png": []}
+    fig = drawn_figures["matrix.png"][0]
+    panels = [ax for ax in fig.axes if ax.get_title() in dets]
+    assert [ax.get_title() for ax in panels] == dets
+    for ax in panels:
+        right = ax.get_window_extent().x1  # the heat map's right edge
+        texts = [t for t in ax.findobj(Text) if t.get_visible() and t.get_text()]
+        assert any("real accuracy" in t.get_text() for t in texts)
+        for i, t in enumerate(setups):
+            y = ax.transData.transform((0, i))[1]
+            want = f"{100 * acc[ax.get_title()][t]:.0f}"
+            beside = [x for x in texts if x.get_text() == want
+                      and x.get_window_extent().x0 >= right and abs(np.mean(x.get_window_extent().intervaly) - y) < 3]
+            assert beside, (ax.get_title(), t, want)
+
+
+def test_every_report_figure_reads_cleanly(small_study, drawn_figures):
+    out, _ = small_study
+    Study(SMALL, out, progress=False).run()  # cached stages: only the report is drawn again
+    assert set(drawn_figures) == {"spectra.png", "samples.png", "matrix.png", "roc.png", "explanations.png"}
+    assert {k: v[1] for k, v in drawn_figures.items() if v[1]} == {}  # no figure has overlapping parts
