@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from forensics.core.config import Config
 from forensics.generators.presets import GANS, PRESETS, preset
-from forensics.generators.schedule import FidSchedule
+from forensics.generators.schedule import FidSchedule, preset_schedule
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class GanConfig(Config):
     fid_schedule: FidSchedule | None = None
     """the paper's FID schedule (FID every epoch, learning-rate cut on plateau, early stopping,
     samples from the best-FID checkpoint; :mod:`forensics.generators.schedule`); None: train ``steps`` steps.
-    The ``paper`` preset turns it on for unconditional GANs unless told otherwise"""
+    The ``paper`` preset turns it on for unconditional GANs unless told otherwise (:meth:`build`: when
+    the Inception weights are installed)"""
 
     #: settings a resumed run must share with the saved one
     RESUME_KEYS = ("gan", "last_layer", "data", "size", "preset", "params", "objective", "objective_params",
@@ -68,7 +69,7 @@ class GanConfig(Config):
         if changes.get("seed") is None:
             changes["seed"] = seed
         if "fid_schedule" not in changes:  # an explicit None turns it off
-            changes["fid_schedule"] = FidSchedule.paper() if name == "paper" and gan != "stargan" else None
+            changes["fid_schedule"] = preset_schedule(name, gan, check=False)
         return cls(gan=gan, preset=name, params=p, **changes)
 
     @classmethod
@@ -89,8 +90,11 @@ class GanConfig(Config):
         and ``params`` (hyper-parameters) that are not ``None`` overriding it. Naming another
         ``gan`` or ``preset`` than the file's takes that preset's hyper-parameters (and its FID
         schedule default). ``fid`` True/False turns the FID schedule on (the paper's) or off;
-        ``fid_n`` sets its number of images per measurement."""
-        return cls._build(config_file, preset, gan, params, **fields).with_fid(fid, fid_n)
+        ``fid_n`` sets its number of images per measurement. With neither, a preset's default schedule
+        is left out, with a warning, when the Inception weights are not installed
+        (:func:`~forensics.generators.schedule.preset_schedule`); one asked for still needs them."""
+        default = fid is None and fid_n is None
+        return cls._build(config_file, preset, gan, params, default, **fields).with_fid(fid, fid_n)
 
     def with_fid(self, on: bool | None = None, n: int | None = None) -> "GanConfig":
         """A copy with the FID schedule turned on (its own, or the paper's) or off (``on``; None keeps
@@ -106,8 +110,14 @@ class GanConfig(Config):
 
     @classmethod
     def _build(cls, config_file=None, preset: str | None = None, gan: str | None = None,
-               params: dict | None = None, **fields) -> "GanConfig":
+               params: dict | None = None, check_weights: bool = False, **fields) -> "GanConfig":
         fields = {k: v for k, v in fields.items() if v is not None}
+
+        def from_preset(name, gan, **changes):  # with the preset's default schedule, if the weights allow it
+            if check_weights and "fid_schedule" not in changes:
+                changes["fid_schedule"] = preset_schedule(name, gan)
+            return cls.from_preset(name, gan, **changes)
+
         if "attrs" in fields:
             fields["attrs"] = tuple(fields["attrs"])
         if config_file is not None:
@@ -117,13 +127,13 @@ class GanConfig(Config):
             if (gan or base.gan) != base.gan or (preset or base.preset) != base.preset:
                 d = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)
                      if f.name not in ("gan", "preset", "params", "attrs", "objective_params", "fid_schedule")}
-                base = cls.from_preset(preset or base.preset, gan or base.gan, **{**d, **fields})
+                base = from_preset(preset or base.preset, gan or base.gan, **{**d, **fields})
             else:
                 base = base.replace(**fields)
         else:
             if gan is None:
                 raise ValueError("a GAN run needs a GAN (dcgan, lsgan, wgan-gp or stargan) or a config file")
-            base = cls.from_preset(preset or "paper", gan, **fields)
+            base = from_preset(preset or "paper", gan, **fields)
         return base.with_params(**(params or {}))
 
     # ------------------------------------------------------------------------- checks

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import cache
 
 from forensics.core.config import Config
+from forensics.core.errors import warn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,38 @@ class FidSchedule(Config):
         Inception pass runs at a few images/s on a 2-core CPU); the paper measures 10k vs 10k
         (``FidSchedule.paper(n=10000)``, on a GPU)."""
         return cls(**{**dict(every=1, patience=5, lr_patience=2, lr_factor=0.5, max_cuts=3), **changes})
+
+
+#: said when the ``paper`` preset's schedule is left out for want of the Inception weights
+NO_WEIGHTS = ("the paper preset's FID schedule is off: the Inception weights it measures with are not installed, "
+              "so training runs its fixed number of steps (for the paper's schedule: {hint})")
+
+
+@cache
+def tell_no_weights(hint: str) -> None:
+    """The :data:`NO_WEIGHTS` warning, once per process: a study builds its runs' configs many times, and
+    a paper plan holds several studies (``tell_no_weights.cache_clear()`` says it again)."""
+    warn(NO_WEIGHTS.format(hint=hint))
+
+
+def preset_schedule(preset: str, gan: str, check: bool = True) -> FidSchedule | None:
+    """The FID schedule preset ``preset`` brings for ``gan``: the paper's for the ``paper`` preset's
+    unconditional GANs, else None. With ``check`` (the default is being taken, not a schedule asked
+    for) it is None when the Inception weights are not installed, with a warning saying so and how to
+    install them: a plain install trains the fixed number of steps instead of refusing to start. A
+    schedule asked for explicitly still needs the weights (the trainer stops at once without them)."""
+    if preset != "paper" or gan == "stargan":
+        return None
+    if check:
+        import os
+
+        from forensics.metrics.inception import INSTALL_HINT, weights_available
+
+        # (a FORENSICS_INCEPTION that names no file is a mistake the trainer reports, not a plain install)
+        if not weights_available() and not os.environ.get("FORENSICS_INCEPTION"):
+            tell_no_weights(INSTALL_HINT)
+            return None
+    return FidSchedule.paper()
 
 
 class FidMonitor:

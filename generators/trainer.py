@@ -11,12 +11,12 @@ A run folder holds ``config.json`` (everything needed to rebuild the run), ``dat
 (the data manifest), ``checkpoint.safetensors`` (latest state), ``log.csv`` (losses per
 step) and ``samples/step_NNNNNNN.png`` grids.
 
-With an FID schedule (``GanConfig.fid_schedule``, on by default in the ``paper`` preset; see
-:mod:`forensics.generators.schedule`) the trainer measures FID at the end of every epoch, cuts the learning
-rate of both optimisers (and the level step of quantized layers) on a plateau, stops early, and
-keeps ``best.safetensors`` (the state at the best FID) beside the latest checkpoint; the
-schedule's state travels in every checkpoint, so resuming stays bit-identical, and
-``schedule.json`` is its readable log. An *epoch* is one pass of the discriminator over the data:
+With an FID schedule (``GanConfig.fid_schedule``, on by default in the ``paper`` preset when the
+Inception weights are installed; see :mod:`forensics.generators.schedule`) the trainer measures FID
+at the end of every epoch, cuts the learning rate of both optimisers (and the level step of quantized
+layers) on a plateau, stops early, and keeps ``best.safetensors`` (the state at the best FID) beside
+the latest checkpoint; the schedule's state travels in every checkpoint, so resuming stays
+bit-identical, and ``schedule.json`` is its readable log. An *epoch* is one pass of the discriminator over the data:
 ``ceil(n_images / (batch * n_critic))`` generator steps (WGAN-GP draws ``n_critic`` = 5 batches per
 generator step, so its epoch is a fifth as many generator steps; the same count
 ``forensics.study.config`` uses to turn the paper's epochs into steps). Sampling
@@ -310,7 +310,7 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
             raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")
     dev = resolve_device(config.device)
     if config.fid_schedule is not None and features is None:  # before the data are loaded: one line, at once
-        require_inception("the FID schedule (on by default in the paper preset) needs", {"fid_schedule": "None"})
+        require_inception("the FID schedule needs", {"fid_schedule": "None"})
     ds = load_source(config.data, config.size, n=config.n_images, seed=config.seed, policy=config.policy,
                      attributes=config.attributes,
                      select_attrs=(list(config.attrs) if config.gan == "stargan" else None), progress=progress)

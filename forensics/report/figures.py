@@ -27,9 +27,10 @@ class Curve:
 
 def plot_profiles(curves: Sequence[Curve], path, title: str = "Azimuthal spectrum",
                   ylabel: str = "mean log magnitude (dB)") -> Path:
-    """Two panels: full frequency range and the high-frequency zoom, mean ± 1 std."""
+    """Two panels: full frequency range and the high-frequency zoom, mean ± 1 std; one legend beside
+    them (inside a panel it would hide the curves)."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(13.5, 4.6), layout="constrained")
     for ax, zoom in zip(axes, (False, True)):
         for i, c in enumerate(curves):
             sel = c.freqs >= ZOOM_FROM if zoom else slice(None)
@@ -43,7 +44,7 @@ def plot_profiles(curves: Sequence[Curve], path, title: str = "Azimuthal spectru
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.set_title("high-frequency zoom (f >= %.2f)" % ZOOM_FROM if zoom else "full range")
-    axes[0].legend(fontsize=8, loc="lower left")
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="outside right upper")
     fig.suptitle(title)
     return save_figure(fig, path)[0]
 
@@ -85,14 +86,20 @@ def pyplot():
 
 
 def plot_roc(scores: dict[str, dict[str, np.ndarray]], path, title: str) -> list[Path]:
-    """One ROC panel per detector: held-out reals (``"real"``) vs each setup's fakes."""
+    """One ROC panel per detector: held-out reals (``"real"``) vs each setup's fakes; when every panel
+    shows the same setups, one legend for all (in the grid's empty slot, or beside the panels), else one
+    per panel."""
     from sklearn.metrics import roc_curve
 
     plt = pyplot()
     dets = list(scores)
     cols = min(3, len(dets))
     rows = int(np.ceil(len(dets) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4 * rows), squeeze=False)
+    groups = [[s for s in scores[d] if s != "real"] for d in dets]
+    shared = all(g == groups[0] for g in groups)
+    wide = shared and len(dets) == rows * cols  # the legend goes beside the panels
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols + 1.8 * wide, 4 * rows + 0.4), squeeze=False,
+                             layout="constrained")
     for ax, det in zip(axes.flat, dets):
         sr = scores[det]["real"]
         for k, (setup, sf) in enumerate((s, v) for s, v in scores[det].items() if s != "real"):
@@ -102,33 +109,53 @@ def plot_roc(scores: dict[str, dict[str, np.ndarray]], path, title: str) -> list
         ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
         ax.set(title=det, xlabel="false-positive rate (reals called generated)", ylabel="true-positive rate")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    for ax in list(axes.flat)[len(dets):]:
+        if not shared:
+            ax.legend(fontsize=8, loc="lower right")
+    spare = list(axes.flat)[len(dets):]
+    for ax in spare:
         ax.axis("off")
+    if shared:
+        handles = axes.flat[0].get_legend_handles_labels()
+        if spare:
+            spare[0].legend(*handles, fontsize=9, loc="center", title="fakes of")
+        else:
+            fig.legend(*handles, fontsize=9, loc="outside right upper", title="fakes of")
     fig.suptitle(title)
     return save_figure(fig, path)
 
 
 def plot_matrix(matrix: dict, setups: Sequence[str], path, title: str, tested: Sequence[str] | None = None) -> list[Path]:
     """The train-on-i / test-on-j detection rates of each detector as heat maps (percent); rows are
-    the ``setups`` trained on, columns the groups ``tested`` (default: the same setups)."""
+    the ``setups`` trained on, columns the groups ``tested`` (default: the same setups). Beside each
+    row, on the right, the real-image accuracy of the detectors trained on it (an always-"generated"
+    detector would show 100 in every cell and 0 there)."""
     tested = list(tested or setups)
     plt = pyplot()
     dets = list(matrix)
     cols = min(3, len(dets))
     rows = int(np.ceil(len(dets) / cols))
     n, k = len(setups), len(tested)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 + 0.75 * k * cols, 1.2 + 0.6 * n * rows), squeeze=False)
+    # inches: 0.5 per cell; beside a panel its tick labels and axis labels; below it the rotated tick labels
+    below = 0.06 * max(len(s) for s in tested) + 1.2
+    beside = 0.065 * max(len(s) for s in setups) + 1.4
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 + cols * (0.5 * k + beside), 0.5 + rows * (0.5 * n + below)),
+                             squeeze=False, layout="constrained")
     for ax, det in zip(axes.flat, dets):
         m = np.array([[100 * matrix[det][t]["detection_rate"][s]["mean"] for s in tested] for t in setups])
-        ax.imshow(m, vmin=0, vmax=100, cmap="viridis")
+        im = ax.imshow(m, vmin=0, vmax=100, cmap="viridis", aspect="auto")
         for (r, c), v in np.ndenumerate(m):
             ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=8, color="w" if v < 60 else "k")
-        ax.set_xticks(range(k), tested, rotation=60, fontsize=8)
+        ax.set_xticks(range(k), tested, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
         ax.set_yticks(range(n), setups, fontsize=8)
         ax.set(title=det, xlabel="tested on", ylabel="trained on (real vs)")
+        acc = ax.secondary_yaxis("right")
+        acc.set_yticks(range(n), [f"{100 * matrix[det][t]['real_accuracy']['mean']:.0f}" for t in setups], fontsize=9)
+        acc.tick_params(length=0)
+        acc.set_ylabel("real accuracy (%)", fontsize=9)
     for ax in list(axes.flat)[len(dets):]:
         ax.axis("off")
+    fig.get_layout_engine().set(wspace=0.08, hspace=0.06)  # one panel's right labels clear of the next one's left
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.9 / rows, aspect=12, label="detection rate (%)")
     fig.suptitle(title)
     return save_figure(fig, path)
 

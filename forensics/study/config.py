@@ -117,8 +117,9 @@ class StudyConfig(Config):
     #: extra row families, each trained for its own setups only (not multiplied by the product above)
     extra: tuple[SourceFamily, ...] = ()
     #: the GAN runs' FID schedule (early stopping, samples from the best-FID checkpoint): None = the GAN
-    #: preset's default (``paper``: on, ``tiny``: off), True/False = on/off; ``train_fid_n`` images per
-    #: measurement (None: the schedule's default, 1000)
+    #: preset's default (``paper``: on when the Inception weights are installed, else off with a warning;
+    #: ``tiny``: off), True/False = on/off; ``train_fid_n`` images per measurement (None: the schedule's
+    #: default, 1000)
     train_fid: bool | None = None
     train_fid_n: int | None = None
     #: LRP explanations of the explainable detectors (an MLP or LR on spectral features, the CNNs):

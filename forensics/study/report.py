@@ -60,6 +60,41 @@ def results_text(results: dict) -> str:
     return "\n".join(parts)
 
 
+#: the rows of the time table: (label, key in ``Study.timings``; ``"train "`` sums every ``"train <source>"``)
+STAGE_TIMES = (("real images", "real"), ("GAN training", "train "), ("fakes sampled", "fakes"),
+               ("features", "features"), ("detectors (train + score)", "detectors"),
+               ("explanations (LRP)", "explanations"), ("FID/KID", "fid"), ("report", "report"))
+
+
+def fmt_seconds(seconds: float) -> str:
+    """``"8.4 s"``, or ``"3 min 05 s"`` from a minute on."""
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s:02d} s"
+
+
+def timings_text(timings: dict[str, dict[str, float]]) -> str:
+    """The wall-clock time of each stage (:data:`STAGE_TIMES`) and the total as a Markdown table, one
+    column per study (``{column title: Study.timings}``, e.g. one per GAN seed), with each stage's share
+    of the total when there is one study; "–": nothing computed (cached, or not part of the study)."""
+    one = len(timings) == 1
+    rows = []
+    for label, key in STAGE_TIMES + (("total", "total"),):
+        cells = []
+        for t in timings.values():
+            if key.endswith(" "):
+                runs = [v for k, v in t.items() if k.startswith(key)]
+                sec, note = (sum(runs), f" ({len(runs)} run{'s' if len(runs) != 1 else ''})") if runs else (None, "")
+            else:
+                sec, note = t.get(key), ""
+            cells.append("–" if sec is None else fmt_seconds(sec) + note)
+            if one:
+                cells.append("–" if sec is None else f"{100 * sec / max(t['total'], 1e-9):.0f}%")
+        rows.append([label] + cells)
+    return markdown_table(["stage"] + (["time", "share"] if one else list(timings)), rows)
+
+
 def seeds_text(summary: dict) -> str:
     """The spread over GAN seeds (:func:`forensics.study.seeds.summarise_seeds`) as Markdown: per
     detector, mean ± std over seeds of each seed's mean, and the range [min, max]."""

@@ -33,7 +33,8 @@ def summarise_seeds(results: dict[int, dict]) -> dict:
 
 def run_seeds(config: StudyConfig, seeds, out, progress: bool = True) -> dict:
     """The study ``config`` once per GAN seed (``out/seed<S>/``, each cached and resumable as usual),
-    then ``out/seeds.json`` and ``out/seeds.md``: the spread over seeds (:func:`summarise_seeds`).
+    then ``out/seeds.json`` and ``out/seeds.md``: the spread over seeds (:func:`summarise_seeds`), and
+    each study's seconds per stage (``timings``, by seed).
     Bit-identical numbers hold on one machine only; across machines, CPU kernels differ and GAN
     training amplifies it, so a result worth quoting is a spread over seeds."""
 
@@ -41,8 +42,10 @@ def run_seeds(config: StudyConfig, seeds, out, progress: bool = True) -> dict:
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"give distinct seeds, not {seeds}")
-    results = {s: run_study(config.replace(seed=s), out / f"seed{s}", progress)["results"] for s in seeds}
-    summary = {"config": {**config.to_dict(), "seed": seeds}, **summarise_seeds(results)}
+    runs = {s: run_study(config.replace(seed=s), out / f"seed{s}", progress) for s in seeds}
+    summary = {"config": {**config.to_dict(), "seed": seeds},
+               **summarise_seeds({s: r["results"] for s, r in runs.items()}),
+               "timings": {s: r["timings"] for s, r in runs.items()}}
     write_json(out / "seeds.json", summary)
 
     atomic_write_text(out / "seeds.md", seeds_text(summary) + "\n")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,12 +71,24 @@ class Study:
     def __init__(self, config: StudyConfig, out, progress: bool = True, fid_features=None):
         self.cfg, self.out, self.progress = config, Path(out), progress
         self.fid_features = fid_features  # replaces the Inception network (tests)
+        #: wall-clock seconds per stage (:data:`~forensics.study.report.STAGE_TIMES`): ``real``, ``fakes``,
+        #: ``features``, ``detectors``, ``report`` and ``total`` always; ``train <source>``, ``explanations``
+        #: and ``fid`` only for the work done (absent: cached, or not part of this study)
         self.timings: dict[str, float] = {}
         self.keys: dict[str, str] = {}
 
     def log(self, msg: str) -> None:
         if self.progress:
             print(f"[counterexample] {msg}", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def timed(self, stage: str):
+        """Adds the wall-clock time of the ``with`` block to ``timings[stage]``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
 
     # ---------------------------------------------------------------------------- stages
     def stage_real(self) -> np.ndarray:
@@ -97,7 +110,7 @@ class Study:
 
     def check_inception(self) -> None:
         """The Inception weights, found up front when the FID/KID stage (``fid_n``) or the GAN runs'
-        FID schedule (``train_fid``; on by default with the paper preset) needs them."""
+        FID schedule (``train_fid``; the paper preset's default leaves it out without the weights) needs them."""
         from forensics.metrics.inception import require_inception
 
         c = self.cfg
@@ -108,18 +121,23 @@ class Study:
             uses.append("FID/KID per source")
             avoid["fid_n"] = "None"
         if any(self.gan_config(src).fid_schedule is not None for src in c.sources()):
-            uses.append("the GAN runs' FID schedule (on with the paper preset)")
+            uses.append("the GAN runs' FID schedule")
             avoid["train_fid"] = "False"
         if uses:
             require_inception(f"{' and '.join(uses)} need{'s' if len(uses) == 1 else ''}", avoid)
 
     def gan_config(self, src: "Source"):
         """The :class:`~forensics.generators.config.GanConfig` of source ``src``'s run (the ``paper``
-        GAN preset brings the FID schedule: early stopping, samples from the best-FID checkpoint)."""
+        GAN preset brings the FID schedule, when the Inception weights are installed: early stopping,
+        samples from the best-FID checkpoint)."""
         from forensics.generators.config import GanConfig
+        from forensics.generators.schedule import preset_schedule
 
         c = self.cfg
-        return GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, last_layer=src.setup,
+        sched = {}  # the preset's default schedule, if the weights (or a stand-in extractor) allow it
+        if c.train_fid is None and c.train_fid_n is None:
+            sched["fid_schedule"] = preset_schedule(c.gan_preset, c.gan, check=self.fid_features is None)
+        return GanConfig.from_preset(c.gan_preset, c.gan, c.gan_overrides, **sched, last_layer=src.setup,
                                      objective=None if src.primary_loss else src.objective, quant=src.quant,
                                      data=c.real, size=c.size, steps=src.steps or c.steps, seed=c.seed,
                                      device=c.device, n_images=c.n_real, policy=c.policy,
@@ -330,25 +348,29 @@ class Study:
         c = self.cfg
         t0 = time.perf_counter()
         self.check_inception()  # before any work: the study would otherwise fail after hours of training
-        real = self.stage_real()  # first: a real source that cannot be read leaves no study folder behind
+        with self.timed("real"):
+            real = self.stage_real()  # first: a real source that cannot be read leaves no study folder behind
         self.out.mkdir(parents=True, exist_ok=True)
         write_config(self.out, {"command": "counterexample", "config": c.to_dict()})
         fakes, fake_keys = {}, {}
         for src in c.sources():
             run, run_key = self.stage_train(src)
-            fakes[src.label], fake_keys[src.label] = self.stage_fakes(src.label, run, run_key)
+            with self.timed("fakes"):
+                fakes[src.label], fake_keys[src.label] = self.stage_fakes(src.label, run, run_key)
         wanted = {make_detector(d, size=c.size).features for d in c.detectors}
         fsets = sorted(wanted - {None})
-        feats = {fs: {"real": self.stage_features(fs, "real", real, self.keys["real"])} for fs in fsets}
-        for fs in fsets:
-            for g in fakes:
-                feats[fs][g] = self.stage_features(fs, g.replace("/", "__"), fakes[g], fake_keys[g])
+        with self.timed("features"):
+            feats = {fs: {"real": self.stage_features(fs, "real", real, self.keys["real"])} for fs in fsets}
+            for fs in fsets:
+                for g in fakes:
+                    feats[fs][g] = self.stage_features(fs, g.replace("/", "__"), fakes[g], fake_keys[g])
         if None in wanted:  # detectors that learn from the images themselves
             feats[None] = {"real": real, **fakes}
         self.log("training and scoring detectors")
         self.scores: dict[str, dict[str, np.ndarray]] = {}
         self.fitted: dict[str, tuple] = {}
-        det_out, matrix = self.evaluate(feats)
+        with self.timed("detectors"):
+            det_out, matrix = self.evaluate(feats)
         explanations = self.stage_explanations(feats, fake_keys)
         results = {"config": {**c.to_dict(), "n_real_images": int(len(real)),
                               "protocol": "train on n_train real + n_train baseline (without replacement), "
@@ -359,15 +381,17 @@ class Study:
             results["fid"] = self.stage_fid(real, fakes, fake_keys)
         if explanations is not None:
             results["explanations"] = explanations
-        write_json(self.out / "results.json", results)
-        paths = write_experiment_report(self.out, results, real, fakes, self.scores)
+        with self.timed("report"):
+            write_json(self.out / "results.json", results)
+            paths = write_experiment_report(self.out, results, real, fakes, self.scores)
         self.timings["total"] = time.perf_counter() - t0
         write_json(self.out / "timings.json", self.timings)
-        return {"results": results, "report": paths}
+        return {"results": results, "report": paths, "timings": dict(self.timings)}
 
 
 def run_study(config: StudyConfig, out, progress: bool = True, fid_features=None) -> dict:
     """Run (or resume) the counterexample study ``config`` in folder ``out``: every finished stage whose
-    chained key still matches is reused. Returns ``{"results": ..., "report": (md, html)}``.
+    chained key still matches is reused. Returns ``{"results": ..., "report": (md, html), "timings": ...}``
+    (seconds per stage, also in ``timings.json``; :func:`~forensics.study.report.timings_text` tables them).
     ``fid_features`` replaces the Inception network (FID stage, FID training schedule) in tests."""
     return Study(config, out, progress, fid_features).run()
