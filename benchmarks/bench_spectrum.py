@@ -6,7 +6,8 @@ Part 1, the FFT floor. The inputs are ``n`` seeded ``size x size`` greyscale pat
 built-in photographs (BT.601 grey rounded to 8 bits, held as float32 in memory). The floor is the
 bare transform every spectral feature starts from: ``rfft2`` of the float32 patches, then ``|F|``,
 then ``log``, in chunks of 16 patches (the features' chunk size at 128 px), nothing else; timed with
-``scipy.fft`` and with ``numpy.fft`` (its fastest scaling), the faster of the two is the floor. Each
+``scipy.fft.rfft2``, ``numpy.fft.rfft2`` (at its fastest scaling) and NumPy's row ``rfft`` then
+column ``fft`` (what the features use), the fastest of them is the floor. Each
 feature set of :data:`forensics.spectral.spectrum.FEATURE_SETS` (and the azimuthal log profile of
 ``forensics spectrum``'s ``profiles.csv``) is timed on the same patches, its ratio to the floor
 printed beside it, on one thread and on all cores (the floor on all cores runs its parts on a
@@ -41,20 +42,28 @@ from forensics.spectral import reference, spectrum  # noqa: E402
 FLOOR_CHUNK = 16
 
 
-def floor_scipy(gray):
-    """rfft2 (scipy.fft, float32, one thread) + |F| + log of each chunk: the bare transform."""
-    for i in range(0, len(gray), FLOOR_CHUNK):
-        m = np.abs(scipy.fft.rfft2(gray[i:i + FLOOR_CHUNK], workers=1))
-        with np.errstate(divide="ignore"):  # a coefficient can be exactly 0
-            np.log(m, out=m)
+def _floor(transform):
+    """``transform`` + |F| + log of each chunk of the patches: the bare work of a spectrum."""
+    def run(gray):
+        for i in range(0, len(gray), FLOOR_CHUNK):
+            m = np.abs(transform(gray[i:i + FLOOR_CHUNK]))
+            with np.errstate(divide="ignore"):  # a coefficient can be exactly 0
+                np.log(m, out=m)
+    return run
 
 
-def floor_numpy(gray):
-    """The same with numpy.fft (``norm="forward"``: NumPy 2.4's unscaled float32 rfft2 is 3-4x slower)."""
-    for i in range(0, len(gray), FLOOR_CHUNK):
-        m = np.abs(np.fft.rfft2(gray[i:i + FLOOR_CHUNK], norm="forward"))
-        with np.errstate(divide="ignore"):
-            np.log(m, out=m)
+def _rows_then_columns(x):
+    f = np.fft.rfft(x, axis=-1, norm="ortho")
+    return np.fft.fft(f, axis=-2, norm="ortho", out=f)
+
+
+#: the float32 rfft2s the floor is the fastest of, each on one thread
+FLOORS = {
+    "scipy.fft.rfft2": _floor(lambda x: scipy.fft.rfft2(x, workers=1)),
+    # norm="forward": NumPy 2.4's unscaled float32 rfft2 is 4-6x slower
+    "numpy.fft.rfft2": _floor(lambda x: np.fft.rfft2(x, norm="forward")),
+    "numpy rfft rows + fft columns": _floor(_rows_then_columns),
+}
 
 
 def on_pool(fn, k):
@@ -99,8 +108,8 @@ def main():
 
     for name in names:  # warm caches (geometry, FFT plans)
         feature(name)(gray[:8])
-    floor_scipy(gray[:8])
-    floor_numpy(gray[:8])
+    for fn in FLOORS.values():
+        fn(gray[:8])
 
     def one_thread(fn):
         def run():
@@ -113,30 +122,30 @@ def main():
             fn(gray)
         return run
 
-    jobs = {"floor scipy": one_thread(floor_scipy), "floor numpy": one_thread(floor_numpy)}
+    jobs = {f"floor {k}": one_thread(fn) for k, fn in FLOORS.items()}
     jobs.update({name: one_thread(feature(name)) for name in names})
     one = set(jobs)
-    jobs["floor scipy, all cores"] = lambda: on_pool(floor_scipy, cores)(gray)
-    jobs["floor numpy, all cores"] = lambda: on_pool(floor_numpy, cores)(gray)
+    jobs.update({f"floor {k}, all cores": all_threads(on_pool(fn, cores)) for k, fn in FLOORS.items()})
     jobs.update({f"{name}, all cores": all_threads(feature(name)) for name in names})
     wall, cpu = best_of(jobs, a.repeat)
     # one thread: the CPU time of the thread that runs it (on a machine shared with other jobs the
     # wall time also counts the time the thread waited for a core); all cores: wall time
     ms = {k: 1e3 * (cpu[k] if k in one else wall[k]) / a.n for k in jobs}
     ms_wall = {k: 1e3 * wall[k] / a.n for k in jobs}
-    floor1 = min(ms["floor scipy"], ms["floor numpy"])
-    floork = min(ms["floor scipy, all cores"], ms["floor numpy, all cores"])
+    floor1 = min(ms[f"floor {k}"] for k in FLOORS)
+    floor1_wall = min(ms_wall[f"floor {k}"] for k in FLOORS)
+    floork = min(ms[f"floor {k}, all cores"] for k in FLOORS)
 
     print(f"patches: {a.n} x {a.size}x{a.size} 8-bit grey as float32; cores: {os.cpu_count()}, "
           f"all-cores runs on {cores} threads; best of {a.repeat} interleaved runs")
-    print(f"FFT floor = rfft2 + |F| + log, float32, chunks of {FLOOR_CHUNK}: "
-          f"scipy.fft {ms['floor scipy']:.4f}, numpy.fft {ms['floor numpy']:.4f} ms/image on one thread "
-          f"(floor {floor1:.4f}); {ms['floor scipy, all cores']:.4f} / {ms['floor numpy, all cores']:.4f} "
-          f"on {cores} threads (floor {floork:.4f})")
+    print(f"FFT floor = float32 rfft2 + |F| + log, chunks of {FLOOR_CHUNK}, the fastest of (ms/image):")
+    for k in FLOORS:
+        print(f"  {k:<30} 1 thread {ms[f'floor {k}']:.4f} (wall {ms_wall[f'floor {k}']:.4f}), "
+              f"{cores} threads {ms[f'floor {k}, all cores']:.4f}")
+    print(f"  floor: {floor1:.4f} on 1 thread (wall {floor1_wall:.4f}), {floork:.4f} on {cores} threads")
     print(f"(one thread: CPU time of the thread; its wall time beside it. {cores} threads: wall time)")
     print(f"{'features':<10} {'1 thread ms/image':>18} {'x floor':>8} {'(wall, x floor)':>16}   "
           f"{f'{cores} threads ms/image':>19} {'x floor':>8}")
-    floor1_wall = min(ms_wall["floor scipy"], ms_wall["floor numpy"])
     worst = 0.0
     for name in names:
         r1 = ms[name] / floor1
