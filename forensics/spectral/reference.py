@@ -67,9 +67,11 @@ def azimuthal_profile_one(img: np.ndarray) -> np.ndarray:
     return np.array([spec[k == i].mean() for i in range(k.max() + 1)])
 
 
-def _rings_one(g: np.ndarray, transform) -> np.ndarray:
-    """Mean of ``transform(|fftshift(fft2(g, ortho))|)`` per integer ring ``rint(f * min(H, W))``
-    (the module's geometry), one ring at a time, float64."""
+def ring_means_one(img: np.ndarray, transform=None) -> np.ndarray:
+    """Mean of ``transform(|fftshift(fft2(grey, ortho))|)`` per integer ring ``rint(f * min(H, W))``
+    (the module's geometry) of one RGB or grey image (BT.601 grey), one ring at a time, float64."""
+    g = _gray_one(img)
+    transform = transform or (lambda m: m)
     h, w = g.shape
     spec = transform(np.abs(np.fft.fftshift(np.fft.fft2(g, norm="ortho"))))
     fy = (np.arange(h) - h // 2) / h
@@ -86,7 +88,7 @@ def dzanic_fixed_one(img: np.ndarray, band: float = 0.5) -> np.ndarray:
     """``[b, y_i, y_f]`` of the toolkit's variant (``dzanic+``) of one image: ring means of the
     ortho magnitude, rings ``ceil(band * S/2)..S/2``, ``b`` by SciPy's Nelder–Mead of the vector
     norm from -2 (MATLAB's ``fminsearch`` tolerances)."""
-    prof = _rings_one(_gray_one(img), lambda m: m)
+    prof = ring_means_one(img)
     nyq = min(img.shape[:2]) // 2
     lo = max(1, int(np.ceil(band * nyq)))
     y = prof[lo:nyq + 1]
@@ -102,7 +104,7 @@ def durall_fixed_one(img: np.ndarray, n_points: int = 80, a: float = -0.5) -> np
     """The toolkit's variant (``durall+``) of one image: ring means of ``20 ln(|F| + 1e-8)``
     without the first and last ring, read at ``n_points`` equally spaced points by Keys' cubic
     convolution (four taps per point, ends replicated), minus the first value."""
-    prof = 20.0 * _rings_one(_gray_one(img), lambda m: np.log(m + 1e-8))[1:-1]
+    prof = 20.0 * ring_means_one(img, lambda m: np.log(m + 1e-8))[1:-1]
     n = len(prof)
 
     def keys(d):
