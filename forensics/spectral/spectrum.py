@@ -766,6 +766,11 @@ def dzanic_faithful(images, n_bins: int = 200, keep: float = 0.5, band: float = 
 
     The band lies only in the spectrum's corners (0.85 r_max is about 1.2 x the axis Nyquist
     radius): at 128 x 128 it holds about 800 positions and 17 of its 60 bins are empty.
+
+    Only what the band reads is computed: the raw bins from two before its start (the
+    smoothing window), from the columns of the half plane that hold them (:func:`_dzanic_band`:
+    the row transforms, then the column transforms of 23 of the 65 columns at 128 x 128), in
+    float64 as the whole profile of :func:`dzanic_faithful_profile` is, with the same values.
     """
     start = int(matlab_round(200 * (band - 0.5) / 0.5))  # literal 200 and 0.5, as published
     half = 2  # of smooth(y, 5)'s window
@@ -920,7 +925,12 @@ def durall_faithful(images, n_points: int = 80) -> np.ndarray:
     ``20 ln|.|``; ``azimuthalAverage`` (:func:`_durall_geometry`: floor rings about
     ``((W-1)/2, (W-1)/2)``, the first and last ring dropped: 88 values at 128 x 128); the cubic
     spline of those values read at ``n_points`` equally spaced points (``griddata`` cubic onto
-    ``linspace(0, 80, 80)``); divided by its first value."""
+    ``linspace(0, 80, 80)``); divided by its first value.
+
+    The FFT and the 1e-8 are float64, as published: where the spectrum is (nearly) zero, as in
+    the high frequencies of a smooth image, float32's rounding of the transform lies far above
+    1e-8 and would change the feature by up to 50%. ``|F + 1e-8|`` and its log are then float32
+    (the feature moves by about 1e-7 relative), the ring sums float64."""
     def one(batch):
         h, w = batch.shape[1:3]
         F = rfft2(opencv_gray(batch), norm=None)  # the half plane of the unnormalised fft2, float64
