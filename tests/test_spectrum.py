@@ -267,3 +267,110 @@ def test_geometry_caches_are_bounded_by_bytes_and_keep_values(monkeypatch):
     monkeypatch.setattr(S, "GEOMETRY_CACHE_BYTES", 1)
     big = S.half_geometry(400, 300)  # over the budget alone: kept as the only entry
     assert S.half_geometry(400, 300) is big and S.half_geometry.cache_bytes() == sum(a.nbytes for a in big)
+
+
+# ----------------------------------------------------------------- fast paths against one-image references
+SIZES = [(128, 128), (127, 127), (128, 160), (77, 96)]
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from forensics.io.sources import builtin_photos
+
+    return builtin_photos()[0][1]  # astronaut.png, 512 x 512
+
+
+def _batch(photo, h, w, seed=0):
+    """Four crops of the photo and two uniform-noise images of ``h x w`` (uint8 RGB)."""
+    rng = np.random.default_rng(seed + h * 1000 + w)
+    crops = [photo[y:y + h, x:x + w] for y, x in zip(rng.integers(0, 512 - h, 4), rng.integers(0, 512 - w, 4))]
+    return np.concatenate([np.stack(crops), rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)])
+
+
+@pytest.mark.parametrize("hw", SIZES)
+def test_variant_features_equal_one_image_references(photo, hw):
+    """dzanic+ and durall+ (float32 FFTs, the fit's rings alone, float64 ring sums) against the
+    float64 one-image references: the profile values to float32 rounding of the FFT, and the
+    Nelder-Mead fit, which starts from the same point, takes the same steps (b equal to 1e-9)."""
+    rgb = _batch(photo, *hw)
+    got = S.features(rgb, "dzanic+")
+    want = np.stack([reference.dzanic_fixed_one(im) for im in rgb])
+    assert np.allclose(got[:, 0], want[:, 0], rtol=0, atol=1e-9)
+    assert np.allclose(got[:, 1:], want[:, 1:], rtol=1e-5)
+    got = S.features(rgb, "durall+")
+    want = np.stack([reference.durall_fixed_one(im) for im in rgb])
+    scale = np.abs(want).max(axis=1, keepdims=True)  # the log magnitudes carry the FFT's float32 error
+    assert got.shape == (len(rgb), 80) and np.all(np.abs(got - want) <= 1e-5 * scale)
+
+
+@pytest.mark.parametrize("hw", SIZES)
+def test_profiles_equal_one_image_reference(photo, hw):
+    rgb = _batch(photo, *hw)
+    want_mag = np.stack([reference.ring_means_one(im) for im in rgb])
+    got_mag = S.azimuthal_profile(rgb, "magnitude")
+    # float32 FFT: absolute error about 1e-7 of the largest magnitude (DC), in every ring
+    assert np.all(np.abs(got_mag - want_mag) <= 1e-6 * want_mag[:, :1])
+    got = S.azimuthal_profile(rgb)
+    want = np.stack([reference.azimuthal_profile_one(im) for im in rgb])
+    big = want_mag > 1e-3 * want_mag[:, :1]  # rings whose mean is well above that error: 1e-3 dB
+    assert big.mean() > 0.5 and np.abs(got - want)[big].max() <= 1e-3
+    assert np.abs(got - want).max() <= 2e-2  # the rings holding nearly-zero coefficients too
+    want_pow = np.stack([reference.ring_means_one(im, np.square) for im in rgb])
+    assert np.allclose(S.azimuthal_profile(rgb, "power"), want_pow, rtol=1e-5, atol=1e-5 * want_mag[:, :1] ** 2)
+
+
+@pytest.mark.parametrize("hw", SIZES)
+def test_dzanic_band_path_equals_the_full_profile(photo, hw):
+    """dzanic computes only the bins its smoothed band reads, from the half plane's columns that
+    hold them; the same numbers as the whole 200-bin profile (dzanic_faithful_profile), smoothed
+    and fitted, and as the one-image reference."""
+    rgb = _batch(photo, *hw)
+    got = S.dzanic_faithful(rgb)
+    sm, _ = S.dzanic_faithful_profile(rgb)
+    centres = S._dzanic_geometry(*hw, 200, 0.5)[1]
+    x = centres[140:] / centres.max()
+    want = np.stack([S.fit_decay_published(x, sm[:, 140:]), sm[:, 140], sm[:, -1]], axis=1)
+    assert np.allclose(got, want, rtol=1e-12, atol=0)
+    ref = np.stack([reference.dzanic_faithful_one(im) for im in rgb])
+    assert np.allclose(got, ref, rtol=1e-6)
+
+
+def test_dzanic_band_path_keeps_empty_bins_and_nan():
+    rgb = np.random.default_rng(5).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    with pytest.warns(RuntimeWarning, match="not finite"):
+        got = S.dzanic_faithful(rgb)
+    sm, _ = S.dzanic_faithful_profile(rgb)
+    assert np.isnan(got[:, 0]).all() and np.array_equal(got[:, 1:], sm[:, [140, -1]], equal_nan=True)
+
+
+def test_matlab_smooth_equals_windowed_means():
+    rng = np.random.default_rng(6)
+    y = rng.standard_normal((3, 40))
+    y[rng.random(y.shape) < 0.3] = np.nan
+    y[1, 10:16] = np.nan  # a window of NaNs only
+    for span in (1, 3, 5, 7):
+        half = (span - 1) // 2
+        want = np.empty_like(y)
+        for i in range(y.shape[1]):
+            hw = min(half, i, y.shape[1] - 1 - i)
+            want[:, i] = [np.nanmean(r[i - hw:i + hw + 1]) if np.isfinite(r[i - hw:i + hw + 1]).any() else np.nan
+                          for r in y]
+        assert np.allclose(S.matlab_smooth(y, span), want, rtol=1e-14, equal_nan=True)
+
+
+def test_durall_keeps_float64_where_the_spectrum_is_zero():
+    """durall adds its 1e-8 to the float64 FFT and only then rounds |F + 1e-8| to float32: on
+    smooth float images, whose high frequencies are far below float32's rounding of the
+    transform, it still equals the float64 computation (a float32 FFT is up to 50% off here)."""
+    yy, xx = np.mgrid[0:64, 0:64]
+    g = np.stack([np.exp(-((yy - 30.0) ** 2 + (xx - 33.0) ** 2) / (2 * s ** 2)) * 200 for s in (3.0, 5.0)])
+    F = np.fft.fft2(g) + 1e-8
+    mag = 20 * np.log(np.abs(F))
+    rings = S._durall_geometry(64, 64)
+    yy2, xx2 = np.indices((64, 64))
+    r = np.floor(np.hypot(xx2 - 31.5, yy2 - 31.5)).astype(int)
+    full = np.fft.fftshift(mag, axes=(1, 2))
+    prof = np.stack([[im[r == k].mean() for k in range(1, r.max())] for im in full])
+    assert prof.shape[1] == rings.n_bins
+    v = prof @ S.spline_resample_matrix(prof.shape[1], 80)
+    assert np.allclose(S.durall_faithful(g), v / v[:, :1], rtol=1e-6)

@@ -4,7 +4,9 @@ They follow the published scripts' structure (a loop over images, a loop over ra
 bins, SciPy's Nelder–Mead per image) and exist as the baseline of
 ``benchmarks/bench_spectrum.py`` and as the oracle of the ring geometry. The transcriptions
 of the published algorithms the faithful features are tested against are in
-``tests/test_fidelity.py``. Nothing else should call them.
+``tests/test_fidelity.py``; the toolkit's variants (``dzanic+``, ``durall+``) have their own one-image
+versions here (:func:`dzanic_fixed_one`, :func:`durall_fixed_one`), the oracles of the batched code.
+Nothing else should call them.
 """
 from __future__ import annotations
 
@@ -63,3 +65,56 @@ def azimuthal_profile_one(img: np.ndarray) -> np.ndarray:
     fx = (np.arange(w) - w // 2) / w
     k = np.rint(np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) * min(h, w)).astype(int)
     return np.array([spec[k == i].mean() for i in range(k.max() + 1)])
+
+
+def ring_means_one(img: np.ndarray, transform=None) -> np.ndarray:
+    """Mean of ``transform(|fftshift(fft2(grey, ortho))|)`` per integer ring ``rint(f * min(H, W))``
+    (the module's geometry) of one RGB or grey image (BT.601 grey), one ring at a time, float64."""
+    g = _gray_one(img)
+    transform = transform or (lambda m: m)
+    h, w = g.shape
+    spec = transform(np.abs(np.fft.fftshift(np.fft.fft2(g, norm="ortho"))))
+    fy = (np.arange(h) - h // 2) / h
+    fx = (np.arange(w) - w // 2) / w
+    k = np.rint(np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) * min(h, w)).astype(int)
+    return np.array([spec[k == i].mean() for i in range(k.max() + 1)])
+
+
+def _gray_one(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if img.ndim == 3 else img.astype(np.float64)
+
+
+def dzanic_fixed_one(img: np.ndarray, band: float = 0.5) -> np.ndarray:
+    """``[b, y_i, y_f]`` of the toolkit's variant (``dzanic+``) of one image: ring means of the
+    ortho magnitude, rings ``ceil(band * S/2)..S/2``, ``b`` by SciPy's Nelder–Mead of the vector
+    norm from -2 (MATLAB's ``fminsearch`` tolerances)."""
+    prof = ring_means_one(img)
+    nyq = min(img.shape[:2]) // 2
+    lo = max(1, int(np.ceil(band * nyq)))
+    y = prof[lo:nyq + 1]
+    x = np.arange(lo, nyq + 1) / nyq
+
+    def cost(b):
+        return np.sqrt(np.sum((y[0] * (x / x[0]) ** b[0] - y) ** 2))
+
+    return np.array([fmin(cost, [-2.0], xtol=1e-4, ftol=1e-4, disp=False)[0], y[0], y[-1]])
+
+
+def durall_fixed_one(img: np.ndarray, n_points: int = 80, a: float = -0.5) -> np.ndarray:
+    """The toolkit's variant (``durall+``) of one image: ring means of ``20 ln(|F| + 1e-8)``
+    without the first and last ring, read at ``n_points`` equally spaced points by Keys' cubic
+    convolution (four taps per point, ends replicated), minus the first value."""
+    prof = 20.0 * ring_means_one(img, lambda m: np.log(m + 1e-8))[1:-1]
+    n = len(prof)
+
+    def keys(d):
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
+        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
+
+    out = np.empty(n_points)
+    for j, t in enumerate(np.linspace(0.0, n - 1.0, n_points)):
+        base = int(np.floor(t))
+        out[j] = sum(keys(t - k) * prof[min(max(k, 0), n - 1)] for k in range(base - 1, base + 3))
+    return out - out[0]
