@@ -204,7 +204,7 @@ class Detector(RealFakeContract, ClassifierMixin, BaseEstimator):
         if cls is None:
             raise UserError(f"{mj}: unknown detector class {meta.get('class')!r}")
         try:
-            arrays = read_npz(mz)
+            arrays = read_npz(mz, finite=True)
             if version == 1:
                 meta = cls.upgrade_v1(meta)
             det = cls(**meta["params"])

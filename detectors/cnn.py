@@ -28,11 +28,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Count, NonNegative, Positive, Probability, Range, Seed
 from forensics.detectors.base import RealFakeContract
 from forensics.detectors.formats import CNN_FORMAT
 
@@ -45,43 +46,35 @@ INPUTS = ("pixels", "spectrum")
 class CNNConfig(Config):
     """Settings of :class:`CNNDetector` (architecture, training, augmentation)."""
 
-    size: int = 32  #: image side the network is trained and scored at
+    size: Annotated[int, Range(8)] = 32  #: image side the network is trained and scored at
     input: str = "pixels"  #: pixels | spectrum
-    channels: tuple[int, ...] = (16, 32, 64)  #: conv blocks, each halving the side
-    epochs: int = 15
-    batch: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    blur_prob: float = 0.1  #: CNNDetection's "blur_jpg_prob0.1" setting
-    blur_sigma: tuple[float, float] = (0.0, 1.0)  #: σ range in pixels (CNNDetection: 0-3 at 256 px)
-    jpeg_prob: float = 0.1
-    jpeg_quality: tuple[int, int] = (30, 100)
+    channels: Annotated[tuple[int, ...], Range(1)] = (16, 32, 64)  #: conv blocks, each halving the side
+    epochs: Annotated[int, Range(0)] = 15
+    batch: Count = 64
+    lr: Positive = 2e-3
+    weight_decay: NonNegative = 1e-4
+    blur_prob: Probability = 0.1  #: CNNDetection's "blur_jpg_prob0.1" setting
+    #: σ range in pixels (CNNDetection: 0-3 at 256 px)
+    blur_sigma: Annotated[tuple[float, float], Range(0)] = (0.0, 1.0)
+    jpeg_prob: Probability = 0.1
+    jpeg_quality: Annotated[tuple[int, int], Range(1, 100)] = (30, 100)
     flip: bool = True
-    guidance: float = 0.0  #: λ of explanation-guided training (0: plain training)
-    seed: int = 0
-    threshold: float = 0.5  #: P(generated) above which predict says 1
+    guidance: NonNegative = 0.0  #: λ of explanation-guided training (0: plain training)
+    seed: Seed = 0
+    threshold: Probability = 0.5  #: P(generated) above which predict says 1
 
     def validate(self):
-        if self.size < 8 or self.size % (2 ** len(self.channels)):
+        if self.size % (2 ** len(self.channels)):
             raise ValueError(f"size {self.size} must be >= 8 and divisible by 2^{len(self.channels)} "
                              f"(one halving per conv block)")
         if self.input not in INPUTS:
             raise ValueError(f"unknown CNN input {self.input!r}; choose from {', '.join(INPUTS)}")
-        if not self.channels or min(self.channels) < 1:
-            raise ValueError(f"channels {self.channels} must be positive and non-empty")
-        if self.epochs < 0 or self.batch < 1 or self.lr <= 0 or self.weight_decay < 0:
-            raise ValueError("epochs >= 0, batch >= 1, lr > 0 and weight_decay >= 0 are required")
-        for p in (self.blur_prob, self.jpeg_prob):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"augmentation probability {p} is not in [0, 1]")
-        if not 0 <= self.blur_sigma[0] <= self.blur_sigma[1]:
+        if not self.channels:
+            raise ValueError("channels must be non-empty")
+        if len(self.blur_sigma) != 2 or self.blur_sigma[0] > self.blur_sigma[1]:
             raise ValueError(f"blur sigma range {self.blur_sigma} is not 0 <= low <= high")
-        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+        if len(self.jpeg_quality) != 2 or self.jpeg_quality[0] > self.jpeg_quality[1]:
             raise ValueError(f"JPEG quality range {self.jpeg_quality} is not 1 <= low <= high <= 100")
-        if self.guidance < 0:
-            raise ValueError(f"guidance {self.guidance} must be >= 0")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold {self.threshold} is not in [0, 1]")
 
     @classmethod
     def quick(cls, size: int = 32, **kw) -> "CNNConfig":
@@ -333,6 +326,9 @@ class CNNDetector(RealFakeContract, ClassifierMixin, BaseEstimator):
         det._new_network()
         try:
             t = load_file(str(mw))
+            bad = [k for k, v in t.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+            if bad:
+                raise ValueError(f"tensor {bad[0]!r} holds non-finite values (NaN or infinity)")
             det.backbone_.load_state_dict({k[9:]: v for k, v in t.items() if k.startswith("backbone.")})
             det.head_.load_state_dict({k[5:]: v for k, v in t.items() if k.startswith("head.")})
             if det.cfg.input == "spectrum":

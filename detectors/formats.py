@@ -9,3 +9,5 @@ MODEL_FILES = {"model.json", "model.npz", "metrics.json", "config.json", ".compl
 #: the formats of the detectors with files of their own
 CNN_FORMAT = "forensics-cnn"
 HASH_KNN_FORMAT = "forensics-hash-knn"
+#: the versions of each format this toolkit reads (a later release may write others: refused, never guessed)
+VERSIONS = {FORMAT: (1, FORMAT_VERSION), CNN_FORMAT: (1,), HASH_KNN_FORMAT: (1,)}

@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Count, NonNegative, Positive, Range, Seed
 from forensics.io.files import atomic_write_bytes, read_npz, write_json, write_npz
 
 MODALITIES = ("pixels", "spectrum")
@@ -48,36 +49,29 @@ FORMAT_VERSION = 1
 class HashConfig(Config):
     """Settings of a DCSH hash model (see the module docs)."""
 
-    bits: int = 32
-    seed: int = 0
-    size: int = 32                      # images are brought to size x size by ``policy``
+    bits: Annotated[int, Range(16, 64)] = 32  # 16, 32 or 64
+    seed: Seed = 0
+    size: Annotated[int, Range(8)] = 32  # images are brought to size x size by ``policy``
     policy: str | None = None           # preprocessing policy; default resize:SIZE:area
     spectrum: str = "log2d"             # log2d (2-D log magnitude) | profile (azimuthal profile)
     modalities: tuple[str, ...] = MODALITIES  # modalities whose graphs shape the shared codes
-    knn: int = 10                       # neighbours in each modality's graph
-    lam: float = 1.0                    # weight of the code-fitting term
-    iters: int = 20                     # alternating updates of (R, Y, B)
-    epochs: int = 60                    # hash-network training epochs
-    hidden: int = 256                   # hidden width of the networks
-    lr: float = 1e-3
-    batch: int = 128
-    weight_decay: float = 1e-4
+    knn: Count = 10                     # neighbours in each modality's graph
+    lam: NonNegative = 1.0              # weight of the code-fitting term
+    iters: Count = 20                   # alternating updates of (R, Y, B)
+    epochs: Count = 60                  # hash-network training epochs
+    hidden: Count = 256                 # hidden width of the networks
+    lr: Positive = 1e-3
+    batch: Count = 128
+    weight_decay: NonNegative = 1e-4
 
     def validate(self) -> None:
         if self.bits not in (16, 32, 64):
             raise ValueError(f"bits must be 16, 32 or 64, got {self.bits}")
-        if self.size < 8:
-            raise ValueError(f"size must be at least 8, got {self.size}")
         if self.spectrum not in SPECTRUM_FEATURES:
             raise ValueError(f"unknown spectral features {self.spectrum!r}; choose from {', '.join(SPECTRUM_FEATURES)}")
         if not self.modalities or any(m not in MODALITIES for m in self.modalities) \
                 or len(set(self.modalities)) != len(self.modalities):
             raise ValueError(f"modalities must be distinct names from {', '.join(MODALITIES)}, got {self.modalities}")
-        for name in ("knn", "iters", "epochs", "hidden", "batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lam < 0 or self.lr <= 0 or self.weight_decay < 0:
-            raise ValueError("lam and weight_decay must be >= 0 and lr > 0")
         if self.policy is not None:
             from forensics.io.images import Policy
 

@@ -17,13 +17,14 @@ import numpy as np
 
 from forensics.core.checks import read_json_object
 from forensics.core.errors import one_line
-from forensics.detectors.formats import CNN_FORMAT, FORMAT, HASH_KNN_FORMAT
+from forensics.detectors.formats import CNN_FORMAT, FORMAT, HASH_KNN_FORMAT, VERSIONS
 from forensics.io.sources import data_dir
 
 
 def model_description(folder) -> dict:
     """``model.json`` of a model folder, checked for the fields every detector needs with the
-    right types (a tampered or hand-edited file gives one clear line, never a traceback)."""
+    right types, a known format and a version of it this toolkit reads (:data:`VERSIONS`; a tampered,
+    hand-edited or later release's file gives one clear line, never a traceback or a guess)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: model folder not found")
@@ -40,6 +41,14 @@ def model_description(folder) -> dict:
             raise ValueError(f"{mj}: missing {key!r}")
         if not isinstance(meta[key], types) or isinstance(meta[key], bool):
             raise ValueError(f"{mj}: {key!r} has the wrong type ({type(meta[key]).__name__})")
+    if meta["format"] not in VERSIONS:
+        raise ValueError(f"{mj}: not a forensics model (format {one_line(meta['format'])!r}; this toolkit reads "
+                         f"{', '.join(VERSIONS)})")
+    version, known = meta.get("format_version"), VERSIONS[meta["format"]]
+    if type(version) is not int or version not in known:
+        reads = f"version{'s' if len(known) > 1 else ''} {' and '.join(map(str, known))}"
+        raise ValueError(f"{mj}: {meta['format']} format version {one_line(repr(version))} is not supported (this "
+                         f"toolkit reads {reads}); a later release wrote it, or the file is damaged")
     if not math.isfinite(meta["threshold"]):
         raise ValueError(f"{mj}: threshold is not a finite number")
     pre = meta.get("params", {}).get("preprocess", "none") if isinstance(meta.get("params"), dict) else "none"

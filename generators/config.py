@@ -12,10 +12,47 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Count, Range, Seed
 from forensics.generators.presets import GANS, PRESETS, preset
 from forensics.generators.schedule import FidSchedule, preset_schedule
+
+#: the values each hyper-parameter (``params``) and objective weight (``objective_params``) may take
+PARAM_RANGES = {
+    "batch": Range(1), "z_dim": Range(1), "ngf": Range(1), "ndf": Range(1), "conv_dim": Range(1), "n_res": Range(0),
+    "lr_g": Range(0, lo_open=True), "lr_d": Range(0, lo_open=True),
+    "beta1": Range(0, 1, hi_open=True), "beta2": Range(0, 1, hi_open=True),
+    "lambda_cls": Range(0), "lambda_rec": Range(0), "lambda_gp": Range(0),
+    # objective weights (forensics.generators.objectives)
+    "alpha": Range(0), "beta": Range(0), "lambda_d": Range(0), "lambda_g": Range(0), "nrkhs": Range(1),
+    "center": Range(),
+}
+#: the text-valued ones and their choices (None: any text)
+PARAM_CHOICES = {"init": ("pytorch", "dcgan"), "loss": None, "policy": None}
+
+
+def check_params(given: dict, expected: dict, what: str) -> dict:
+    """``given`` hyper-parameters checked against ``expected`` (name -> a value of the right type, e.g. a
+    preset's): each of the type of its expected value (an int is taken for a float) and inside its
+    :data:`PARAM_RANGES`; returns them with floats as floats. ``what`` names them in errors
+    (``params``)."""
+    out = {}
+    for k, v in given.items():
+        want = expected.get(k)
+        label = f"{what}.{k}"
+        if isinstance(want, (int, float)) and not isinstance(want, bool):
+            out[k] = PARAM_RANGES.get(k, Range()).check(label, v, type(want), setting=k)
+        elif isinstance(want, str) or (want is None and k in PARAM_CHOICES):
+            if not (isinstance(v, str) or (want is None and v is None)):
+                raise ValueError(f"{label} must be text, got {v!r}")
+            choices = PARAM_CHOICES.get(k)
+            if choices and v not in choices:
+                raise ValueError(f"{label} must be one of {', '.join(choices)}, got {v!r}")
+            out[k] = v
+        else:
+            out[k] = v
+    return out
 
 
 @dataclass(frozen=True)
@@ -24,8 +61,9 @@ class GanConfig(Config):
     """networks and base loss: dcgan, lsgan, wgan-gp or stargan"""
     last_layer: str = "baseline"
     data: str = "builtin"
-    size: int = 32
-    steps: int = 1000
+    size: Annotated[int, Range(16)] = 32
+    """a power of two"""
+    steps: Annotated[int, Range(0)] = 1000
     """generator steps to train to (in total, when resuming)"""
     preset: str = "paper"
     """the preset ``params`` came from (recorded; ``params`` is what is used)"""
@@ -37,8 +75,8 @@ class GanConfig(Config):
     """the objective's weights (e.g. ``{"alpha": 0.2, "beta": 0.2}``); missing ones take its defaults"""
     quant: str = "none"
     """``none`` or ``wNaM``: N-bit weights, M-bit activations in G and D"""
-    seed: int = 0
-    n_images: int | None = None
+    seed: Seed = 0
+    n_images: Count | None = None
     policy: str | None = None
     """how real images are brought to ``size`` (None: centre square crop + area resize); a study
     passes its own, so GANs and detectors see the same real images"""
@@ -46,8 +84,8 @@ class GanConfig(Config):
     """StarGAN: the attributes it is conditioned on"""
     attributes: str | None = None
     """attribute table file (StarGAN), when the data folder has none of its own"""
-    sample_every: int = 500
-    checkpoint_every: int = 500
+    sample_every: Count = 500
+    checkpoint_every: Count = 500
     device: str = "auto"
     fid_schedule: FidSchedule | None = None
     """the paper's FID schedule (FID every epoch, learning-rate cut on plateau, early stopping,
@@ -55,6 +93,8 @@ class GanConfig(Config):
     The ``paper`` preset turns it on for unconditional GANs unless told otherwise (:meth:`build`: when
     the Inception weights are installed)"""
 
+    #: settings a run's ``config.json`` may lack (written before they existed; the default is what it did)
+    LATER_FIELDS = ("fid_schedule",)
     #: settings a resumed run must share with the saved one
     RESUME_KEYS = ("gan", "last_layer", "data", "size", "preset", "params", "objective", "objective_params",
                    "quant", "seed", "n_images", "policy", "attrs", "attributes", "fid_schedule")
@@ -145,16 +185,15 @@ class GanConfig(Config):
         if self.gan not in GANS:
             raise ValueError(f"unknown GAN {self.gan!r}; choose from {', '.join(GANS)}")
         LastLayerSpec.parse(self.last_layer)
-        if self.size < 16 or self.size & (self.size - 1):
+        if self.size & (self.size - 1):
             raise ValueError(f"image size must be a power of two >= 16, got {self.size}")
-        if self.steps < 0:
-            raise ValueError(f"steps must be >= 0, got {self.steps}")
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
         need = set(PRESETS[self.preset][self.gan]) - {"seed"}
         if set(self.params) != need:
             missing, extra = sorted(need - set(self.params)), sorted(set(self.params) - need)
             raise ValueError(f"{self.gan} hyper-parameters: missing {missing or 'none'}, unknown {extra or 'none'}")
+        object.__setattr__(self, "params", check_params(self.params, PRESETS[self.preset][self.gan], "params"))
         if self.objective is not None:
             if self.gan == "stargan":
                 raise ValueError("StarGAN trains with its own objective; objective must be None")
@@ -165,16 +204,12 @@ class GanConfig(Config):
         if extra:
             raise ValueError(f"objective {self.objective or self.gan!r} has no parameter(s) {', '.join(extra)}; "
                              f"it has {', '.join(known) or 'none'}")
+        object.__setattr__(self, "objective_params", check_params(self.objective_params, known, "objective_params"))
         QuantSpec.parse(self.quant)
         if self.gan == "stargan" and not self.attrs:
             raise ValueError("StarGAN needs attribute names to condition on (attrs)")
         if self.gan != "stargan" and self.attrs:
             raise ValueError(f"{self.gan} is unconditional; attrs must be empty")
-        for k in ("sample_every", "checkpoint_every"):
-            if getattr(self, k) < 1:
-                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
-        if self.n_images is not None and self.n_images < 1:
-            raise ValueError(f"n_images must be >= 1, got {self.n_images}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"unknown device {self.device!r}: auto, cpu or cuda")
         if self.fid_schedule is not None and self.gan == "stargan":

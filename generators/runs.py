@@ -41,7 +41,7 @@ def load_run(run_dir, device: str = "auto", checkpoint: str = "auto"):
     if checkpoint == "best" and not (run_dir / BEST).is_file():
         raise FileNotFoundError(f"{run_dir}: no best-FID checkpoint ({BEST}); the run had no FID schedule")
     name = BEST if checkpoint == "best" or (checkpoint == "auto" and (run_dir / BEST).is_file()) else CHECKPOINT
-    config = GanConfig.load(run_dir / "config.json")
+    config = GanConfig.load(run_dir / "config.json", complete=True)  # a record: every setting, none defaulted
     dev = resolve_device(device)
     task = build_task(config, dev)
     s = load_checkpoint(run_dir / name)

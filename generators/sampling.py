@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from forensics.core.checks import MAX_SEED
+from forensics.core.config import Range
 from forensics.core.errors import UserError
 from forensics.core.parsing import assignments
 from forensics.core.progress import bar
@@ -15,9 +17,37 @@ from forensics.io.files import write_config
 from forensics.io.images import write_png
 
 
+def _earlier_output(out: Path) -> list[Path]:
+    """The files of an earlier ``generate`` output set in ``out``: its ``config.json`` and images (every
+    PNG below ``out`` when the config says ``generate`` wrote them, else only numbered PNGs, which an
+    interrupted run leaves without a config). ``ValueError`` when ``out`` holds images or a config that
+    no ``generate`` wrote: replacing them would lose someone's files, keeping them would mix two runs."""
+    from forensics.core.checks import read_json_object
+
+    cfg = out / "config.json"
+    ours = cfg.is_file()
+    if ours:
+        try:
+            command = read_json_object(cfg, "config").get("command")
+            why = f"it records command {command!r}" if command else "it records no command"
+        except ValueError:
+            command, why = None, "it is not readable JSON"
+        if command != "generate":
+            raise ValueError(f"{out}: its config.json was not written by forensics generate ({why}); "
+                             "not replacing the folder")
+    pngs = [f for f in out.rglob("*") if f.suffix.lower() == ".png" and (f.is_file() or f.is_symlink())]
+    foreign = [f for f in pngs if not ours and not (f.parent == out and f.stem.isdigit())]
+    if foreign:
+        raise ValueError(f"{out}: holds images that forensics generate did not write "
+                         f"({', '.join(str(f.relative_to(out)) for f in foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}); not replacing them")
+    return ([cfg] if ours else []) + pngs
+
+
 def prepare_output(out, overwrite: bool = False) -> Path:
     """``out`` as an empty output folder: a folder holding files is refused unless ``overwrite``, which
-    empties it of earlier samples (numbered PNGs and config.json) first, so no stale image survives."""
+    removes the earlier output set there first (:func:`_earlier_output`: its config and every image it
+    wrote; other files, e.g. notes, stay), so the folder never mixes two runs' images."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder")
@@ -25,9 +55,12 @@ def prepare_output(out, overwrite: bool = False) -> Path:
     if old and not overwrite:
         raise FileExistsError(f"{out}: folder is not empty ({len(old)} entries); choose an empty folder, "
                               f"or allow overwriting")
-    for f in old:
-        if f.is_file() and (f.name == "config.json" or (f.suffix == ".png" and f.stem.isdigit())):
+    if old:
+        for f in _earlier_output(out):  # all checked before anything is removed
             f.unlink()
+        for d in sorted((d for d in out.rglob("*") if d.is_dir() and not d.is_symlink()), reverse=True):
+            if not any(d.iterdir()):  # folders the earlier images were in (a translation keeps sub-folders)
+                d.rmdir()
     return out
 
 
@@ -36,8 +69,8 @@ def generate(run_dir, n: int, out, seed: int = 0, device: str = "auto", progress
     """Write ``n`` lossless PNGs ``000000.png ...`` of an unconditional run into ``out`` (an empty or new
     folder; ``overwrite`` replaces earlier samples there), from its best-FID checkpoint when it has one
     (recorded in ``out/config.json``)."""
-    if n < 1:
-        raise ValueError(f"the number of images must be at least 1, not {n}")
+    n = Range(1).check("n", n, int)
+    seed = Range(0, MAX_SEED).check("seed", seed, int)
     task, config = load_run(run_dir, device)
     if config.gan == "stargan":
         raise ValueError(f"{run_dir} is a StarGAN run: it translates input images to target attributes, it does not sample")
@@ -67,10 +100,11 @@ def parse_assignments(text: str, names: list[str]) -> dict[str, int]:
 
 
 def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str | None = None,
-                     device: str = "auto", progress: bool = True) -> dict:
+                     device: str = "auto", progress: bool = True, overwrite: bool = False) -> dict:
     """StarGAN: translate every image under ``input_dir`` to the attributes in
     ``assignments``; attributes not named keep the image's own value when ``attributes``
-    (a table) lists it, else 0. Writes PNGs with the input's relative names."""
+    (a table) lists it, else 0. Writes PNGs with the input's relative names into ``out`` (an empty or
+    new folder; ``overwrite`` replaces an earlier output set there, as :func:`generate` does)."""
     from forensics.io.images import Policy, iter_loaded, output_name, scan_nonempty, warn_skipped
     from forensics.io.sources import read_attributes
 
@@ -83,7 +117,7 @@ def translate_folder(run_dir, input_dir, out, assignments: str, attributes: str 
     root = Path(input_dir)
     files = scan_nonempty(root)
     pol = Policy("resize", int(config.size), "area")
-    out = Path(out)
+    out = prepare_output(out, overwrite)
     done, failed = 0, []
     with bar(total=len(files), desc="translate", enabled=progress) as pb:
         for r in iter_loaded(files, pol):

@@ -31,31 +31,24 @@ from __future__ import annotations
 import dataclasses
 import math
 from functools import cache
+from typing import Annotated
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Count, Range
 from forensics.core.errors import warn
 
 
 @dataclasses.dataclass(frozen=True)
 class FidSchedule(Config):
-    every: int = 1            # evaluate every ``every`` epochs (epochs counted from 0)
-    patience: int = 5         # evaluations without improvement before stopping
-    lr_patience: int = 2      # evaluations without improvement before a learning-rate cut
-    lr_factor: float = 0.5    # multiply the learning rate by this at each cut
-    max_cuts: int = 3
-    min_delta: float = 0.0
-    n: int = 1000             # generated images per measurement (and real ones, at most the data's size)
+    every: Count = 1            # evaluate every ``every`` epochs (epochs counted from 0)
+    patience: Count = 5         # evaluations without improvement before stopping
+    lr_patience: Count = 2      # evaluations without improvement before a learning-rate cut
+    lr_factor: Annotated[float, Range(0, 1, lo_open=True, hi_open=True)] = 0.5  # the learning rate's factor at each cut
+    max_cuts: Annotated[int, Range(0)] = 3
+    min_delta: Annotated[float, Range(0)] = 0.0
+    n: Annotated[int, Range(2)] = 1000  # generated images per measurement (and real ones, at most the data's size)
     mode: str = "clean"       # FID resize mode (forensics.metrics.inception.MODES)
 
     def validate(self):
-        if self.every < 1 or self.patience < 1 or self.lr_patience < 1 or self.max_cuts < 0:
-            raise ValueError("every, patience and lr_patience must be >= 1 and max_cuts >= 0")
-        if not 0 < self.lr_factor < 1:
-            raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor}")
-        if self.min_delta < 0:
-            raise ValueError("min_delta must be >= 0")
-        if self.n < 2:
-            raise ValueError(f"FID needs at least 2 images per measurement, not n={self.n}")
         from forensics.metrics.inception import MODES
 
         if self.mode not in MODES:

@@ -304,7 +304,7 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
     if resume:
         if not has_ckpt:
             raise UserError(f"{out}: nothing to resume (no {CHECKPOINT})")
-        old = GanConfig.load(out / "config.json")
+        old = GanConfig.load(out / "config.json", complete=True)
         diff = config.resume_diff(old)
         if diff:
             raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")

@@ -176,12 +176,13 @@ def test_fuzz_model_loader_fails_in_one_line_or_scores(tmp_path, key, value):
 
 
 def test_spectrum_of_only_unusable_files_names_no_plot(tmp_path, capsys):
+    """Nothing usable: one error line naming a file and its reason (exit 2), no plot named, nothing written."""
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.png").write_bytes(b"junk")
-    assert cli.main(["spectrum", str(tmp_path / "in"), "--out", str(tmp_path / "s")]) == 0
+    assert cli.main(["spectrum", str(tmp_path / "in"), "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
-    assert "spectrum.png" not in err and not (tmp_path / "s" / "spectrum.png").exists()
-    assert "a.png" in (tmp_path / "s" / "features.csv").read_text()
+    assert err.startswith("forensics: error: no usable image") and err.count("\n") == 1 and "a.png" in err
+    assert "spectrum.png" not in err and not any((tmp_path / "s").iterdir())
 
 
 def test_library_warnings_are_one_line(tmp_path, capsys, monkeypatch):

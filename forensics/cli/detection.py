@@ -22,8 +22,8 @@ def cmd_spectrum(a):
 
     r = spectrum_report(a.paths, a.out, a.preprocess, features=names(a.features), scheduler=a.scheduler,
                         device=a.device)
-    groups = ", ".join(f"{g} (n={n})" for g, n in r["groups"]) or "no usable image"
-    print(f"forensics spectrum: {groups}; {r['errors']} unreadable -> {r['plot'] or r['out']}", file=sys.stderr)
+    groups = ", ".join(f"{g} (n={n})" for g, n in r["groups"])  # (no usable image at all: an error)
+    print(f"forensics spectrum: {groups}; {r['errors']} unreadable -> {r['plot']}", file=sys.stderr)
 
 
 @verb("train-detector", "train a spectral detector on real vs generated images",

@@ -81,12 +81,13 @@ def cmd_train_gan(a):
 @arg("--set", default="", metavar="ATTR=0|1,...", help="StarGAN: target attributes")
 @arg("--attributes", default=None, metavar="FILE", help="StarGAN: the inputs' own attributes (else 0)")
 @arg("--device", default="auto")
-@arg("--overwrite", action="store_true", help="replace earlier samples in a non-empty --out folder")
+@arg("--overwrite", action="store_true",
+     help="replace the earlier output of generate in a non-empty --out folder (all its images and its config.json)")
 def cmd_generate(a):
     from forensics.generators.sampling import generate, translate_folder
 
     if a.input:
-        r = translate_folder(a.run, a.input, a.out, a.set, a.attributes, a.device)
+        r = translate_folder(a.run, a.input, a.out, a.set, a.attributes, a.device, overwrite=a.overwrite)
         print(f"forensics generate: translated {r['n']} images ({r['failed']} unreadable) -> {a.out}", file=sys.stderr)
         return
     if not a.n or a.n < 1:

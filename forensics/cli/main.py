@@ -8,6 +8,7 @@ import textwrap
 from forensics.cli import analyst, attack, detection, explain, gans, hash, metrics, study
 from forensics.cli.registry import GROUPS, VERBS, VERBS_ARGS
 from forensics.core.errors import USER_ERRORS, describe
+from forensics.core.parsing import threads_setting
 
 #: the modules whose verbs register themselves with @verb/@arg, in the order ``--help`` lists them
 VERB_MODULES = (detection, gans, study, attack, metrics, explain, hash, analyst)
@@ -27,9 +28,12 @@ def _add_verb(sub, name: str, v: dict):
     sp = sub.add_parser(name, help=v["help"], description=v["help"],
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog="example:\n" + textwrap.indent(v["example"], "  "))
     if "fn" in v:
+        options = {}  # setting -> the option that gives it, for errors about a setting's value
         for a, kw in VERBS_ARGS.get(v["fn"].__name__, []):
-            sp.add_argument(*a, **kw)
-        sp.set_defaults(_fn=v["fn"], _flags=v["flags"])
+            act = sp.add_argument(*a, **kw)
+            if act.option_strings:
+                options[act.dest] = max(act.option_strings, key=len)
+        sp.set_defaults(_fn=v["fn"], _flags=v["flags"], _options=options)
     return sp
 
 
@@ -71,6 +75,7 @@ def main(argv=None) -> int:
 
     shown, warnings.showwarning = warnings.showwarning, one_line
     try:
+        threads_setting()  # a malformed FORENSICS_THREADS is refused by every verb, not only where it is read
         a._fn(a)
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         import os
@@ -78,7 +83,8 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except USER_ERRORS as e:
-        print(f"forensics: error: {describe(e, a._flags)}", file=sys.stderr)
+        options = {k: (flag, getattr(a, k, None)) for k, flag in a._options.items()}
+        print(f"forensics: error: {describe(e, a._flags, options)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("forensics: interrupted", file=sys.stderr)

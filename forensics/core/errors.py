@@ -21,9 +21,25 @@ class SettingError(UserError):
         self.message, self.avoid = message, dict(avoid)
 
 
-def describe(e: BaseException, flags: dict | None = None) -> str:
+class OutOfRange(UserError):
+    """A setting's value outside the values it may take: ``batch must be at least 1, got 0``.
+    ``setting`` is the config field it sets and ``value`` the value refused (the CLI names the flag
+    that gave that value instead: :func:`describe`)."""
+
+    def __init__(self, name: str, requirement: str, setting: str | None = None, value=None):
+        super().__init__(f"{name} {requirement}")
+        self.name, self.requirement, self.setting, self.value = name, requirement, setting or name, value
+
+
+def describe(e: BaseException, flags: dict | None = None, options: dict | None = None) -> str:
     """One line for an error the user can act on (``OSError`` with its file name); a
-    :class:`SettingError` names the flag ``flags`` gives for its setting."""
+    :class:`SettingError` names the flag ``flags`` gives for its setting, an :class:`OutOfRange` the
+    option that gave the refused value (``options``: setting -> ``(option, value given)``)."""
+    if isinstance(e, OutOfRange) and options and e.setting in options:
+        option, given = options[e.setting]
+        same = given is e.value or (type(given) is type(e.value) and given == e.value)
+        if given is not None and same:
+            return f"{option} {e.requirement}"
     if isinstance(e, SettingError) and flags and set(e.avoid) <= set(flags):
         return f"{e.message} ({'; '.join(flags[k] for k in e.avoid)})"
     if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in str(e.args[-1] if e.args else ""):

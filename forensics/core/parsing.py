@@ -1,7 +1,15 @@
-"""Parsing the short lists users type: ``"a,b,c"``, ``"0.5,1,2"``, ``"alpha=0.2,policy=cropping"``.
-Library functions take parsed values; the CLI (and whatever reads such text) parses with these, so a
-list is split, and a malformed one refused, in one way everywhere."""
+"""Parsing the short lists users type: ``"a,b,c"``, ``"0.5,1,2"``, ``"alpha=0.2,policy=cropping"``, and
+the toolkit's environment settings (``FORENSICS_THREADS``). Library functions take parsed values; the
+CLI (and whatever reads such text) parses with these, so a list is split, and a malformed one refused,
+in one way everywhere."""
 from __future__ import annotations
+
+import os
+
+from forensics.core.errors import UserError
+
+#: the most threads ``FORENSICS_THREADS`` may ask for
+MAX_THREADS = 4096
 
 
 def names(text: str | None) -> list[str] | None:
@@ -34,3 +42,19 @@ def assignments(text: str | None, what: str = "settings") -> dict | None:
         except ValueError:
             out[k.strip()] = v.strip()
     return out
+
+
+def threads_setting(raw: str | None = None) -> int | None:
+    """``FORENSICS_THREADS`` (or ``raw``): the number of threads for spectrum work, ``None`` when unset,
+    empty or ``0`` (all cores). Anything but a whole number from 0 to :data:`MAX_THREADS` (``abc``,
+    ``1e3``, ``-2``, ``1.5``) is a :class:`~forensics.core.errors.UserError` saying what is wrong."""
+    if raw is None:
+        raw = os.environ.get("FORENSICS_THREADS", "")
+    text = raw.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or int(text) > MAX_THREADS:
+        raise UserError(f"FORENSICS_THREADS={raw!r}: expected a whole number of threads from 1 to {MAX_THREADS} "
+                        "(0 or unset: all cores)")
+    n = int(text)
+    return n or None

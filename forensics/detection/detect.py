@@ -7,11 +7,11 @@ import itertools
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from forensics.core import checks
-from forensics.core.config import Config
+from forensics.core.config import Config, Range
 from forensics.core.errors import warn
 from forensics.core.progress import bar
 from forensics.detection.scoring import CHUNK, score_chunks
@@ -37,7 +37,7 @@ class DetectConfig(Config):
     resume: bool = False
     scheduler: str | None = None
     device: str = "numpy"
-    chunk: int = CHUNK
+    chunk: Annotated[int, Range(1, 1 << 20)] = CHUNK
 
     def validate(self):
         if not self.paths:
@@ -51,7 +51,6 @@ class DetectConfig(Config):
         check_device(self.device)
         if self.scheduler is not None:
             parse_scheduler(self.scheduler)
-        checks.whole("chunk", self.chunk, 1, 1 << 20)
 
 
 def check_device(device: str) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
 from forensics.core import checks
-from forensics.core.config import Config
+from forensics.core.config import Config, Fraction, Range, Seed
 from forensics.core.errors import UserError, warn
 from forensics.core.progress import bar
 from forensics.detection.detect import size_name, sizes_text
@@ -194,18 +195,16 @@ class TrainEstimatorConfig(Config):
     real: str  # a folder, "builtin" or "builtin-wide" (the built-in photographs' patches of `size`)
     out: str
     fake: str | None = None  # not used by "robust", which learns from real images only
-    size: int = 32
-    target_fpr: float = 0.05
+    size: Annotated[int, Range(8, 4096)] = 32
+    target_fpr: Fraction = 0.05
     preprocess: str = "none"
-    seed: int = 0
+    seed: Seed = 0
 
     def validate(self):
         if self.detector not in ESTIMATORS:
             raise ValueError(f"unknown detector {self.detector!r}; choose from {', '.join(ESTIMATORS)}")
         if self.detector != "robust" and not self.fake:
             raise ValueError(f"the {self.detector} detector learns from generated images too; give a folder of them")
-        if not 0 < self.target_fpr < 1:
-            raise ValueError(f"target false-positive rate must be between 0 and 1, got {self.target_fpr}")
 
 
 def _images(src: str, size: int, policy: str):
@@ -248,9 +247,10 @@ class FuseConfig(Config):
     rule: str = "mean-logit"
     real: str | None = None  # with fake: fit "stack" / set the threshold on these
     fake: str | None = None
-    target_fpr: float | None = None
+    target_fpr: Fraction | None = None
     preprocess: str | None = None  # None: the members' own policy (they must agree)
-    size: int | None = None  # side of the built-in patches (real="builtin"); None: see fusion_patch_size
+    #: side of the built-in patches (real="builtin"); None: see fusion_patch_size
+    size: Annotated[int, Range(8, 4096)] | None = None
 
     def validate(self):
         from forensics.detectors.fusion import RULES
@@ -263,12 +263,8 @@ class FuseConfig(Config):
             raise ValueError("stacking needs real and generated images")
         if self.target_fpr is not None and not self.real:
             raise ValueError("a target false-positive rate needs real images")
-        if self.target_fpr is not None:
-            checks.finite("target false-positive rate", self.target_fpr, 0, 1, lo_open=True, hi_open=True)
         if self.preprocess is not None:
             Policy.parse(self.preprocess)
-        if self.size is not None:
-            checks.whole("patch size", self.size, 8, 4096)
 
 
 def fusion_policy(members, preprocess: str | None) -> str:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Count, Fraction, Positive, Range, Seed
 from forensics.core.parsing import names as comma_list
 
 MODEL_KIND = "attribute-classifier"
@@ -28,23 +29,17 @@ MODEL_KIND = "attribute-classifier"
 @dataclasses.dataclass(frozen=True)
 class AttributeClassifierConfig(Config):
     attributes: tuple[str, ...] = ()
-    size: int = 32
-    test_fraction: float = 0.2
-    C: float = 0.01          # inverse L2 strength of the logistic regression (pixels are many, images few)
-    n: int | None = None     # seeded subset of the labelled images
-    seed: int = 0
+    size: Annotated[int, Range(8)] = 32
+    test_fraction: Fraction = 0.2
+    C: Positive = 0.01          # inverse L2 strength of the logistic regression (pixels are many, images few)
+    n: Count | None = None     # seeded subset of the labelled images
+    seed: Seed = 0
 
     def validate(self):
         if not self.attributes:
             raise ValueError("name at least one attribute")
         if len(self.attributes) > 4:
             raise ValueError("at most 4 attributes (16 compound classes)")
-        if self.size < 8:
-            raise ValueError("size must be at least 8")
-        if not 0 < self.test_fraction < 1:
-            raise ValueError("test_fraction must lie in (0, 1)")
-        if self.C <= 0:
-            raise ValueError("C must be positive")
 
 
 def class_index(attrs: np.ndarray) -> np.ndarray:

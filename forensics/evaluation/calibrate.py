@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Range
 from forensics.detection.scoring import score_paths
 from forensics.detectors.store import load_model
 from forensics.io.engine import engine
@@ -23,7 +24,7 @@ class CalibrateConfig(Config):
     model: str
     real: tuple[str, ...]
     mode: str = "fpr"
-    target_fpr: float = 0.05
+    target_fpr: Annotated[float, Range(0, 1, hi_open=True)] = 0.05
     fake: tuple[str, ...] = ()
     out: str | None = None  # None: rewrite the model folder in place (atomically)
     preprocess: str | None = None
@@ -36,8 +37,6 @@ class CalibrateConfig(Config):
             parse_scheduler(self.scheduler)
         if self.mode not in MODES:
             raise ValueError(f"unknown calibration mode {self.mode!r}; choose from {', '.join(MODES)}")
-        if not 0 <= self.target_fpr < 1:
-            raise ValueError(f"target false-positive rate must be in [0, 1), got {self.target_fpr}")
         if self.mode != "fpr" and not self.fake:
             raise ValueError(f"calibration by {self.mode} needs generated images as well as real ones")
         if not self.real:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Probability
 from forensics.detection.scoring import score_paths
 from forensics.detectors.store import load_model
 from forensics.io.engine import engine
@@ -42,7 +42,7 @@ class EvaluateConfig(Config):
     fake: tuple[str, ...] = ()
     layout: str | None = None  # a 0_real/1_fake root
     preprocess: str | None = None  # None: the model's stored policy
-    threshold: float | None = None  # None: the model's stored threshold
+    threshold: Probability | None = None  # None: the model's stored threshold (a probability of generated)
     plots: bool = True
     scheduler: str | None = None  # a Dask scheduler address, or local / local:N (None: this process)
 
@@ -53,8 +53,6 @@ class EvaluateConfig(Config):
             from forensics.io.engine import parse_scheduler
 
             parse_scheduler(self.scheduler)
-        if self.threshold is not None and not np.isfinite(self.threshold):
-            raise ValueError(f"threshold must be a finite number, got {self.threshold}")
 
 
 def _plot_curves(out: Path, real: np.ndarray, groups: dict[str, np.ndarray], title: str) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Range, Seed
 from forensics.detection.scoring import score_paths
 from forensics.detectors.store import load_model
 from forensics.io.engine import engine, parse_scheduler
@@ -31,6 +31,9 @@ DEFAULT_STRENGTHS = {
     "crop": (0.9, 0.75, 0.5),
 }
 RESIZE_FILTERS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
+#: the strengths each perturbation takes (checked when the config is built)
+STRENGTH_RANGES = {"jpeg": Range(1, 100), "resize": Range(0, lo_open=True), "blur": Range(0, lo_open=True),
+                   "noise": Range(0), "crop": Range(0, 1, lo_open=True)}
 UNITS = {"jpeg": "JPEG quality", "resize": "scale factor", "blur": "Gaussian blur sigma (px)",
          "noise": "noise sigma (grey levels)", "crop": "fraction of each side kept"}
 
@@ -105,7 +108,7 @@ class RobustnessConfig(Config):
     perturbations: tuple[str, ...] = tuple(DEFAULT_STRENGTHS)
     strengths: dict = field(default_factory=dict)  # kind -> list of strengths; default DEFAULT_STRENGTHS
     resize_filter: str = "bilinear"
-    seed: int = 0
+    seed: Seed = 0
     preprocess: str | None = None
     scheduler: str | None = None  # a Dask scheduler address, or local / local:N (None: this process)
 
@@ -113,6 +116,14 @@ class RobustnessConfig(Config):
         bad = sorted(set(self.perturbations) - set(DEFAULT_STRENGTHS))
         if bad or not self.perturbations:
             raise ValueError(f"unknown perturbation(s) {bad}; choose from {', '.join(DEFAULT_STRENGTHS)}")
+        bad = sorted(set(self.strengths) - set(DEFAULT_STRENGTHS))
+        if bad:
+            raise ValueError(f"strengths given for unknown perturbation(s) {bad}")
+        for kind, levels in self.strengths.items():  # the perturbation's own range, before any image is read
+            if not isinstance(levels, (list, tuple)) or not levels:
+                raise ValueError(f"{kind} strengths must be a non-empty list of numbers, got {levels!r}")
+            for s in levels:
+                STRENGTH_RANGES[kind].check(f"{kind} strength", s)
         if self.resize_filter not in RESIZE_FILTERS:
             raise ValueError(f"unknown resize filter {self.resize_filter!r}; choose from {', '.join(RESIZE_FILTERS)}")
         if self.scheduler is not None:

@@ -101,7 +101,8 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
     Each path is one group (a folder, searched recursively, or a single file). ``features``
     names the feature sets written to ``features.csv``, one column per value
     (:func:`feature_columns`). Files that cannot be decoded are listed in ``features.csv``
-    with their error and skipped. With ``scheduler`` the chunks run on Dask workers (same rows,
+    with their error and skipped; when no file at all is usable, nothing is written (``ValueError``
+    naming the inputs and a reason). With ``scheduler`` the chunks run on Dask workers (same rows,
     same order); ``device`` picks NumPy or torch (``cpu``/``cuda``) for the features.
     """
     from forensics.detection.detect import check_device
@@ -120,7 +121,7 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
     published_gray = _durall_from_decoder_luma(features) if pol.mode == "none" else None
     groups = [(str(p), scan_nonempty(p)) for p in paths]
     min_side = min(spectrum.MIN_SIZE[n] for n in features)
-    feature_rows, curves, n_bad = [], [], 0
+    feature_rows, curves, n_bad, empty = [], [], 0, []
     total = sum(len(f) for _, f in groups)
     keep = MinSide(min_side, "the spectrum features")
     analyse = Analyse(features, device)
@@ -155,7 +156,14 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
             if by_size:
                 curves.append(profile_curve(by_size, label))
             else:
-                print(f"forensics: {label}: no usable image", file=sys.stderr)
+                empty.append(label)
+    if not curves:  # nothing to write: say why, and leave an earlier output in `out` as it was
+        bad = [r for r in feature_rows if r.get("error")]
+        why = f"; e.g. {bad[0]['path']}: {bad[0]['error']}" if bad else ""
+        raise ValueError(f"no usable image in {', '.join(g for g, _ in groups)} ({n_bad} of {total} files could not "
+                         f"be used{why}); no spectrum was written")
+    for label in empty:
+        print(f"forensics: {label}: no usable image", file=sys.stderr)
     prof_rows = []
     for c in curves:
         for k, (f, m, s) in enumerate(zip(c.freqs, c.mean, c.std)):
@@ -163,13 +171,11 @@ def spectrum_report(paths, out, policy=None, progress: bool = True, features=DEF
                               "mean_db": f"{m:.4f}", "std_db": f"{s:.4f}"})
     write_csv(out / "profiles.csv", prof_rows, ["group", "n_images", "bin", "frequency", "mean_db", "std_db"])
     write_csv(out / "features.csv", feature_rows, ["group", "path", "width", "height", "error"] + columns)
-    plot = None
-    if curves:
-        plot = plot_profiles(curves, out / "spectrum.png",
-                             title=f"Azimuthal spectrum (grey BT.601, |FFT| ortho, 20 log10), policy {pol}")
+    plot = plot_profiles(curves, out / "spectrum.png",
+                         title=f"Azimuthal spectrum (grey BT.601, |FFT| ortho, 20 log10), policy {pol}")
     write_config(out, {"command": "spectrum", "inputs": [g for g, _ in groups], "preprocess": str(pol),
                        "device": device, "scheduler": scheduler,
                        "spectrum": "grey BT.601, ortho FFT, 20*log10(|F|+1e-8), integer rings k = round(f*min(H,W))",
                        "features": {n: spectrum.feature_set(n).summary for n in features}})
     return {"groups": [(c.label, c.n) for c in curves], "errors": n_bad, "out": str(out),
-            "plot": None if plot is None else str(plot)}
+            "plot": str(plot)}

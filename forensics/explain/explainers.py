@@ -39,10 +39,11 @@ import dataclasses
 import io
 import re
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Positive, Range
 from forensics.detectors.store import load_model
 from forensics.io.images import png_bytes
 
@@ -65,16 +66,13 @@ class ExplainConfig(Config):
     out: str
     preprocess: str | None = None  #: default: crop:S for a CNN (resizing would blur its traces), the model's policy otherwise
     maps: bool = True  #: write the PNG heat maps
-    high_frequency: float = 0.25  #: cycles/pixel from which relevance counts as high-frequency
-    eps: float = 1e-6  #: the ε of the linear layers' rule
+    #: cycles/pixel from which relevance counts as high-frequency
+    high_frequency: Annotated[float, Range(0, 0.75, lo_open=True)] = 0.25
+    eps: Positive = 1e-6  #: the ε of the linear layers' rule
 
     def validate(self):
-        if self.eps <= 0:
-            raise ValueError(f"eps {self.eps} must be positive")
         if not self.paths:
             raise ValueError("no images to explain")
-        if not 0.0 < self.high_frequency <= 0.75:
-            raise ValueError(f"high_frequency {self.high_frequency} is not in (0, 0.75] cycles/pixel")
 
 
 # ---------------------------------------------------------------------------- explainers

@@ -174,10 +174,20 @@ def write_npz(path, **arrays) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def read_npz(path) -> dict:
-    """Load an ``.npz`` of plain arrays; object arrays (pickles) are refused."""
+def read_npz(path, finite: bool = False) -> dict:
+    """Load an ``.npz`` of plain arrays; object arrays (pickles) are refused. ``finite``: an array of
+    numbers holding NaN or an infinity is refused too (a model's arrays: one would silently turn every
+    score into NaN or a constant), naming the array."""
     with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        arrays = {k: z[k] for k in z.files}
+    if finite:
+        for k, a in arrays.items():
+            if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
+                from forensics.core.errors import UserError
+
+                raise UserError(f"{path}: array {k!r} holds non-finite values (NaN or infinity); the file is "
+                                "damaged")
+    return arrays
 
 
 def cached_arrays(f, key: str, compute) -> tuple[dict[str, np.ndarray], bool]:

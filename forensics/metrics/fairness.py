@@ -24,11 +24,11 @@ KL ``log k``, specificity 1. All four are 0 at uniform.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Count, Range, Seed
 
 METRICS = ("l2", "l1", "kl", "specificity")
 
@@ -171,20 +171,12 @@ class FairnessBenchmarkConfig(Config):
     (class 0, the dominant one, gets ``accuracy``; the others are spread down to
     ``accuracy - spread`` so errors are not symmetric)."""
 
-    cardinalities: tuple[int, ...] = (2, 4, 8)
-    accuracies: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7)
-    spread: float = 0.1
-    steps: int = 11
-    n: int = 10000
-    seed: int = 0
-
-    def validate(self):
-        if any(k < 2 for k in self.cardinalities):
-            raise ValueError("cardinalities must be at least 2")
-        if any(not 0 < a <= 1 for a in self.accuracies):
-            raise ValueError("accuracies must lie in (0, 1]")
-        if self.steps < 2 or self.n < 1:
-            raise ValueError("need at least 2 steps and 1 sample")
+    cardinalities: Annotated[tuple[int, ...], Range(2, 1 << 16)] = (2, 4, 8)
+    accuracies: Annotated[tuple[float, ...], Range(0, 1, lo_open=True)] = (1.0, 0.9, 0.8, 0.7)
+    spread: Annotated[float, Range(0, 1)] = 0.1
+    steps: Annotated[int, Range(2)] = 11
+    n: Count = 10000
+    seed: Seed = 0
 
 
 def benchmark_accuracies(k: int, accuracy: float, spread: float) -> np.ndarray:

@@ -25,10 +25,11 @@ import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from forensics.core.config import Config, fingerprint
+from forensics.core.config import Config, Count, Range, Seed, fingerprint
 from forensics.core.errors import SettingError
 
 MODES = ("clean", "legacy")
@@ -184,11 +185,11 @@ class FidConfig(Config):
 
     mode: str = "clean"
     kid: bool = False
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    batch: int = 32
-    n: int = 1000
-    seed: int = 0
+    kid_subsets: Count = 100
+    kid_subset_size: Annotated[int, Range(2)] = 1000
+    batch: Count = 32
+    n: Annotated[int, Range(2)] = 1000
+    seed: Seed = 0
     device: str = "cpu"
     cache: bool = True
     cache_dir: str | None = None
@@ -196,8 +197,6 @@ class FidConfig(Config):
     def validate(self):
         if self.mode not in MODES:
             raise ValueError(f"unknown resize mode {self.mode!r}; choose from {', '.join(MODES)}")
-        if self.batch < 1 or self.n < 2 or self.kid_subsets < 1 or self.kid_subset_size < 2:
-            raise ValueError("batch >= 1, n >= 2, kid_subsets >= 1 and kid_subset_size >= 2 are required")
 
 
 def cache_root(config: FidConfig) -> Path:

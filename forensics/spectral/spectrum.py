@@ -44,7 +44,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from forensics.core.errors import UserError
+from forensics.core.parsing import threads_setting
 
 BT601 = (0.299, 0.587, 0.114)
 #: MATLAB ``rgb2gray`` coefficients (what Dzanic's script used).
@@ -90,12 +90,7 @@ _local = threading.local()
 def threads() -> int:
     """Worker threads for chunks: ``FORENSICS_THREADS`` (default: all cores), or the limit
     of an enclosing :func:`limit_threads` in this thread."""
-    raw = os.environ.get("FORENSICS_THREADS", "").strip()
-    try:
-        n = int(raw) if raw else 0
-    except ValueError:
-        raise UserError(f"FORENSICS_THREADS={raw!r}: expected a whole number of threads (0: all cores)")
-    n = max(1, n or os.cpu_count() or 1)
+    n = threads_setting() or os.cpu_count() or 1
     return min(n, getattr(_local, "limit", n))
 
 

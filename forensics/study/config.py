@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Count, Range
 from forensics.detectors.spectral import PAPER_DETECTORS, TOOLKIT_DETECTORS
 
 #: the demo's detectors: the toolkit's variants (defined from 16 px)
@@ -36,7 +37,7 @@ class SourceFamily(Config):
     objective: str = "ssgan-ms"
     setups: tuple[str, ...] = ("baseline", "N.1.5")
     quant: str = "none"
-    steps: int | None = None
+    steps: Count | None = None
 
     @classmethod
     def parse(cls, text: str) -> "SourceFamily":
@@ -74,8 +75,6 @@ class SourceFamily(Config):
             raise ValueError(f"give distinct setups for the {self.objective} family, not {self.setups}")
         object.__setattr__(self, "setups", setups)
         object.__setattr__(self, "quant", str(QuantSpec.parse(self.quant)))
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be at least 1, not {self.steps}")
 
 
 #: ``forensics demo``'s extra row family: SSGAN-MS (about as fast as DCGAN) at baseline and N.1.5, half
@@ -93,16 +92,16 @@ class StudyConfig(Config):
     real: str = "builtin"
     gan: str = "dcgan"
     setups: tuple[str, ...] = ("baseline", "N.1.5", "B.1.5", "Z.1.5")
-    size: int = 32
-    steps: int = 1500
-    n_fake: int = 1000
-    seed: int = 0
+    size: Annotated[int, Range(16)] = 32  # a power of two
+    steps: Count = 1500
+    n_fake: Count = 1000
+    seed: Annotated[int, Range(0, 2**63 - 1)] = 0  # (the study derives its stages' seeds from it)
     detectors: tuple[str, ...] = DEFAULT_DETECTORS
     gan_preset: str = "tiny"
     gan_overrides: dict = field(default_factory=dict)
-    n_train: int = 100
-    reps: int = 10
-    n_real: int | None = None
+    n_train: Annotated[int, Range(2)] = 100
+    reps: Count = 10
+    n_real: Count | None = None
     policy: str | None = None
     device: str = "auto"
     #: image sources beyond the GAN's own loss: training objectives (the GAN's own name = its loss;
@@ -112,7 +111,7 @@ class StudyConfig(Config):
     quants: tuple[str, ...] = ("none",)
     #: FID and KID of each source's first ``fid_n`` fakes against (at most) ``fid_n`` of the study's real
     #: images, with the real Inception network (``fid_mode`` resize); None: not measured (the demo)
-    fid_n: int | None = None
+    fid_n: Annotated[int, Range(2)] | None = None
     fid_mode: str = "clean"
     #: extra row families, each trained for its own setups only (not multiplied by the product above)
     extra: tuple[SourceFamily, ...] = ()
@@ -121,10 +120,10 @@ class StudyConfig(Config):
     #: ``tiny``: off), True/False = on/off; ``train_fid_n`` images per measurement (None: the schedule's
     #: default, 1000)
     train_fid: bool | None = None
-    train_fid_n: int | None = None
+    train_fid_n: Annotated[int, Range(2)] | None = None
     #: LRP explanations of the explainable detectors (an MLP or LR on spectral features, the CNNs):
     #: relevance per frequency over ``n_explain`` held-out images of each group (0: none)
-    n_explain: int = 200
+    n_explain: Annotated[int, Range(0)] = 200
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -173,11 +172,8 @@ class StudyConfig(Config):
             raise ValueError("the setups must include baseline: the detectors are trained on real vs baseline")
         if len(set(setups)) != len(setups):
             raise ValueError(f"setups repeat: {', '.join(setups)}")
-        if self.size < 16 or self.size & (self.size - 1):
+        if self.size & (self.size - 1):
             raise ValueError(f"size must be a power of two >= 16, not {self.size}")
-        for name, v, lo in (("steps", self.steps, 1), ("reps", self.reps, 1), ("n_train", self.n_train, 2)):
-            if v < lo:
-                raise ValueError(f"{name} must be at least {lo}, not {v}")
         if self.n_fake <= self.n_train:
             raise ValueError(f"n_fake ({self.n_fake}) must exceed the {self.n_train} training images per class")
         if self.n_real is not None and self.n_real <= self.n_train:
@@ -188,18 +184,12 @@ class StudyConfig(Config):
             batch = preset(self.gan_preset, self.gan, **dict(self.gan_overrides)).get("batch", 1)
             if self.n_real < batch:
                 raise ValueError(f"n_real ({self.n_real}) is smaller than one GAN training batch ({batch})")
-        if self.fid_n is not None and self.fid_n < 2:
-            raise ValueError(f"FID needs at least 2 images per side, not fid_n={self.fid_n}")
         from forensics.metrics.inception import MODES
 
         if self.fid_mode not in MODES:
             raise ValueError(f"unknown FID resize mode {self.fid_mode!r}; choose from {', '.join(MODES)}")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be in [0, 2**63), not {self.seed}")
         if not self.detectors:
             raise ValueError("no detectors given")
-        if self.n_explain < 0:
-            raise ValueError(f"n_explain must be >= 0, not {self.n_explain}")
         from forensics.generators.objectives import OBJECTIVES
         from forensics.generators.quant import QuantSpec
 
@@ -221,7 +211,9 @@ class StudyConfig(Config):
             object.__setattr__(self, "detectors", tuple(expand_names(self.detectors)))
         for d in self.detectors:
             make_detector(d, size=self.size)  # unknown names fail here, before anything is trained
-        preset(self.gan_preset, self.gan, **self.gan_overrides)
+        from forensics.generators.config import check_params
+
+        check_params(self.gan_overrides, preset(self.gan_preset, self.gan, **self.gan_overrides), "gan_overrides")
         if self.train_fid_n is not None and (self.train_fid is False or (
                 self.train_fid is None and self.gan_preset != "paper")):
             raise ValueError(f"an FID sample size for training ({self.train_fid_n}) was given, but the GAN runs "

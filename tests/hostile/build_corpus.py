@@ -273,6 +273,16 @@ def cases(root) -> list[Case]:
         ("resume_other_model", ["detect", g, "--resume", "--out", r("resume", "other.csv")], "other settings"),
         ("resume_garbled_partial", ["detect", g, "--resume", "--out", r("resume", "garbled.csv")], "partial scan"),
     ]
+    for key, flags, reason in [("batch_0", ["--batch", "0"], "--batch must be at least 1"),
+                               ("batch_negative", ["--batch", "-3"], "--batch must be at least 1"),
+                               ("size_8", ["--size", "8"], "--size must be at least 16"),
+                               ("steps_negative", ["--steps", "-1"], "--steps must be at least 0"),
+                               ("sample_every_0", ["--sample-every", "0"], "--sample-every"),
+                               ("n_images_0", ["--n-images", "0"], "--n-images"),
+                               ("seed_negative", ["--seed", "-1"], "--seed"),
+                               ("objective_weight_negative", ["--objective", "infomax", "--objective-params",
+                                                              "alpha=-1"], "objective_params.alpha")]:
+        args.append((f"gan_{key}", _gan_flags(r, 1) + flags + ["--out", r("out", f"gan_{key}")], reason))
     for key, argv, reason in args:
         out.append(Case(f"args/{key}", "arguments", argv, "error", reason=reason))
     out.append(Case("args/partial_without_resume", "arguments", ["detect", g, "--out", r("resume", "other.csv")],
@@ -317,6 +327,8 @@ def _gan_flags(r, steps: int) -> list:
 RUN_CASES = {  # damaged copy of the good run -> (expected reason, also tried with generate)
     "cfg_invalid": ("not a readable JSON", True), "cfg_list": ("JSON object", True),
     "cfg_wrong_types": ("size", True), "cfg_other_size": ("", True),
+    "cfg_z_dim_text": ("params.z_dim must be a whole number", True), "cfg_no_gan": ("missing setting(s) gan", True),
+    "cfg_batch_zero": ("params.batch must be at least 1", True),
     "ckpt_garbage": ("not a readable forensics checkpoint", True),
     "ckpt_meta_not_json": ("not a readable forensics checkpoint", True),
     "ckpt_step_text": ("damaged checkpoint", True), "ckpt_step_list": ("damaged checkpoint", True),
@@ -345,10 +357,18 @@ def _verb_cases(r) -> list[Case]:
         Case("run/generate_n2_into_n5_overwrite", "outputs", ["generate", r("runs", "good"), "--n", "2", "--out",
                                                                r("gen5b"), "--overwrite"], "done",
              count=(r("gen5b"), "*.png", 2)),
+        Case("run/generate_overwrite_into_run", "outputs", ["generate", r("runs", "good"), "--n", "2", "--out",
+                                                             r("runs", "good_copy"), "--overwrite"], "error",
+             reason="not written by forensics generate", protect=[r("runs", "good_copy", "config.json")],
+             count=(r("runs", "good_copy"), "*.png", 0)),
+        Case("run/generate_seed_negative", "arguments", ["generate", r("runs", "good"), "--n", "2", "--seed", "-1",
+                                                         "--out", r("out", "gen_seed")], "error",
+             reason="--seed must be in [0, 4294967295], got -1", absent=[r("out", "gen_seed")]),
         Case("run/resume_good", "runs", _gan_flags(r, 2) + ["--out", r("runs", "good_resumed"), "--resume"], "done",
              count=(r("runs", "good_resumed", "samples"), "step_*.png", 2)),
         Case("spectrum/only_unusable", "outputs", ["spectrum", r("unusable"), "--out", r("out", "spec_unusable")],
-             "rows", n_rows=2, out=r("out", "spec_unusable"), absent=[r("out", "spec_unusable", "spectrum.png")],
+             "error", reason="no usable image", absent=[r("out", "spec_unusable", f) for f in
+                                                        ("spectrum.png", "features.csv", "profiles.csv")],
              unsaid="spectrum.png"),
     ]
     att = lambda key, fake, *more: ["attack", "--fake", r(fake), "--real", "builtin", "--method",  # noqa: E731
@@ -374,8 +394,8 @@ def _verb_cases(r) -> list[Case]:
     ce = lambda key, *more: ["counterexample", "--real", "builtin", "--steps", "1", "--out",  # noqa: E731
                              r("out", f"ce_{key}"), *more]
     for key, more, reason in [
-        ("reps_0", ["--reps", "0"], "reps"), ("n_fake_0", ["--n-fake", "0"], "n_fake"),
-        ("n_train_0", ["--n-train", "0"], "n_train"), ("n_real_0", ["--n-real", "0"], "n_real"),
+        ("reps_0", ["--reps", "0"], "--reps"), ("n_fake_0", ["--n-fake", "0"], "--n-fake"),
+        ("n_train_0", ["--n-train", "0"], "--n-train"), ("n_real_0", ["--n-real", "0"], "--n-real"),
         ("setup_unknown", ["--setups", "baseline,Q.9.9"], "last-layer spec"),
         ("setups_without_baseline", ["--setups", "N.1.5"], "baseline"),
         ("steps_negative", ["--steps", "-5"], "steps"), ("size_33", ["--size", "33"], "power of two"),
@@ -407,6 +427,9 @@ MODEL_CASES = {  # tamper name -> expected reason substring
     "mean_short": "incompatible or damaged", "coef_2d": "incompatible or damaged", "scale_zero": "zero",
     "scale_nan": "non-finite", "npz_garbage": "damaged model", "npz_empty": "damaged model",
     "npz_object": "damaged model", "coef_missing": "damaged model", "features_unknown": "damaged model",
+    # the built-in robust detector with one NaN in its precision matrix; a format version no release reads
+    "robust_precision_nan": "'precision' holds non-finite", "version_3": "version 3 is not supported",
+    "version_text": "version '2' is not supported", "version_missing": "version None is not supported",
 }
 
 DATA_CASES = {  # name -> (array or raw bytes, expected reason)
@@ -570,6 +593,12 @@ def materialise(root) -> None:
                                                 and v.ndim == 1 and len(v) > 1}})
     m("scale_zero", arrays_edit=lambda a: {**a, "scale": np.zeros_like(a["scale"])})
     m("scale_nan", arrays_edit=lambda a: {**a, "scale": np.full_like(a["scale"], np.nan)})
+    m("version_3", meta_edit=lambda d: _set(d, ["format_version"], 3))
+    m("version_text", meta_edit=lambda d: _set(d, ["format_version"], "2"))
+    m("version_missing", meta_edit=lambda d: _set(d, ["format_version"], _DEL))
+    _write_model(models / "robust_precision_nan", default_model_dir(),
+                 arrays_edit=lambda a: {**a, "precision": np.where(np.eye(len(a["precision"]), dtype=bool), np.nan,
+                                                                   a["precision"])})
     m("coef_missing", arrays_edit=lambda a: {k: v for k, v in a.items() if not k.startswith("est_")})
     m("npz_garbage", raw_npz=b"PK\x03\x04 not a zip")
     m("npz_empty", raw_npz=b"")
@@ -649,6 +678,7 @@ def _materialise_verbs(root: Path, good_png: bytes) -> None:
         assert main(_gan_flags(r, 1) + ["--out", r("runs", "good")]) == 0
     good = runs / "good"
     shutil.copytree(good, runs / "good_resumed")
+    shutil.copytree(good, runs / "good_copy")
     with contextlib.redirect_stderr(io.StringIO()):
         generate(good, 5, root / "gen5a", progress=False)
         generate(good, 5, root / "gen5b", progress=False)
@@ -659,6 +689,9 @@ def _materialise_verbs(root: Path, good_png: bytes) -> None:
     (runs / "cfg_list" / "config.json").write_text("[1]")
     (runs / "cfg_wrong_types" / "config.json").write_text(json.dumps(_set(cfg, ["config", "size"], "big")))
     (runs / "cfg_other_size" / "config.json").write_text(json.dumps(_set(cfg, ["config", "size"], 64)))
+    (runs / "cfg_z_dim_text" / "config.json").write_text(json.dumps(_set(cfg, ["config", "params", "z_dim"], "64")))
+    (runs / "cfg_no_gan" / "config.json").write_text(json.dumps(_set(cfg, ["config", "gan"], _DEL)))
+    (runs / "cfg_batch_zero" / "config.json").write_text(json.dumps(_set(cfg, ["config", "params", "batch"], 0)))
     ck = "checkpoint.safetensors"
     (runs / "ckpt_garbage" / ck).write_bytes(b"garbage, not safetensors")
     _edit_checkpoint(good / ck, runs / "ckpt_meta_not_json" / ck, "{{{")
