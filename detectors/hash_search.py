@@ -1,0 +1,214 @@
+"""Binary codes packed into ``uint64`` words, Hamming distances by popcount, and exact k-nearest-
+neighbour search in Hamming space: a linear scan (the oracle) and a multi-index hash (Norouzi,
+Punjani & Fleet, "Fast Search in Hamming Space with Multi-Index Hashing", CVPR 2012) that finds
+the same neighbours while verifying only a small share of the database.
+
+Packing: bit ``i`` of a code is bit ``i % 64`` of word ``i // 64``; unused high bits are zero, so
+the Hamming distance of two codes is the popcount (``np.bitwise_count``) of their words' XOR,
+summed over the words. Neighbours are ordered by distance, ties by database position, in every
+search here, so the multi-index answer equals the linear scan's exactly.
+
+Multi-index hashing: each word's used bits are cut into substrings of at most ``sub_bits`` bits
+(``m`` in all); each substring has a table (counting sort) from its value to the items holding it.
+A query probes, for radius ``s = 0, 1, 2, ...``, every value at Hamming distance ``s`` of each of
+its substrings and verifies the new candidates by their full distance. An item not yet found
+differs in every substring by more than ``s`` bits, so its distance is at least ``m (s + 1)``:
+once the ``k``-th best distance found is below that bound, the ``k`` best are final (ties
+included). When the probes needed would cost more than a scan, the query falls back to the scan.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from math import comb
+
+import numpy as np
+
+WORD = 64
+#: distances of a block of queries are computed on at most this many (query, item) pairs at once
+PAIRS = 1 << 22
+
+
+def n_words(bits: int) -> int:
+    return max(1, -(-int(bits) // WORD))
+
+
+def pack(codes) -> np.ndarray:
+    """Bool codes ``(N, L)`` as ``uint64`` words ``(N, ceil(L / 64))`` (see the module docs)."""
+    c = np.asarray(codes)
+    if c.ndim != 2 or c.shape[1] < 1:
+        raise ValueError(f"codes must be a 2-D array of bits, got shape {c.shape}")
+    c = c.astype(bool, copy=False)
+    w = n_words(c.shape[1])
+    if c.shape[1] != w * WORD:
+        c = np.concatenate([c, np.zeros((len(c), w * WORD - c.shape[1]), bool)], axis=1)
+    b = np.packbits(c, axis=1, bitorder="little")
+    return np.ascontiguousarray(b).view("<u8").astype(np.uint64, copy=False).reshape(len(c), w)
+
+
+def unpack(words, bits: int) -> np.ndarray:
+    """The bool codes ``(N, bits)`` of ``uint64`` words (the inverse of :func:`pack`)."""
+    w = np.ascontiguousarray(np.asarray(words, dtype=np.uint64).astype("<u8", copy=False))
+    return np.unpackbits(w.view(np.uint8).reshape(len(w), -1), axis=1, count=bits, bitorder="little").astype(bool)
+
+
+def _words(a, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2 or a.dtype != np.uint64:
+        raise ValueError(f"{name} must be uint64 words of shape (N, W), got {a.dtype} {a.shape}")
+    return a
+
+
+def distances(q, db) -> np.ndarray:
+    """Hamming distances ``(len(q), len(db))`` (``int64``) between packed codes."""
+    q, db = _words(q, "queries"), _words(db, "database")
+    if q.shape[1] != db.shape[1]:
+        raise ValueError(f"codes of {q.shape[1]} and {db.shape[1]} words cannot be compared")
+    out = np.empty((len(q), len(db)), np.int64)
+    step = max(1, PAIRS // max(1, len(db)))
+    for i in range(0, len(q), step):
+        out[i:i + step] = np.bitwise_count(q[i:i + step, None, :] ^ db[None, :, :]).sum(axis=2, dtype=np.int64)
+    return out
+
+
+def _top(keys: np.ndarray, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest of the unique keys ``distance * n + position`` along the last axis, sorted,
+    split into (positions, distances)."""
+    if k < keys.shape[-1]:
+        keys = np.take_along_axis(keys, np.argpartition(keys, k - 1, axis=-1)[..., :k], axis=-1)
+    keys = np.sort(keys, axis=-1)
+    return keys % n, keys // n
+
+
+def knn_scan(q, db, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``k`` nearest database codes of each query by a linear scan: positions and distances,
+    each ``(len(q), min(k, len(db)))``, ordered by distance, ties by position (the oracle)."""
+    q, db = _words(q, "queries"), _words(db, "database")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    n = len(db)
+    k = min(k, n)
+    idx = np.empty((len(q), k), np.int64)
+    dist = np.empty((len(q), k), np.int64)
+    pos = np.arange(n, dtype=np.int64)
+    step = max(1, PAIRS // max(1, n))
+    for i in range(0, len(q), step):
+        keys = distances(q[i:i + step], db) * n + pos
+        idx[i:i + step], dist[i:i + step] = _top(keys, k, n)
+    return idx, dist
+
+
+@cache
+def _masks(length: int, radius: int) -> np.ndarray:
+    """Every ``length``-bit value with exactly ``radius`` bits set (``int64``)."""
+    v = np.arange(1 << length, dtype=np.int64)
+    return v[np.bitwise_count(v) == radius]
+
+
+def _ranges(order: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``order[starts[0]:ends[0]]``, ``order[starts[1]:ends[1]]``, ... concatenated (no loop)."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return order[:0]
+    keep = lengths > 0
+    starts, lengths = starts[keep], lengths[keep]
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return order[offsets + np.arange(total)]
+
+
+class MultiIndex:
+    """Exact Hamming k-NN over packed codes ``words`` (``(N, W)`` ``uint64``) whose word ``w`` uses
+    its low ``used_bits[w]`` bits (see the module docs). ``sub_bits``: the longest substring
+    (default about ``log2 N``, between 4 and 16)."""
+
+    def __init__(self, words, used_bits: Sequence[int], sub_bits: int | None = None):
+        self.words = _words(words, "database")
+        used = [int(u) for u in used_bits]
+        if len(used) != self.words.shape[1] or any(not 1 <= u <= WORD for u in used):
+            raise ValueError(f"used bits {used} do not fit codes of {self.words.shape[1]} words")
+        n = len(self.words)
+        b = sub_bits or int(np.clip(np.ceil(np.log2(max(n, 2))), 4, 16))
+        if not 1 <= b <= 20:
+            raise ValueError(f"substrings must have 1 to 20 bits, got {b}")
+        self.subs: list[tuple[int, int, int]] = []  # (word, shift, length)
+        for w, u in enumerate(used):
+            m = -(-u // b)
+            base, extra = divmod(u, m)
+            shift = 0
+            for j in range(m):
+                length = base + (j < extra)
+                self.subs.append((w, shift, length))
+                shift += length
+        self.tables = []
+        for w, shift, length in self.subs:
+            keys = self._keys(self.words[:, w], shift, length)
+            starts = np.zeros((1 << length) + 1, np.int64)
+            np.cumsum(np.bincount(keys, minlength=1 << length), out=starts[1:])
+            self.tables.append((np.argsort(keys, kind="stable"), starts))
+        self.n = n
+        #: items verified by the last :meth:`knn` call, over queries (its share of the database: cost)
+        self.verified = 0
+
+    @staticmethod
+    def _keys(col: np.ndarray, shift: int, length: int) -> np.ndarray:
+        return ((col >> np.uint64(shift)) & np.uint64((1 << length) - 1)).astype(np.int64)
+
+    def knn(self, q, k: int, max_share: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+        """The same answer as :func:`knn_scan` on the indexed codes. A query whose probes and
+        candidates would pass ``max_share`` of the database is answered by the scan instead."""
+        q = _words(q, "queries")
+        if q.shape[1] != self.words.shape[1]:
+            raise ValueError(f"codes of {q.shape[1]} and {self.words.shape[1]} words cannot be compared")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        k = min(k, self.n)
+        idx = np.empty((len(q), k), np.int64)
+        dist = np.empty((len(q), k), np.int64)
+        self.verified = 0
+        budget = max_share * self.n
+        for i in range(len(q)):
+            got = self._one(q[i], k, budget)
+            if got is None:
+                self.verified += self.n
+                got = knn_scan(q[i:i + 1], self.words, k)
+                got = got[0][0], got[1][0]
+            idx[i], dist[i] = got
+        return idx, dist
+
+    def _one(self, q: np.ndarray, k: int, budget: float):
+        n, m = self.n, len(self.subs)
+        qkeys = [int(self._keys(q[w:w + 1], shift, length)[0]) for w, shift, length in self.subs]
+        seen = np.zeros(n, bool)
+        found_ids, found_d = [], []
+        n_found = cost = 0
+        for s in range(max(length for _, _, length in self.subs) + 1):
+            probes = sum(comb(length, s) for _, _, length in self.subs if s <= length)
+            cost += probes
+            if cost + n_found > budget:
+                return None
+            parts = []
+            for (w, shift, length), (order, starts), qk in zip(self.subs, self.tables, qkeys):
+                if s > length:
+                    continue
+                keys = qk ^ _masks(length, s)
+                parts.append(_ranges(order, starts[keys], starts[keys + 1]))
+            ids = np.concatenate(parts)
+            ids = np.unique(ids[~seen[ids]])
+            seen[ids] = True
+            if len(ids):
+                found_ids.append(ids)
+                found_d.append(np.bitwise_count(self.words[ids] ^ q).sum(axis=1, dtype=np.int64))
+                n_found += len(ids)
+                self.verified += len(ids)
+            exhausted = any(s >= length for _, _, length in self.subs)  # that substring's ball is everything
+            if n_found >= k:
+                keys = np.concatenate(found_d) * n + np.concatenate(found_ids)
+                top, d = _top(keys, k, n)
+                if d[-1] < m * (s + 1) or exhausted:
+                    return top, d
+            elif exhausted:  # fewer than k items in all (k is capped at n, so not reached)
+                return None
+        return None
