@@ -10,23 +10,28 @@ search here, so the multi-index answer equals the linear scan's exactly.
 
 Multi-index hashing: each word's used bits are cut into substrings of at most ``sub_bits`` bits
 (``m`` in all); each substring has a table (counting sort) from its value to the items holding it.
-A query probes, for radius ``s = 0, 1, 2, ...``, every value at Hamming distance ``s`` of each of
-its substrings and verifies the new candidates by their full distance. An item not yet found
-differs in every substring by more than ``s`` bits, so its distance is at least ``m (s + 1)``:
-once the ``k``-th best distance found is below that bound, the ``k`` best are final (ties
-included). When the probes needed would cost more than a scan, the query falls back to the scan.
+A query probes, for radius ``s = 0, 1, 2, ...`` and substring after substring, every value at
+Hamming distance ``s`` of the query's substring, and verifies the new candidates by their full
+distance. Once substrings ``0..j`` are probed at radius ``s`` (the others at ``s - 1``), an item not
+yet found differs by more than ``s`` bits in the first ``j + 1`` and by more than ``s - 1`` in the
+rest, so its distance is at least ``m s + j + 1``: once the ``k``-th best distance found is below
+that bound, the ``k`` best are final (ties included). When probes and candidates would cost more
+than a share of a scan, the query falls back to the scan.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from math import comb
 
 import numpy as np
 
 WORD = 64
 #: distances of a block of queries are computed on at most this many (query, item) pairs at once
 PAIRS = 1 << 22
+#: the cost of probing one bucket, in items scanned (a probe costs a few item checks)
+PROBE_COST = 4
+#: bytes of "already found" flags (queries x items) one batch of multi-index queries may hold
+SEEN = 1 << 25
 
 
 def n_words(bits: int) -> int:
@@ -156,9 +161,10 @@ class MultiIndex:
     def _keys(col: np.ndarray, shift: int, length: int) -> np.ndarray:
         return ((col >> np.uint64(shift)) & np.uint64((1 << length) - 1)).astype(np.int64)
 
-    def knn(self, q, k: int, max_share: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-        """The same answer as :func:`knn_scan` on the indexed codes. A query whose probes and
-        candidates would pass ``max_share`` of the database is answered by the scan instead."""
+    def knn(self, q, k: int, max_share: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """The same answer as :func:`knn_scan` on the indexed codes, for a batch of queries at once.
+        A query whose probes and candidates would cost more than ``max_share`` of a scan is answered
+        by the scan instead."""
         q = _words(q, "queries")
         if q.shape[1] != self.words.shape[1]:
             raise ValueError(f"codes of {q.shape[1]} and {self.words.shape[1]} words cannot be compared")
@@ -168,47 +174,74 @@ class MultiIndex:
         idx = np.empty((len(q), k), np.int64)
         dist = np.empty((len(q), k), np.int64)
         self.verified = 0
-        budget = max_share * self.n
-        for i in range(len(q)):
-            got = self._one(q[i], k, budget)
-            if got is None:
-                self.verified += self.n
-                got = knn_scan(q[i:i + 1], self.words, k)
-                got = got[0][0], got[1][0]
-            idx[i], dist[i] = got
+        step = max(1, SEEN // max(1, self.n))  # queries searched together: their `seen` flags fit SEEN bytes
+        for i in range(0, len(q), step):
+            self._block(q[i:i + step], k, max_share * self.n, idx[i:i + step], dist[i:i + step])
         return idx, dist
 
-    def _one(self, q: np.ndarray, k: int, budget: float):
-        n, m = self.n, len(self.subs)
-        qkeys = [int(self._keys(q[w:w + 1], shift, length)[0]) for w, shift, length in self.subs]
-        seen = np.zeros(n, bool)
-        found_ids, found_d = [], []
-        n_found = cost = 0
+    def _block(self, q: np.ndarray, k: int, budget: float, idx_out: np.ndarray, dist_out: np.ndarray) -> None:
+        """Radius ``s`` = 0, 1, ...; within a radius, substring after substring, every query still
+        open at once. After substring ``j`` at radius ``s`` an item not found differs by more than
+        ``s`` bits in substrings ``0..j`` and by more than ``s - 1`` in the others: its distance is
+        at least ``m s + j + 1``, and a query whose ``k``-th best distance is below that is done."""
+        n, m, nq = self.n, len(self.subs), len(q)
+        never = np.iinfo(np.int64).max
+        qkeys = np.stack([self._keys(q[:, w], shift, length) for w, shift, length in self.subs], axis=1)
+        seen = np.zeros((nq, n), bool)
+        top = np.full((nq, k), never, np.int64)  # best keys distance * n + position so far, sorted
+        count = np.zeros(nq, np.int64)
+        cost = np.zeros(nq)
+        open_ = np.arange(nq)
+
+        def finish(done, scan=False):
+            if scan:
+                self.verified += n * len(done)
+                idx_out[done], dist_out[done] = knn_scan(q[done], self.words, k)
+            else:
+                idx_out[done], dist_out[done] = top[done] % n, top[done] // n
+
         for s in range(max(length for _, _, length in self.subs) + 1):
-            probes = sum(comb(length, s) for _, _, length in self.subs if s <= length)
-            cost += probes
-            if cost + n_found > budget:
-                return None
-            parts = []
-            for (w, shift, length), (order, starts), qk in zip(self.subs, self.tables, qkeys):
-                if s > length:
-                    continue
-                keys = qk ^ _masks(length, s)
-                parts.append(_ranges(order, starts[keys], starts[keys + 1]))
-            ids = np.concatenate(parts)
-            ids = np.unique(ids[~seen[ids]])
-            seen[ids] = True
-            if len(ids):
-                found_ids.append(ids)
-                found_d.append(np.bitwise_count(self.words[ids] ^ q).sum(axis=1, dtype=np.int64))
-                n_found += len(ids)
-                self.verified += len(ids)
-            exhausted = any(s >= length for _, _, length in self.subs)  # that substring's ball is everything
-            if n_found >= k:
-                keys = np.concatenate(found_d) * n + np.concatenate(found_ids)
-                top, d = _top(keys, k, n)
-                if d[-1] < m * (s + 1) or exhausted:
-                    return top, d
-            elif exhausted:  # fewer than k items in all (k is capped at n, so not reached)
-                return None
-        return None
+            for j, ((_, _, length), (order, starts)) in enumerate(zip(self.subs, self.tables)):
+                if not len(open_):
+                    return
+                if s > length:  # not reached: this substring's ball held every item at radius `length`
+                    finish(open_, scan=True)
+                    return
+                masks = _masks(length, s)
+                keys = (qkeys[open_, j][:, None] ^ masks[None, :]).ravel()
+                lo, hi = starts[keys], starts[keys + 1]
+                qid = np.repeat(np.repeat(open_, len(masks)), hi - lo)
+                ids = _ranges(order, lo, hi)
+                new = ~seen[qid, ids]
+                pair = np.unique(qid[new] * n + ids[new])  # (query, item) found the first time
+                cost[open_] += PROBE_COST * len(masks)
+                if len(pair):
+                    qid, ids = pair // n, pair % n
+                    seen[qid, ids] = True
+                    d = np.bitwise_count(self.words[ids] ^ q[qid]).sum(axis=1, dtype=np.int64)
+                    hits = np.bincount(qid, minlength=nq)
+                    count += hits
+                    cost += hits
+                    self.verified += len(ids)
+                    touched = np.nonzero(hits)[0]
+                    # merge the new candidates into each touched query's best k (one sort for all)
+                    old = top[touched]
+                    allq = np.concatenate([np.repeat(touched, k), qid])
+                    allk = np.concatenate([old.ravel(), d * n + ids])
+                    o = np.lexsort((allk, allq))
+                    allq, allk = allq[o], allk[o]
+                    first = np.searchsorted(allq, touched)
+                    rank = np.arange(len(allq)) - np.repeat(first, np.diff(np.append(first, len(allq))))
+                    keep = rank < k
+                    top[allq[keep], rank[keep]] = allk[keep]
+                kth = top[open_, k - 1]
+                done = (count[open_] >= k) & ((kth // n < m * s + j + 1) | (count[open_] == n))
+                if done.any():
+                    finish(open_[done])
+                    open_ = open_[~done]
+                over = cost[open_] > budget
+                if over.any():
+                    finish(open_[over], scan=True)
+                    open_ = open_[~over]
+        if len(open_):
+            finish(open_, scan=True)
