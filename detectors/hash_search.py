@@ -66,43 +66,61 @@ def _words(a, name: str) -> np.ndarray:
     return a
 
 
-def distances(q, db) -> np.ndarray:
-    """Hamming distances ``(len(q), len(db))`` (``int64``) between packed codes."""
+def _block_distances(q: np.ndarray, db: np.ndarray) -> np.ndarray:
+    """Distances of a block of queries, word by word into the smallest type that holds them."""
+    d = np.bitwise_count(q[:, None, 0] ^ db[None, :, 0])  # uint8
+    if q.shape[1] > 3:
+        d = d.astype(np.uint16)
+    for w in range(1, q.shape[1]):
+        d += np.bitwise_count(q[:, None, w] ^ db[None, :, w])
+    return d
+
+
+def _pair(q, db) -> tuple[np.ndarray, np.ndarray]:
     q, db = _words(q, "queries"), _words(db, "database")
     if q.shape[1] != db.shape[1]:
         raise ValueError(f"codes of {q.shape[1]} and {db.shape[1]} words cannot be compared")
+    return q, db
+
+
+def distances(q, db) -> np.ndarray:
+    """Hamming distances ``(len(q), len(db))`` (``int64``) between packed codes."""
+    q, db = _pair(q, db)
     out = np.empty((len(q), len(db)), np.int64)
     step = max(1, PAIRS // max(1, len(db)))
     for i in range(0, len(q), step):
-        out[i:i + step] = np.bitwise_count(q[i:i + step, None, :] ^ db[None, :, :]).sum(axis=2, dtype=np.int64)
+        out[i:i + step] = _block_distances(q[i:i + step], db)
     return out
 
 
-def _top(keys: np.ndarray, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` smallest of the unique keys ``distance * n + position`` along the last axis, sorted,
-    split into (positions, distances)."""
-    if k < keys.shape[-1]:
-        keys = np.take_along_axis(keys, np.argpartition(keys, k - 1, axis=-1)[..., :k], axis=-1)
-    keys = np.sort(keys, axis=-1)
-    return keys % n, keys // n
+def _first_k(rows: np.ndarray, keys: np.ndarray, n_rows: int, k: int, out: np.ndarray) -> None:
+    """``out[r]`` = the ``k`` smallest ``keys`` of each row ``r`` in ``rows`` (every such row has at
+    least ``k``), sorted; rows absent from ``rows`` are left as they are."""
+    o = np.lexsort((keys, rows))
+    rows, keys = rows[o], keys[o]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_rows))[rows]
+    keep = rank < k
+    out[rows[keep], rank[keep]] = keys[keep]
 
 
 def knn_scan(q, db, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest database codes of each query by a linear scan: positions and distances,
-    each ``(len(q), min(k, len(db)))``, ordered by distance, ties by position (the oracle)."""
-    q, db = _words(q, "queries"), _words(db, "database")
+    each ``(len(q), min(k, len(db)))``, ordered by distance, ties by position (the oracle). Per block
+    of queries: the distances, each row's ``k``-th smallest (a partition), then the items within it
+    ordered by (distance, position)."""
+    q, db = _pair(q, db)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     n = len(db)
     k = min(k, n)
-    idx = np.empty((len(q), k), np.int64)
-    dist = np.empty((len(q), k), np.int64)
-    pos = np.arange(n, dtype=np.int64)
+    keys = np.empty((len(q), k), np.int64)
     step = max(1, PAIRS // max(1, n))
     for i in range(0, len(q), step):
-        keys = distances(q[i:i + step], db) * n + pos
-        idx[i:i + step], dist[i:i + step] = _top(keys, k, n)
-    return idx, dist
+        D = _block_distances(q[i:i + step], db)
+        kth = np.partition(D, k - 1, axis=1)[:, k - 1:k] if k < n else D.max(axis=1, keepdims=True)
+        rows, cols = np.nonzero(D <= kth)
+        _first_k(rows, D[rows, cols].astype(np.int64) * n + cols, len(D), k, keys[i:i + step])
+    return keys % n, keys // n
 
 
 @cache
@@ -225,15 +243,8 @@ class MultiIndex:
                     self.verified += len(ids)
                     touched = np.nonzero(hits)[0]
                     # merge the new candidates into each touched query's best k (one sort for all)
-                    old = top[touched]
-                    allq = np.concatenate([np.repeat(touched, k), qid])
-                    allk = np.concatenate([old.ravel(), d * n + ids])
-                    o = np.lexsort((allk, allq))
-                    allq, allk = allq[o], allk[o]
-                    first = np.searchsorted(allq, touched)
-                    rank = np.arange(len(allq)) - np.repeat(first, np.diff(np.append(first, len(allq))))
-                    keep = rank < k
-                    top[allq[keep], rank[keep]] = allk[keep]
+                    _first_k(np.concatenate([np.repeat(touched, k), qid]),
+                             np.concatenate([top[touched].ravel(), d * n + ids]), nq, k, top)
                 kth = top[open_, k - 1]
                 done = (count[open_] >= k) & ((kth // n < m * s + j + 1) | (count[open_] == n))
                 if done.any():
