@@ -24,6 +24,16 @@ modality is the sign of that network's output. With ``modalities=("pixels",)`` t
 learned without the spectral graph (the ablation of the evaluation); both networks are still
 trained, to those codes.
 
+At most ``max_train`` images (a seeded random sample of those given) train the model: steps 1
+and 2 cost grows with the training set (the kNN graphs quadratically, the networks linearly), the
+codes of any number of images are then one forward pass each.
+
+Codes for indexes and queries (:meth:`HashModel.codes`) are computed in inference mode, in batches
+of exactly :data:`CODE_BATCH` images (the last one padded) on one torch thread, so an image's code
+depends on the image alone, not on what it is batched with, on the chunking, or on the machine's
+core count (a Dask worker and this process give the same bits); they come packed into ``uint64``
+words (:mod:`forensics.detectors.hash_search`).
+
 Model files are code-free: ``hash_model.json`` (config, statistics), ``hash_model.npz`` (arrays,
 read with ``allow_pickle=False``) and one ``.safetensors`` file per network.
 """
@@ -36,6 +46,7 @@ from typing import Annotated
 import numpy as np
 
 from forensics.core.config import Config, Count, NonNegative, Positive, Range, Seed
+from forensics.detectors.hash_search import distances, knn_scan, pack, unpack
 from forensics.io.files import atomic_write_bytes, read_npz, write_json, write_npz
 
 MODALITIES = ("pixels", "spectrum")
@@ -43,6 +54,8 @@ SPECTRUM_FEATURES = ("log2d", "profile")
 CODE_MODALITIES = ("pixels", "spectrum", "both")
 FORMAT = "forensics-hash-model"
 FORMAT_VERSION = 1
+#: images per forward pass of :meth:`HashModel.codes` (fixed, so an image's code does not depend on its batch)
+CODE_BATCH = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +76,7 @@ class HashConfig(Config):
     lr: Positive = 1e-3
     batch: Count = 128
     weight_decay: NonNegative = 1e-4
+    max_train: Count = 4000             # at most this many images (a seeded sample) train the model
 
     def validate(self) -> None:
         if self.bits not in (16, 32, 64):
@@ -72,6 +86,8 @@ class HashConfig(Config):
         if not self.modalities or any(m not in MODALITIES for m in self.modalities) \
                 or len(set(self.modalities)) != len(self.modalities):
             raise ValueError(f"modalities must be distinct names from {', '.join(MODALITIES)}, got {self.modalities}")
+        if self.max_train <= self.bits + 1:
+            raise ValueError(f"max_train must be more than bits + 1 = {self.bits + 1}, got {self.max_train}")
         if self.policy is not None:
             from forensics.io.images import Policy
 
@@ -84,7 +100,7 @@ class HashConfig(Config):
         return self.policy or f"resize:{self.size}:area"
 
     @classmethod
-    def fast(cls, **kw) -> "HashConfig":
+    def fast(cls, **kw) -> HashConfig:
         """Small settings for tests and quick looks (few updates and epochs)."""
         return cls(**{"iters": 8, "epochs": 25, "hidden": 128, **kw})
 
@@ -210,7 +226,10 @@ def joint_codes(features: dict[str, np.ndarray], bits: int, knn: int = 10, lam: 
 
 # --------------------------------------------------------------------- step 2: hash networks
 def _nets(config: HashConfig, spec_dim: int):
-    import torch.nn as nn
+    """The two hash networks; the CNN's weights in channels-last layout (about twice as fast on CPU),
+    set once here: a network used by several threads is never converted while another computes."""
+    import torch
+    from torch import nn
 
     s = config.size
     conv = nn.Sequential(
@@ -223,7 +242,7 @@ def _nets(config: HashConfig, spec_dim: int):
         nn.Linear(spec_dim, config.hidden), nn.ReLU(),
         nn.Linear(config.hidden, config.hidden), nn.ReLU(),
         nn.Linear(config.hidden, config.bits))
-    return {"pixels": conv, "spectrum": mlp}
+    return {"pixels": conv.to(memory_format=torch.channels_last), "spectrum": mlp}
 
 
 def _train_net(net, X: np.ndarray, B: np.ndarray, config: HashConfig, seed: int, progress: bool, desc: str):
@@ -234,6 +253,7 @@ def _train_net(net, X: np.ndarray, B: np.ndarray, config: HashConfig, seed: int,
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     Xt, Bt = torch.from_numpy(X), torch.from_numpy(B.astype(np.float32))
+    fmt = _memory_format(Xt)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     net.train()
     losses = []
@@ -242,7 +262,7 @@ def _train_net(net, X: np.ndarray, B: np.ndarray, config: HashConfig, seed: int,
         total = 0.0
         for i in range(0, len(Xt), config.batch):
             ix = perm[i:i + config.batch]
-            loss = torch.mean((torch.tanh(net(Xt[ix])) - Bt[ix]) ** 2)
+            loss = torch.mean((torch.tanh(net(Xt[ix].contiguous(memory_format=fmt))) - Bt[ix]) ** 2)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -252,11 +272,37 @@ def _train_net(net, X: np.ndarray, B: np.ndarray, config: HashConfig, seed: int,
     return losses
 
 
+def _memory_format(X):
+    """Channels-last for image batches (the CNN's layout, :func:`_nets`), the default otherwise."""
+    import torch
+
+    return torch.channels_last if X.ndim == 4 else torch.contiguous_format
+
+
 def _forward(net, X: np.ndarray, chunk: int = 1024) -> np.ndarray:
     import torch
 
-    with torch.no_grad():
-        return np.concatenate([net(torch.from_numpy(X[i:i + chunk])).numpy() for i in range(0, len(X), chunk)])
+    Xt = torch.from_numpy(X)
+    fmt = _memory_format(Xt)
+    with torch.inference_mode():
+        return np.concatenate([net(Xt[i:i + chunk].contiguous(memory_format=fmt)).numpy()
+                               for i in range(0, len(X), chunk)])
+
+
+def _forward_fixed(net, X: np.ndarray, batch: int = CODE_BATCH) -> np.ndarray:
+    """``net``'s outputs in batches of exactly ``batch`` rows (the last one padded with zeros), on
+    the caller's torch threads: each row's output is then independent of the others."""
+    import torch
+
+    n = len(X)
+    pad = -n % batch
+    if pad:
+        X = np.concatenate([X, np.zeros((pad,) + X.shape[1:], X.dtype)])
+    Xt = torch.from_numpy(X)
+    fmt = _memory_format(Xt)
+    with torch.inference_mode():
+        out = [net(Xt[i:i + batch].contiguous(memory_format=fmt)).numpy() for i in range(0, len(X), batch)]
+    return np.concatenate(out)[:n]
 
 
 class HashModel:
@@ -276,7 +322,7 @@ class HashModel:
 
     # ---------------------------------------------------------------------------- training
     @classmethod
-    def train(cls, images: np.ndarray, config: HashConfig | None = None, progress: bool = False) -> "HashModel":
+    def train(cls, images: np.ndarray, config: HashConfig | None = None, progress: bool = False) -> HashModel:
         """Fit on ``(N, S, S, 3)`` uint8 images with ``S = config.size`` (unsupervised)."""
         import torch
 
@@ -285,9 +331,12 @@ class HashModel:
         if images.shape[1:3] != (config.size, config.size):
             raise ValueError(f"images are {images.shape[2]}x{images.shape[1]}, the model expects "
                              f"{config.size}x{config.size}")
-        n = len(images)
+        n_given = n = len(images)
         if n <= config.bits + 1:
             raise ValueError(f"{config.bits}-bit codes need more than {config.bits + 1} training images, got {n}")
+        if n > config.max_train:
+            pick = np.sort(np.random.default_rng(config.seed).choice(n, config.max_train, replace=False))
+            images, n = images[pick], config.max_train
         inputs = modality_inputs(images, config.spectrum)
         spec_mean = inputs["spectrum"].mean(axis=0)
         spec_scale = inputs["spectrum"].std(axis=0)
@@ -301,27 +350,44 @@ class HashModel:
             nets = _nets(config, spec.shape[1])
             losses = {m: _train_net(nets[m], X, B, config, config.seed + i, progress, f"hash net {m}")
                       for i, (m, X) in enumerate((("pixels", inputs["pixels"]), ("spectrum", spec)))}
-        info = {"n_train": n, "objective": history, "net_loss": {m: v[-1] for m, v in losses.items()},
+        info = {"n_train": n, "n_given": n_given, "objective": history, "net_loss": {m: v[-1] for m, v in losses.items()},
                 "spectral_dim": int(spec.shape[1])}
         return cls(config, spec_mean.astype(np.float32), spec_scale.astype(np.float32), nets, B > 0, info)
 
     # ---------------------------------------------------------------------------- encoding
-    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Real-valued network outputs per modality, ``name -> (N, bits)``."""
+    def _inputs(self, images) -> tuple[np.ndarray, np.ndarray]:
         images = _check_images(images)
         if images.shape[1:3] != (self.config.size, self.config.size):
             raise ValueError(f"images are {images.shape[2]}x{images.shape[1]}, the model expects "
                              f"{self.config.size}x{self.config.size}")
         spec = (spectral_input(images, self.config.spectrum) - self.spec_mean) / self.spec_scale
+        return pixel_input(images), spec.astype(np.float32)
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Real-valued network outputs per modality, ``name -> (N, bits)`` (on the toolkit's threads;
+        :meth:`codes` gives codes that do not depend on the batch)."""
+        pix, spec = self._inputs(images)
         with _torch_threads():
-            return {"pixels": _forward(self.nets["pixels"], pixel_input(images)),
-                    "spectrum": _forward(self.nets["spectrum"], spec.astype(np.float32))}
+            return {"pixels": _forward(self.nets["pixels"], pix), "spectrum": _forward(self.nets["spectrum"], spec)}
+
+    def codes(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Packed codes per modality, ``name -> (N, 1)`` ``uint64`` words (:func:`hash_search.pack`):
+        inference in batches of :data:`CODE_BATCH` on the caller's torch threads (run it on one, as
+        :func:`one_torch_thread` does, for codes that are the same on every machine)."""
+        pix, spec = self._inputs(images)
+        return {"pixels": pack(_forward_fixed(self.nets["pixels"], pix) > 0),
+                "spectrum": pack(_forward_fixed(self.nets["spectrum"], spec) > 0)}
 
     def encode(self, images: np.ndarray, modality: str = "both") -> np.ndarray:
         """Binary codes, bool ``(N, bits)``; ``both`` concatenates pixel and spectrum codes
-        (``(N, 2 * bits)``, whose Hamming distance is the sum of the two)."""
-        out = self.outputs(images)
-        return codes_of(out, modality)
+        (``(N, 2 * bits)``, whose Hamming distance is the sum of the two). The bits of :meth:`codes`
+        (those of a hash index)."""
+        if modality not in CODE_MODALITIES:
+            raise ValueError(f"unknown code modality {modality!r}; choose from {', '.join(CODE_MODALITIES)}")
+        with one_torch_thread():
+            c = self.codes(images)
+        bits = {m: unpack(c[m], self.config.bits) for m in MODALITIES}
+        return np.concatenate([bits["pixels"], bits["spectrum"]], axis=1) if modality == "both" else bits[modality]
 
     # ------------------------------------------------------------------------- persistence
     def save(self, folder) -> Path:
@@ -339,7 +405,7 @@ class HashModel:
         return folder
 
     @classmethod
-    def load(cls, folder) -> "HashModel":
+    def load(cls, folder) -> HashModel:
         """Read a folder written by :meth:`save` (raises ``ValueError``/``FileNotFoundError``)."""
         from safetensors import SafetensorError
         from safetensors.torch import load as st_load
@@ -375,7 +441,11 @@ def _standardise(X: np.ndarray) -> np.ndarray:
 
 
 class _torch_threads:
-    """Torch on the toolkit's thread budget (:func:`forensics.spectral.spectrum.threads`) inside the block."""
+    """Torch on ``n`` threads (default the toolkit's thread budget,
+    :func:`forensics.spectral.spectrum.threads`) inside the block."""
+
+    def __init__(self, n: int | None = None):
+        self.n = n
 
     def __enter__(self):
         import torch
@@ -383,13 +453,19 @@ class _torch_threads:
         from forensics.spectral.spectrum import threads
 
         self.old = torch.get_num_threads()
-        torch.set_num_threads(max(1, threads()))
+        torch.set_num_threads(max(1, self.n or threads()))
 
     def __exit__(self, *exc):
         import torch
 
         torch.set_num_threads(self.old)
         return False
+
+
+def one_torch_thread():
+    """Torch on one thread inside the block (set it before starting threads that run
+    :meth:`HashModel.codes`: threads take the setting when they first run torch)."""
+    return _torch_threads(1)
 
 
 def codes_of(outputs: dict[str, np.ndarray], modality: str) -> np.ndarray:
@@ -402,23 +478,24 @@ def codes_of(outputs: dict[str, np.ndarray], modality: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------- distances, ranking
-def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamming distances ``(len(a), len(b))`` between bool code matrices."""
+def _packed_pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"codes of {a.shape[1]} and {b.shape[1]} bits cannot be compared")
-    af, bf = a.astype(np.float32), b.astype(np.float32)
-    d = af.sum(1)[:, None] + bf.sum(1)[None, :] - 2.0 * (af @ bf.T)
-    return np.rint(d).astype(np.int64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"codes of shapes {a.shape} and {b.shape} cannot be compared")
+    return pack(a), pack(b)
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances ``(len(a), len(b))`` between bool code matrices (popcount of packed words)."""
+    return distances(*_packed_pair(a, b))
 
 
 def nearest(query: np.ndarray, database: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and Hamming distances of the ``k`` nearest database codes of each query (ties
     by database order), each ``(len(query), min(k, len(database)))``."""
-    D = hamming(query, database)
-    k = min(k, D.shape[1])
-    idx = np.argsort(D, axis=1, kind="stable")[:, :k]
-    return idx, np.take_along_axis(D, idx, axis=1)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    return knn_scan(*_packed_pair(query, database), k)
 
 
 def hamming_map(query: np.ndarray, database: np.ndarray, q_labels, db_labels, seed: int = 0) -> float:

@@ -292,3 +292,269 @@ def test_hash_knn_model_folder_is_read_by_detect_through_the_format_registry(rea
     assert [r["path"].rsplit("/", 1)[1] for r in rows] == [f"{i}.png" for i in range(6)] + ["small.png"]
     np.testing.assert_allclose([r["score"] for r in rows[:6]], want, atol=1e-6)
     assert rows[6]["label"] == "error" and "16x16" in rows[6]["error"]
+
+
+# ------------------------------------------------------------ packed codes, exact and multi-index search
+def _brute_knn(q, db, k):
+    """Hand oracle: distances by comparing bits, order by (distance, position)."""
+    D = (q[:, None, :] != db[None, :, :]).sum(2)
+    order = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(D, order, 1)
+
+
+@pytest.mark.parametrize("bits,n_words", [(16, 1), (32, 1), (64, 1), (128, 2)])
+def test_multi_index_answers_the_exact_neighbours_ties_by_position(bits, n_words):
+    """Clustered codes with many exact duplicates and tied distances: the packed popcount scan and
+    the multi-index give the brute-force neighbours, in the same order (ties by position)."""
+    from forensics.detectors.hash_search import MultiIndex, knn_scan, pack, unpack
+
+    rng = np.random.default_rng(bits)
+    centres = rng.random((12, bits)) > 0.5
+    db = centres[rng.integers(0, 12, 700)] ^ (rng.random((700, bits)) < 0.05)
+    db[100:140] = db[0]  # exact duplicates: ties at every distance
+    q = np.concatenate([db[:5], centres[rng.integers(0, 12, 40)] ^ (rng.random((40, bits)) < 0.1)])
+    w, qw = pack(db), pack(q)
+    assert w.dtype == np.uint64 and w.shape == (700, n_words) and (unpack(w, bits) == db).all()
+    want = _brute_knn(q, db, 10)
+    scan = knn_scan(qw, w, 10)
+    mih = MultiIndex(w, [min(bits, 64)] * n_words)
+    got = mih.knn(qw, 10)
+    for a in (scan, got):
+        assert (a[0] == want[0]).all() and (a[1] == want[1]).all()
+    # k above the database size: every item, in order
+    idx, d = MultiIndex(w[:7], [min(bits, 64)] * n_words).knn(qw[:3], 20)
+    want = _brute_knn(q[:3], db[:7], 7)
+    assert idx.shape == (3, 7) and (idx == want[0]).all() and (d == want[1]).all()
+
+
+def test_hamming_of_packed_codes_never_unpacks(monkeypatch):
+    from forensics.detectors import hash_search
+
+    rng = np.random.default_rng(9)
+    a, b = rng.random((6, 64)) > 0.5, rng.random((8, 64)) > 0.5
+    wa, wb = hash_search.pack(a), hash_search.pack(b)
+
+    def boom(*a, **k):
+        raise AssertionError("unpackbits used for a distance")
+
+    monkeypatch.setattr(np, "unpackbits", boom)
+    assert (hash_search.distances(wa, wb) == (a[:, None] != b[None]).sum(2)).all()
+    assert (hamming(a, b) == (a[:, None] != b[None]).sum(2)).all()
+
+
+# ------------------------------------------------------------------ index: add, kill, Dask, bad inputs
+@pytest.fixture(scope="module")
+def tiny_model(grouped):
+    return HashModel.train(grouped[0][:120], CFG.replace(epochs=3, iters=3))
+
+
+def _folders(root, images, n_folders, per):
+    """``n_folders`` folders of ``per`` PNG images each (f00/, f01/, ...); their files in order."""
+    files = []
+    for f in range(n_folders):
+        d = root / f"f{f:02d}"
+        d.mkdir(parents=True)
+        for i in range(per):
+            p = d / f"im{i:03d}.png"
+            Image.fromarray(images[(f * per + i) % len(images)]).save(p)
+            files.append(str(p))
+    return files
+
+
+def _same(a, b):
+    assert a.files == b.files
+    for m in ("pixels", "spectrum"):
+        assert (a.words[m] == b.words[m]).all()
+    assert (np.asarray(a.thumbs) == np.asarray(b.thumbs)).all()
+
+
+def test_index_search_equals_exact_search_and_codes_are_the_models(grouped, tiny_model, tmp_path):
+    from forensics.evaluation.hash_index import IndexConfig, build_index
+
+    files = _folders(tmp_path / "src", grouped[0], 3, 30)
+    ix = build_index([tmp_path / "src"], tmp_path / "idx", IndexConfig(hash=CFG, chunk=16, segment=20),
+                     model=tiny_model)
+    assert ix.files == files and len(ix.segments) == 3  # a segment once 20 are encoded: 32 + 32 + 26
+    thumbs = np.asarray(ix.thumbs)
+    assert (ix.codes_for("both") == tiny_model.encode(thumbs, "both")).all()
+    q = tiny_model.codes(grouped[2][:25])
+    for m in ("pixels", "spectrum", "both"):
+        want = _brute_knn(tiny_model.encode(grouped[2][:25], m), ix.codes_for(m), 7)
+        for exact in (False, True):
+            idx, d = ix.search(q, 7, m, exact=exact)
+            assert (idx == want[0]).all() and (d == want[1]).all()
+
+
+def test_incremental_add_equals_building_at_once(grouped, tiny_model, tmp_path):
+    from forensics.evaluation.hash_index import HashIndex, IndexConfig, build_index
+
+    _folders(tmp_path, grouped[0], 4, 9)
+    dirs = [tmp_path / f"f{i:02d}" for i in range(4)]
+    cfg = IndexConfig(hash=CFG, chunk=4, segment=8)
+    once = build_index(dirs, tmp_path / "once", cfg, model=tiny_model)
+    step = build_index(dirs[:1], tmp_path / "step", cfg, model=tiny_model)
+    for d in dirs[1:3]:
+        step = build_index([d], tmp_path / "step", cfg.replace(add=True))
+        assert step.added == 9
+    step = build_index(dirs, tmp_path / "step", cfg.replace(add=True))  # only f03 is new
+    assert step.added == 9 and len(step) == 36
+    _same(step, once)
+    _same(HashIndex.load(tmp_path / "step"), once)
+    assert build_index(dirs, tmp_path / "step", cfg.replace(add=True)).added == 0
+
+
+KILL_LOOP = """
+import sys
+from forensics.evaluation.hash_index import IndexConfig, build_index
+idx, root, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for i in range(n):
+    build_index([f"{root}/f{i:02d}"], idx, IndexConfig(add=True, chunk=2, segment=2))
+"""
+
+
+def test_index_survives_kill_9_during_add(grouped, tiny_model, tmp_path):
+    """A process adding folder after folder is killed (SIGKILL) twice, at different moments: each
+    time the index loads, holds a whole prefix of the additions with their exact codes, and a
+    later add completes it to what one build gives."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from forensics.evaluation.hash_index import HashIndex, IndexConfig, build_index
+
+    n_folders, per = 30, 3
+    files = _folders(tmp_path / "src", grouped[0], n_folders, per)
+    idx = tmp_path / "idx"
+    build_index([tmp_path / "src" / "f00"], idx, IndexConfig(hash=CFG, chunk=2, segment=2), model=tiny_model)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for delay in (0.0, 0.37):
+        before = len(HashIndex.load(idx))
+        p = subprocess.Popen([sys.executable, "-c", KILL_LOOP, str(idx), str(tmp_path / "src"), str(n_folders)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            t0 = time.time()
+            while len(json.loads((idx / "index.json").read_text())["segments"]) < before // 2 + 3:
+                assert p.poll() is None and time.time() - t0 < 60, "the adding process ended or stalled"
+                time.sleep(0.01)
+            time.sleep(delay)
+        finally:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        ix = HashIndex.load(idx)  # never damaged
+        assert len(ix) > before and ix.files == files[:len(ix)]
+        assert (ix.codes_for("both") == tiny_model.encode(np.asarray(ix.thumbs), "both")).all()
+    done = build_index([tmp_path / "src"], idx, IndexConfig(add=True))
+    assert done.files == files
+    ref = build_index([tmp_path / "src"], tmp_path / "ref", IndexConfig(hash=CFG), model=tiny_model)
+    for m in ("pixels", "spectrum"):
+        assert (done.words[m] == ref.words[m]).all()
+    named = {f"{s['name']}{ext}" for s in done.segments for ext in (".json", ".npz", ".thumbs.npy")}
+    assert {p.name for p in (idx / "segments").iterdir()} == named  # the killed writer's leftovers are gone
+
+
+def test_a_crash_before_the_manifest_leaves_the_previous_index(grouped, tiny_model, tmp_path, monkeypatch):
+    from forensics.evaluation import hash_index as H
+
+    _folders(tmp_path, grouped[0], 2, 5)
+    cfg = H.IndexConfig(hash=CFG)
+    old = H.build_index([tmp_path / "f00"], tmp_path / "idx", cfg, model=tiny_model)
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt  # the segment's files are written, the manifest naming them is not
+
+    monkeypatch.setattr(H._Writer, "manifest", crash)
+    with pytest.raises(KeyboardInterrupt):
+        H.build_index([tmp_path / "f01"], tmp_path / "idx", cfg.replace(add=True))
+    monkeypatch.undo()
+    assert (tmp_path / "idx" / "segments" / "seg-000001.npz").is_file()
+    _same(H.HashIndex.load(tmp_path / "idx"), old)
+    new = H.build_index([tmp_path / "f01"], tmp_path / "idx", cfg.replace(add=True))
+    assert new.added == 5 and new.files[:5] == old.files
+
+
+def test_dask_build_gives_the_single_process_index(grouped, tiny_model, tmp_path):
+    pytest.importorskip("distributed")
+    from forensics.evaluation.hash_index import IndexConfig, build_index
+
+    _folders(tmp_path / "src", grouped[0], 2, 20)
+    write_bad = __import__("conftest").write_bad_files
+    write_bad(tmp_path / "src" / "bad")
+    cfg = IndexConfig(hash=CFG, chunk=8, segment=16)
+    one = build_index([tmp_path / "src"], tmp_path / "one", cfg, model=tiny_model)
+    many = build_index([tmp_path / "src"], tmp_path / "many", cfg.replace(scheduler="local:2"), model=tiny_model)
+    _same(many, one)
+    assert len(one) == 40 and one.skipped == many.skipped and len(one.skipped) == 4
+    for f in ["index.json"] + [f"segments/{s['name']}.json" for s in one.segments]:
+        assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "many" / f).read_bytes(), f
+
+
+def test_index_bad_inputs_are_clear_errors(grouped, tiny_model, tmp_path, capsys):
+    from forensics.cli.main import main
+    from forensics.core.errors import UserError
+    from forensics.evaluation.hash_index import HashIndex, IndexConfig, build_index
+
+    _folders(tmp_path, grouped[0], 1, 6)
+    src, idx = tmp_path / "f00", tmp_path / "idx"
+    with pytest.raises(UserError, match="holds no hash index to add to"):
+        build_index([src], idx, IndexConfig(add=True))
+    build_index([src], idx, IndexConfig(hash=CFG), model=tiny_model)
+    with pytest.raises(UserError, match="already holds a hash index"):
+        build_index([src], idx, IndexConfig(hash=CFG), model=tiny_model)
+    with pytest.raises(ValueError, match="chunk"):
+        IndexConfig(chunk=0)
+    with pytest.raises(ValueError, match="local:N"):
+        IndexConfig(scheduler="local:0")
+    with pytest.raises(ValueError, match="max_train"):
+        HashConfig(max_train=3)
+    # another writer holds the lock
+    import fcntl
+
+    with open(idx / ".lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(UserError, match="another process is writing"):
+            build_index([src], idx, IndexConfig(add=True))
+    # damaged segments and manifests are refused by name
+    seg = idx / "segments" / "seg-000000.thumbs.npy"
+    raw = seg.read_bytes()
+    seg.write_bytes(raw[:-10])
+    with pytest.raises(UserError, match="seg-000000: thumbnail file size"):
+        HashIndex.load(idx)
+    seg.write_bytes(raw)
+    j = idx / "segments" / "seg-000000.json"
+    j.write_text(j.read_text().replace("im000.png", "im009.png"))
+    with pytest.raises(UserError, match="seg-000000: contents differ from their checksums"):
+        HashIndex.load(idx)
+    meta = json.loads((idx / "index.json").read_text())
+    (idx / "index.json").write_text(json.dumps({**meta, "format_version": 3}))
+    with pytest.raises(UserError, match="format version 3 is not supported"):
+        HashIndex.load(idx)
+    (idx / "index.json").write_text(json.dumps(meta))
+    # the verb: one line each
+    args = ["hash", "index", str(src), "--out", str(tmp_path / "new"), "--add", "--bits", "16"]
+    assert main(args) == 2
+    assert main(["hash", "index", str(src), "--out", str(idx), "--bits", "16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "forensics: error: --add encodes with the index's own model; drop --bits"
+    assert err[1].startswith("forensics: error: ") and err[1].endswith("(--add)") and len(err) == 2
+
+
+def test_index_of_format_version_1_loads_and_converts_on_add(grouped, tiny_model, tmp_path):
+    """An index written by 0.3 (one index.npz of np.packbits rows) is read, and an add converts it."""
+    from forensics.evaluation.hash_index import HashIndex, IndexConfig, build_index
+    from forensics.io.files import write_json, write_npz
+
+    files = _folders(tmp_path, grouped[0], 2, 5)
+    old = tmp_path / "old"
+    tiny_model.save(old)
+    thumbs = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files[:5]])
+    codes = {m: np.packbits(tiny_model.encode(thumbs, m), axis=1) for m in ("pixels", "spectrum")}
+    write_npz(old / "index.npz", codes_pixels=codes["pixels"], codes_spectrum=codes["spectrum"], thumbs=thumbs)
+    write_json(old / "index.json", {"format": "forensics-hash-index", "format_version": 1, "files": files[:5],
+                                    "skipped": [], "bits": 16})
+    v1 = HashIndex.load(old)
+    assert v1.files == files[:5] and (v1.codes_for("both") == tiny_model.encode(thumbs, "both")).all()
+    new = build_index([tmp_path / "f01"], old, IndexConfig(add=True))
+    assert new.files == files and not (old / "index.npz").exists()
+    assert (new.codes_for("both")[:5] == v1.codes_for("both")).all()

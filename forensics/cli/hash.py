@@ -9,6 +9,8 @@ from forensics.cli.registry import arg, args, verb, verb_group
 verb_group("hash", "binary hash codes of pixels + Fourier spectrum (DCSH): index, query, leakage",
            """forensics hash index photos/ more/ --bits 32 --out idx/
            forensics hash index builtin --bits 16 --size 16 --out builtin-idx/     # the built-in patches
+           forensics hash index more/ --add --out idx/       # add new images (also resumes an interrupted build)
+           forensics hash index photos/ --scheduler local:4 --out idx/   # encode on a Dask cluster
            forensics hash query idx/ new/ --k 5 --out neighbours.csv
            forensics hash leakage train/ test/ --out leakage.json""")
 
@@ -20,6 +22,8 @@ MODEL_ARGS = [
     (("--preprocess",), dict(default=None, metavar="POLICY",
                              help="crop:SIZE or resize:SIZE[:FILTER] (default resize:SIZE:area)")),
     (("--epochs",), dict(type=int, default=None, help="hash-network epochs (default 60)")),
+    (("--max-train",), dict(type=int, default=None, metavar="N",
+                            help="at most N images (a seeded sample) train the model (default 4000)")),
     (("--seed",), dict(type=int, default=None)),
     (("--config",), dict(default=None, metavar="FILE", help="a HashConfig JSON (e.g. an index's config.json)")),
 ]
@@ -30,22 +34,31 @@ def _config(a):
     from forensics.detectors.hashing import HashConfig
 
     settings = {"bits": a.bits, "spectrum": a.spectrum, "size": a.size, "policy": a.preprocess,
-                "epochs": a.epochs, "seed": a.seed}
+                "epochs": a.epochs, "seed": a.seed, "max_train": a.max_train}
     return HashConfig.load(a.config, **settings) if a.config else HashConfig.from_dict({}, **settings)
 
 
-@verb("index", "train a hash model on the folders and encode them",
-      "forensics hash index photos/ more/ --bits 32 --out idx/", group="hash")
+@verb("index", "train a hash model on the folders and encode them (or add them to an index)",
+      "forensics hash index photos/ more/ --bits 32 --out idx/", group="hash", flags={"add": "--add"})
 @arg("paths", nargs="+", metavar="PATH", help="folders of images, or 'builtin' (the built-in patches of --size)")
 @arg("--out", required=True, metavar="DIR", help="the index folder")
+@arg("--add", action="store_true", help="add the images the index in --out does not hold yet, encoded by its model "
+                                        "(also resumes an interrupted build)")
+@arg("--scheduler", default=None, metavar="ADDRESS", help="encode on Dask: local[:N] or a scheduler address")
 @args(MODEL_ARGS)
 def cmd_hash_index(a):
-    from forensics.evaluation.hash_index import build_index
+    from forensics.core.errors import UserError
+    from forensics.evaluation.hash_index import IndexConfig, build_index
 
-    config = _config(a)
-    ix = build_index(a.paths, a.out, config)
-    print(f"forensics hash: indexed {len(ix.files)} images ({len(ix.skipped)} unreadable), "
-          f"{config.bits} bits -> {a.out}", file=sys.stderr)
+    given = [f"--{k.replace('_', '-')}" for k in ("bits", "spectrum", "size", "preprocess", "epochs", "seed",
+                                                  "max_train", "config") if getattr(a, k) is not None]
+    if a.add and given:
+        raise UserError(f"--add encodes with the index's own model; drop {', '.join(given)}")
+    cfg = IndexConfig(add=a.add, scheduler=a.scheduler) if a.add else \
+        IndexConfig(hash=_config(a), scheduler=a.scheduler)
+    ix = build_index(a.paths, a.out, cfg, progress=True)
+    what = f"added {ix.added} images ({len(ix)} in all)" if a.add else f"indexed {len(ix)} images"
+    print(f"forensics hash: {what}, {len(ix.skipped)} unreadable, {ix.bits} bits -> {a.out}", file=sys.stderr)
 
 
 @verb("query", "the nearest indexed images of each image", "forensics hash query idx/ new/ --k 5 --out neighbours.csv",
