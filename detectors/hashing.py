@@ -423,7 +423,7 @@ class HashModel:
             raise ValueError(f"{mj}: hash model format version {meta.get('format_version')} is not supported")
         config = HashConfig.from_dict(meta["config"])
         try:
-            arrays = read_npz(folder / "hash_model.npz")
+            arrays = read_npz(folder / "hash_model.npz", finite=True)
             nets = _nets(config, int(meta["info"]["spectral_dim"]))
             for m, net in nets.items():
                 net.load_state_dict(st_load((folder / f"{m}_net.safetensors").read_bytes()))

@@ -58,12 +58,22 @@ def folded_log_power(gray: np.ndarray, window: bool = True) -> np.ndarray:
     """Log power spectrum of ``(N, S, S)`` grey images folded over both axes into the
     ``(S/2 + 1)^2`` non-negative frequencies, without DC, minus its per-image mean
     (contrast-free). A Hann window keeps the tile's border out of the high frequencies."""
-    n, s = gray.shape[0], gray.shape[1]
+    return _fold(_log_power(gray, window))
+
+
+def _log_power(gray: np.ndarray, window: bool = True) -> np.ndarray:
+    """Log power half-spectrum ``(N, S, S/2 + 1)`` of the mean-free (Hann-windowed) tiles: what
+    :func:`folded_log_power` and :func:`level_features` both read, computed once per tile."""
+    s = gray.shape[1]
     g = gray - gray.mean(axis=(1, 2), keepdims=True)
     if window:
         w = np.hanning(s)
         g = g * np.outer(w, w)
-    P = np.log(np.abs(np.fft.rfft2(g, norm="ortho")) ** 2 + 1e-3)
+    return np.log(np.abs(np.fft.rfft2(g, norm="ortho")) ** 2 + 1e-3)
+
+
+def _fold(P: np.ndarray) -> np.ndarray:
+    n, s = P.shape[0], P.shape[1]
     h = s // 2
     Q = np.empty((n, h + 1, h + 1))
     Q[:, 0], Q[:, h] = P[:, 0], P[:, h]
@@ -97,10 +107,11 @@ def level_features(gray: np.ndarray) -> np.ndarray:
     :func:`folded_log_power` is contrast-free; these two keep what it drops: how much
     fine-scale energy the image has at all. A generator's low-contrast output is smooth up to
     the 8-bit rounding, while a photograph of the same contrast keeps sensor noise and texture."""
-    n, s = gray.shape[0], gray.shape[1]
-    g = gray - gray.mean(axis=(1, 2), keepdims=True)
-    w = np.hanning(s)
-    P = np.log(np.abs(np.fft.rfft2(g * np.outer(w, w), norm="ortho")) ** 2 + 1e-3)
+    return _levels(_log_power(gray))
+
+
+def _levels(P: np.ndarray) -> np.ndarray:
+    n, s = P.shape[0], P.shape[1]
     fy = np.abs(np.fft.fftfreq(s))[:, None]
     fx = np.fft.rfftfreq(s)[None, :]
     outer = np.hypot(fy, fx) > 0.25
@@ -111,7 +122,8 @@ def robust_features(tiles_: np.ndarray, level: bool = True) -> np.ndarray:
     """Features of same-size square tiles ``(N, S, S, 3)``: folded log power + alias coherence
     (+ :func:`level_features` with ``level``)."""
     g = spectrum.to_gray(tiles_)
-    return np.hstack([folded_log_power(g), alias_coherence(g)] + ([level_features(g)] if level else []))
+    P = _log_power(g)  # one windowed FFT per tile for both the folded spectrum and the levels
+    return np.hstack([_fold(P), alias_coherence(g)] + ([_levels(P)] if level else []))
 
 
 def band_matrix(size: int) -> np.ndarray:

@@ -156,6 +156,18 @@ def test_model_save_load_gives_identical_codes(model, grouped, tmp_path):
         assert (back.encode(grouped[2], m) == model.encode(grouped[2], m)).all()
 
 
+
+def test_a_hash_model_with_non_finite_arrays_is_refused(model, tmp_path):
+    model.save(tmp_path / "m")
+    z = dict(np.load(tmp_path / "m" / "hash_model.npz"))
+    name = next(k for k, a in z.items() if np.issubdtype(a.dtype, np.floating))
+    z[name] = z[name].copy()
+    z[name].flat[0] = np.nan
+    np.savez(tmp_path / "m" / "hash_model.npz", **z)
+    with pytest.raises(ValueError, match=f"damaged.*{name}.*non-finite"):
+        HashModel.load(tmp_path / "m")
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="bits"):
         HashConfig(bits=24)

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from forensics.core.checks import read_json_object
-from forensics.core.config import Config
+from forensics.core.config import Config, Count
 from forensics.core.errors import SettingError, UserError
 from forensics.core.progress import bar
 from forensics.detectors.hash_search import MultiIndex, knn_scan, n_words, unpack
@@ -81,14 +81,10 @@ class IndexConfig(Config):
     hash: HashConfig = dataclasses.field(default_factory=HashConfig)  # the model a new index trains
     add: bool = False              # add to the index in the output folder (its model; indexed files skipped)
     scheduler: str | None = None   # a Dask scheduler address, or local / local:N (None: this process)
-    chunk: int = 256               # images per encoded chunk (a Dask task)
-    segment: int = 16384           # images per segment: an interrupted build keeps its finished segments
+    chunk: Count = 256             # images per encoded chunk (a Dask task)
+    segment: Count = 16384         # images per segment: an interrupted build keeps its finished segments
 
     def validate(self) -> None:
-        for name in ("chunk", "segment"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, got {v!r}")
         if self.scheduler is not None:
             from forensics.io.engine import parse_scheduler
 
