@@ -26,6 +26,7 @@ gives the GANs' layout: transposed convolutions, then the spec as the last upsam
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from forensics.core.config import Config
@@ -34,10 +35,11 @@ KINDS = ("ae-kl", "ae-vq", "ddpm", "ldm")
 AUTOENCODERS = ("ae-kl", "ae-vq")
 FACTORS = (4, 8)
 PADDINGS = ("zeros", "replicate", "reflect", "circular")
+_SPEC = re.compile(r"^(ae-kl|ae-vq|ddpm|ldm)(?:-f(\d+))?:(.+)$")
 
 #: an autoencoder's hyper-parameters. ``ch_mult``: width multipliers per resolution level, of which a
 #: factor-F autoencoder uses the first ``log2(F) + 1``. ``disc_weight`` 0 turns the patch discriminator off
-_AE = {"ch": 32, "ch_mult": [1, 2, 2, 4], "n_res": 1, "z_ch": 4, "batch": 16, "lr": 1e-3, "beta1": 0.5,
+_AE = {"ch": 16, "ch_mult": [1, 2, 2, 4], "n_res": 1, "z_ch": 4, "batch": 8, "lr": 2e-3, "beta1": 0.5,
        "beta2": 0.9, "disc_weight": 0.0, "disc_start": 0, "ndf": 32, "lr_d": 2e-4}
 #: a diffusion model's: the U-Net (``ch_mult`` one entry per level, ``attn`` self-attention in the middle
 #: block), the noise schedule (``timesteps``, betas from ``beta_start`` to ``beta_end``), the EMA of
@@ -59,15 +61,70 @@ SOURCE_PRESETS: dict[str, dict[str, dict]] = {
     },
     # wider nets for 128-256 px on a GPU (steps/s not measured yet: no GPU was lent)
     "gpu": {
-        "ae-kl": {**_AE, "ch": 64, "ch_mult": [1, 2, 4, 4], "n_res": 2, "batch": 32, "lr": 4.5e-4,
+        "ae-kl": {**_AE, "ch": 64, "ch_mult": [1, 2, 4, 4], "n_res": 2, "batch": 32, "lr": 4.5e-4, "ndf": 64,
                   "kl_weight": 1e-6},
-        "ae-vq": {**_AE, "ch": 64, "ch_mult": [1, 2, 4, 4], "n_res": 2, "batch": 32, "lr": 4.5e-4,
+        "ae-vq": {**_AE, "ch": 64, "ch_mult": [1, 2, 4, 4], "n_res": 2, "batch": 32, "lr": 4.5e-4, "ndf": 64,
                   "n_codes": 1024, "beta": 0.25},
         "ddpm": {**_UNET, "ch": 64, "ch_mult": [1, 2, 2, 4], "n_res": 2, "batch": 64, "ema": 0.9999},
         "ldm": {**_UNET, "ch": 128, "ch_mult": [1, 2, 4], "n_res": 2, "batch": 64, "ema": 0.9999,
                 "schedule": "scaled-linear", "beta_start": 0.0015, "beta_end": 0.0195, "unet_layer": "N.1.3"},
     },
 }
+
+
+# ------------------------------------------------------------------------------ the source-spec syntax
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source named as ``KIND[-fF]:SPEC``, e.g. ``ae-kl:N.1.3``, ``ae-vq-f8:P.1.3``, ``ldm:baseline``."""
+
+    kind: str
+    last_layer: str
+    factor: int | None = None
+    """None: the kind's default (4; none for ddpm)"""
+
+    def __str__(self) -> str:
+        f = "" if self.factor in (None, 4) else f"-f{self.factor}"
+        return f"{self.kind}{f}:{self.last_layer}"
+
+
+def parse_source(text: str | SourceSpec) -> SourceSpec:
+    """``"ae-kl:N.1.3"`` -> ``SourceSpec("ae-kl", "N.1.3")``; ``str(parse_source(s))`` is ``s`` normalised."""
+    from forensics.generators.layers import LastLayerSpec
+
+    if isinstance(text, SourceSpec):
+        return text
+    m = _SPEC.match(str(text).strip())
+    if not m:
+        raise ValueError(f"bad source spec {text!r}: use KIND[-fF]:SPEC with KIND one of {', '.join(KINDS)}, "
+                         "e.g. ae-kl:N.1.3, ae-vq-f8:P.1.3, ldm:baseline")
+    kind, f, spec = m.group(1), m.group(2), m.group(3)
+    try:
+        spec = str(LastLayerSpec.parse(spec))
+    except ValueError as e:
+        raise ValueError(f"bad source spec {text!r}: {e}") from None
+    factor = None if f is None else int(f)
+    if kind == "ddpm" and factor is not None:
+        raise ValueError(f"bad source spec {text!r}: a pixel-space DDPM has no autoencoder factor")
+    if factor is not None and factor not in FACTORS:
+        raise ValueError(f"bad source spec {text!r}: the autoencoder factor is 4 or 8")
+    return SourceSpec(kind, spec, factor)
+
+
+def parse_sources(text: str) -> tuple[SourceSpec, ...]:
+    """A comma list of source specs (``"ae-kl:N.1.3,ldm:baseline"``)."""
+    specs = tuple(parse_source(t) for t in str(text).split(",") if t.strip())
+    if not specs:
+        raise ValueError("no source spec given")
+    return specs
+
+
+def is_source_spec(text) -> bool:
+    """Whether ``text`` is a diffusion-era source spec (rather than, say, a GAN setup such as ``N.1.5``)."""
+    try:
+        parse_source(text)
+    except ValueError:
+        return False
+    return True
 
 
 def source_preset(name: str, kind: str, **overrides) -> dict:
@@ -184,12 +241,28 @@ class SourceConfig(Config):
         return cls.from_preset("gpu", kind, params, **changes)
 
     @classmethod
-    def build(cls, config_file=None, preset: str | None = None, kind: str | None = None,
-              params: dict | None = None, **fields) -> SourceConfig:
-        """A config from a JSON file (or a run's ``config.json``) and/or a preset, ``fields`` and ``params``
-        that are not None overriding it. Naming another ``kind`` or ``preset`` than the file's takes that
-        preset's hyper-parameters."""
+    def build(cls, config_file=None, preset: str | None = None, source: str | None = None,
+              params: dict | None = None, first_stage_steps: int | None = None, **fields) -> SourceConfig:
+        """A config from a JSON file (or a run's ``config.json``) and/or a preset and a source spec
+        (``ae-kl:N.1.3``: kind, last layer and factor), ``fields``, ``params`` (hyper-parameters) and
+        ``first_stage_steps`` (ldm) that are not None overriding it. Naming another kind or ``preset`` than
+        the file's takes that preset's hyper-parameters."""
         fields = {k: v for k, v in fields.items() if v is not None}
+        kind = None
+        if source is not None:
+            s = parse_source(source)
+            kind, fields["last_layer"] = s.kind, s.last_layer
+            if s.kind != "ddpm":
+                fields["factor"] = s.factor or 4
+        cfg = cls._build(config_file, preset, kind, **fields).with_params(**(params or {}))
+        if first_stage_steps is not None:
+            if cfg.first_stage is None:
+                raise ValueError(f"{cfg.kind} has no first stage: first-stage steps apply to ldm only")
+            cfg = cfg.replace(first_stage=cfg.first_stage.replace(steps=int(first_stage_steps)))
+        return cfg
+
+    @classmethod
+    def _build(cls, config_file, preset: str | None, kind: str | None, **fields) -> SourceConfig:
         if config_file is not None:
             base = cls.load(config_file)
             if (kind or base.kind) != base.kind or (preset or base.preset) != base.preset:
@@ -202,9 +275,9 @@ class SourceConfig(Config):
                 base = base.replace(**fields)
         else:
             if kind is None:
-                raise ValueError(f"a source run needs a kind ({', '.join(KINDS)}) or a config file")
+                raise ValueError("a source run needs a source spec (such as ae-kl:N.1.3) or a config file")
             base = cls.from_preset(preset or "tiny", kind, **fields)
-        return base.with_params(**(params or {}))
+        return base
 
     # ------------------------------------------------------------------------- checks
     def validate(self) -> None:
@@ -237,13 +310,14 @@ class SourceConfig(Config):
             if p["schedule"] not in ("linear", "scaled-linear"):
                 raise ValueError(f"unknown noise schedule {p['schedule']!r}: linear or scaled-linear")
             if not 1 <= int(p["ddim_steps"]) <= int(p["timesteps"]):
-                raise ValueError(f"ddim_steps must be between 1 and timesteps ({p['timesteps']}), got {p['ddim_steps']}")
+                raise ValueError(f"ddim_steps must be between 1 and timesteps ({p['timesteps']}), "
+                                 f"got {p['ddim_steps']}")
             if not 0.0 <= float(p["ema"]) < 1.0:
                 raise ValueError(f"ema must be in [0, 1), got {p['ema']}")
             res = self.size // (self.factor or 1)
             if levels < 2 or res >> (levels - 1) < 2:
-                raise ValueError(f"a U-Net with {levels} levels cannot run on {res}x{res} inputs "
-                                 f"(needs >= 2 levels and >= 2x2 at the lowest)")
+                raise ValueError(f"a U-Net with {levels} levels (ch_mult) cannot run on {res}x{res} inputs: it needs "
+                                 f">= 2 levels and >= 2x2 at the lowest; use a larger size or a smaller factor")
         if self.kind == "ldm":
             if self.first_stage is None:
                 raise ValueError("ldm needs its first_stage (an autoencoder); build it with SourceConfig.tiny('ldm')")
@@ -271,10 +345,8 @@ class SourceConfig(Config):
     # --------------------------------------------------------------------------- views
     @property
     def label(self) -> str:
-        """``kind[-fF]:spec``, e.g. ``ae-kl:N.1.3`` or ``ldm-f8:baseline`` (the source-spec syntax of
-        :func:`forensics.generators.sources.parse_source`)."""
-        f = "" if self.factor in (None, 4) else f"-f{self.factor}"
-        return f"{self.kind}{f}:{self.last_layer}"
+        """``kind[-fF]:spec``, e.g. ``ae-kl:N.1.3`` or ``ldm-f8:baseline`` (the syntax of :func:`parse_source`)."""
+        return str(SourceSpec(self.kind, self.last_layer, self.factor))
 
     def autoencoder(self) -> SourceConfig:
         """An ldm's first stage as an autoencoder run config (data, size, seed, specs shared with the ldm)."""

@@ -15,79 +15,33 @@ reads one back. An ldm run trains its autoencoder first, in ``RUN/first_stage``.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from forensics.core.config import fingerprint
 from forensics.core.errors import UserError
 from forensics.generators.autoencoder import Autoencoder, AutoencoderTask
 from forensics.generators.checkpoint import load_checkpoint, restoring
 from forensics.generators.diffusion import DiffusionTask
-from forensics.generators.layers import LastLayerSpec
 from forensics.generators.runs import CHECKPOINT
-from forensics.generators.source_config import AUTOENCODERS, KINDS, SourceConfig
+from forensics.generators.source_config import (  # noqa: F401  (the spec syntax, re-exported)
+    AUTOENCODERS,
+    SourceConfig,
+    SourceSpec,
+    is_source_spec,
+    parse_source,
+    parse_sources,
+)
 from forensics.generators.tensors import resolve_device, to_uint8, to_unit
 from forensics.generators.trainer import Trainer, check_run_folder
 from forensics.io.files import write_config, write_json
 
 FIRST_STAGE = "first_stage"
-_SPEC = re.compile(r"^(ae-kl|ae-vq|ddpm|ldm)(?:-f(\d+))?:(.+)$")
 
 
-# ------------------------------------------------------------------------------ the spec syntax
-@dataclass(frozen=True)
-class SourceSpec:
-    kind: str
-    last_layer: str
-    factor: int | None = None
-    """None: the kind's default (4; none for ddpm)"""
-
-    def __str__(self) -> str:
-        f = "" if self.factor in (None, 4) else f"-f{self.factor}"
-        return f"{self.kind}{f}:{self.last_layer}"
-
-
-def parse_source(text: str | SourceSpec) -> SourceSpec:
-    """``"ae-kl:N.1.3"`` -> ``SourceSpec("ae-kl", "N.1.3")``; ``str(parse_source(s))`` is ``s`` normalised."""
-    if isinstance(text, SourceSpec):
-        return text
-    m = _SPEC.match(str(text).strip())
-    if not m:
-        raise ValueError(f"bad source spec {text!r}: use KIND[-fF]:SPEC with KIND one of {', '.join(KINDS)}, "
-                         "e.g. ae-kl:N.1.3, ae-vq-f8:P.1.3, ldm:baseline")
-    kind, f, spec = m.group(1), m.group(2), m.group(3)
-    try:
-        spec = str(LastLayerSpec.parse(spec))
-    except ValueError as e:
-        raise ValueError(f"bad source spec {text!r}: {e}") from None
-    factor = None if f is None else int(f)
-    if kind == "ddpm" and factor is not None:
-        raise ValueError(f"bad source spec {text!r}: a pixel-space DDPM has no autoencoder factor")
-    if factor is not None and factor not in (4, 8):
-        raise ValueError(f"bad source spec {text!r}: the autoencoder factor is 4 or 8")
-    return SourceSpec(kind, spec, factor)
-
-
-def parse_sources(text: str) -> tuple[SourceSpec, ...]:
-    """A comma list of source specs (``"ae-kl:N.1.3,ldm:baseline"``)."""
-    specs = tuple(parse_source(t) for t in str(text).split(",") if t.strip())
-    if not specs:
-        raise ValueError("no source spec given")
-    return specs
-
-
-def is_source_spec(text) -> bool:
-    """Whether ``text`` is a diffusion-era source spec (rather than, say, a GAN setup such as ``N.1.5``)."""
-    try:
-        parse_source(text)
-    except ValueError:
-        return False
-    return True
-
-
+# ------------------------------------------------------------------------------ configs of specs
 def source_config(spec: str | SourceSpec, base: SourceConfig | None = None, **changes) -> SourceConfig:
     """The config of ``spec``: ``base``'s settings (data, size, steps, seed, preset, ...; default the tiny
     preset) with the spec's kind, last layer and factor, and ``changes`` (not None). A base of another kind
@@ -198,8 +152,10 @@ class Source:
 
     @property
     def key(self) -> str:
-        """A cache key: the config's fingerprint (kind, specs, factor, data, size, steps, seed, params, ...)."""
-        return self.config.fingerprint()
+        """A cache key: a fingerprint of every setting the images depend on (kind, specs, factor, padding,
+        data, size, preset, params, first stage, seed, images, policy, steps), not of the cadence or device."""
+        d = self.config.to_dict()
+        return fingerprint({k: d[k] for k in (*SourceConfig.RESUME_KEYS, "steps")})
 
     @classmethod
     def load(cls, run_dir, device: str = "auto") -> Source:
@@ -240,6 +196,51 @@ def make_source(spec: str | SourceSpec, config: SourceConfig | None = None, **ch
     """The untrained :class:`Source` of ``spec`` (e.g. ``"ae-kl:N.1.3"``) on ``config``'s settings
     (see :func:`source_config`)."""
     return Source(source_config(spec, config, **changes))
+
+
+def write_source_images(run_dir, out, n: int | None = None, seed: int = 0, steps: int | None = None,
+                        reconstruct: str | None = None, device: str = "auto", progress: bool = True,
+                        overwrite: bool = False, batch: int = 64) -> dict:
+    """Write lossless PNGs ``000000.png ...`` of a source run into ``out`` (an empty or new folder;
+    ``overwrite`` replaces earlier ones): ``n`` samples from ``seed`` (diffusion: DDIM with ``steps``), or
+    with ``reconstruct`` (a real-image source: ``builtin``, a folder, an .npz) the autoencoder's
+    reconstructions of its images at the run's size (at most ``n``). ``out/config.json`` records what was made."""
+    from forensics.core.progress import bar
+    from forensics.generators.sampling import prepare_output
+    from forensics.io.images import write_png
+    from forensics.io.sources import load_source
+
+    src = Source.load(run_dir, device)
+    cfg = src.config
+    if reconstruct is None and (n is None or n < 1):
+        raise ValueError(f"the number of images must be at least 1, not {n}")
+    if reconstruct is not None and cfg.kind == "ddpm":
+        raise ValueError(f"{run_dir} is a pixel-space DDPM: it has no encoder, it cannot reconstruct images")
+    real = None
+    if reconstruct is not None:
+        real = load_source(reconstruct, cfg.size, n=n, seed=seed, policy=cfg.policy, progress=progress)
+        n = len(real)
+    out = prepare_output(out, overwrite)
+    gen = torch.Generator().manual_seed(int(seed))
+    k = 0
+    with bar(total=n, desc="reconstruct" if real is not None else "sample", enabled=progress) as pb:
+        for i in range(0, n, batch):
+            b = min(batch, n - i)
+            imgs = (src.reconstruct(real.images[i:i + b]) if real is not None
+                    else to_uint8(src.task.sample(b, gen, steps)))
+            for im in imgs:
+                write_png(out / f"{k:06d}.png", im)
+                k += 1
+            pb.update(b)
+    info = {"command": "sample-source", "run": str(run_dir), "source": cfg.label, "step": src.task.step,
+            "encoding": "PNG, round((x + 1) * 127.5) clipped to 0..255"}
+    if real is not None:
+        info.update(reconstructed=real.manifest, names=real.names)
+    else:
+        diffusion = cfg.kind in ("ddpm", "ldm")
+        info.update(n=n, seed=seed, ddim_steps=(steps or cfg.params["ddim_steps"]) if diffusion else None)
+    write_config(out, info)
+    return {"n": k, "out": str(out), "step": src.task.step, "source": cfg.label}
 
 
 # ------------------------------------------------------------------------------ diagnostics
