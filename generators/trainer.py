@@ -253,7 +253,7 @@ class Trainer:
                     "schedule": self.schedule_summary()}
         try:
             with flush_denormal(), bar(total=steps, initial=self.step,
-                                       desc=f"train {self.config.gan} {self.config.last_layer}",
+                                       desc=f"train {run_label(self.config)}",
                                        enabled=self.progress) as pb:
                 if self.fid_due():  # interrupted during the measurement of this epoch: redo it
                     stop = self.measure_fid()
@@ -285,6 +285,26 @@ class Trainer:
 
 # --------------------------------------------------------------------------- entry points
 
+def run_label(config) -> str:
+    """What a run's progress bar calls it: a config's ``label`` (the diffusion-era sources), else ``gan spec``."""
+    return getattr(config, "label", None) or f"{config.gan} {config.last_layer}"
+
+
+def check_run_folder(out: Path, config, resume: bool) -> None:
+    """The guards of a run folder: a new run needs one without a checkpoint; resuming needs a checkpoint
+    and a ``config.json`` that matches ``config`` (a config class with ``load`` and ``resume_diff``)."""
+    has_ckpt = (out / CHECKPOINT).is_file()
+    if has_ckpt and not resume:
+        raise UserError(f"{out} already holds a run; resume it, or choose another folder")
+    if resume:
+        if not has_ckpt:
+            raise UserError(f"{out}: nothing to resume (no {CHECKPOINT})")
+        old = type(config).load(out / "config.json", complete=True)
+        diff = config.resume_diff(old)
+        if diff:
+            raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")
+
+
 def train_gan(config, out, resume: bool = False, progress: bool = True, features=None) -> dict:
     """Train (or with ``resume`` continue to ``config.steps``) the run ``config`` (a
     :class:`~forensics.generators.config.GanConfig`) in folder ``out``. ``out/config.json``
@@ -298,16 +318,7 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
         raise TypeError(f"train_gan needs a GanConfig, got {type(config).__name__}")
     out = Path(out)
     config = config.resolved()
-    has_ckpt = (out / CHECKPOINT).is_file()
-    if has_ckpt and not resume:
-        raise UserError(f"{out} already holds a run; resume it, or choose another folder")
-    if resume:
-        if not has_ckpt:
-            raise UserError(f"{out}: nothing to resume (no {CHECKPOINT})")
-        old = GanConfig.load(out / "config.json", complete=True)
-        diff = config.resume_diff(old)
-        if diff:
-            raise UserError(f"{out}: resuming with different settings ({', '.join(diff)}) than the saved run")
+    check_run_folder(out, config, resume)
     dev = resolve_device(config.device)
     if config.fid_schedule is not None and features is None:  # before the data are loaded: one line, at once
         require_inception("the FID schedule needs", {"fid_schedule": "None"})

@@ -5,13 +5,13 @@ import argparse
 import sys
 import textwrap
 
-from forensics.cli import analyst, attack, detection, explain, gans, hash, metrics, study
+from forensics.cli import analyst, attack, detection, explain, gans, hash, metrics, sources, study
 from forensics.cli.registry import GROUPS, VERBS, VERBS_ARGS
 from forensics.core.errors import USER_ERRORS, describe
 from forensics.core.parsing import threads_setting
 
 #: the modules whose verbs register themselves with @verb/@arg, in the order ``--help`` lists them
-VERB_MODULES = (detection, gans, study, attack, metrics, explain, hash, analyst)
+VERB_MODULES = (detection, gans, sources, study, attack, metrics, explain, hash, analyst)
 
 
 def top_level() -> dict[str, dict]:
