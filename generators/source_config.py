@@ -28,8 +28,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from forensics.core.config import Config
+from forensics.core.config import Config, Count, Range, Seed
 
 KINDS = ("ae-kl", "ae-vq", "ddpm", "ldm")
 AUTOENCODERS = ("ae-kl", "ae-vq")
@@ -166,7 +167,7 @@ class FirstStage(Config):
     """The autoencoder a latent diffusion model is trained on (trained first, in ``RUN/first_stage``)."""
 
     kind: str = "ae-kl"
-    steps: int = 1000
+    steps: Count = 1000
     params: dict = field(default_factory=dict)
     """its hyper-parameters: the preset's for ``kind`` (the LDM's preset) with changes"""
 
@@ -180,25 +181,25 @@ class SourceConfig(Config):
     the default is latent diffusion's own decoder upsampling, nearest + conv 3x3"""
     inner_layer: str | None = None
     """the spec of the up-blocks before the last one; None: ``last_layer`` too"""
-    factor: int | None = None
+    factor: Annotated[int, Range(4, 8)] | None = None
     """the autoencoder's downsampling (ae-*, ldm): 4 (default) or 8; None for ddpm"""
     padding: str = "replicate"
     """padding of the 'same' convolutions: replicate (default: the border adds no position, so a constant
     image stays constant through every N/B network), zeros (as latent diffusion), reflect, circular"""
     data: str = "builtin"
-    size: int = 32
-    steps: int = 1000
+    size: Annotated[int, Range(16)] = 32
+    steps: Annotated[int, Range(0)] = 1000  # 0: the initial weights only
     """training steps to reach (in total, when resuming); for ldm the diffusion's (``first_stage.steps``
     the autoencoder's)"""
     preset: str = "tiny"
     params: dict = field(default_factory=dict)
     first_stage: FirstStage | None = None
     """ldm only: its autoencoder (None: the preset's ae-kl, 1000 steps)"""
-    seed: int = 0
-    n_images: int | None = None
+    seed: Seed = 0
+    n_images: Count | None = None
     policy: str | None = None
-    sample_every: int = 500
-    checkpoint_every: int = 500
+    sample_every: Count = 500
+    checkpoint_every: Count = 500
     device: str = "auto"
 
     #: settings a resumed run must share with the saved one
