@@ -36,7 +36,7 @@ from forensics.generators.source_config import (  # noqa: F401  (the spec syntax
 )
 from forensics.generators.tensors import resolve_device, to_uint8, to_unit
 from forensics.generators.trainer import Trainer, check_run_folder
-from forensics.io.files import write_config, write_json
+from forensics.io.files import write_config
 
 FIRST_STAGE = "first_stage"
 
@@ -126,12 +126,7 @@ def train_source(config: SourceConfig, out, resume: bool = False, progress: bool
                      progress=progress)
     task = _build_task(config, dev, _first_stage_model(out, dev) if config.kind == "ldm" else None)
     tr = Trainer(task, ds, out, config, dev, progress)
-    if own_resume:
-        tr.restore()
-    else:
-        task.init_fixed(tr.next_batch)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "data.json", ds.manifest)
+    tr.begin(own_resume, ds.manifest)
     write_config(out, {"config": config.to_dict(), "device_used": str(dev), "layers": task.describe()})
     r = tr.train(config.steps)
     if first is not None:

@@ -151,6 +151,16 @@ class Trainer:
         cols = ["step"] + sorted({k for r in self.log for k in r} - {"step"})
         write_csv(self.run_dir / "log.csv", self.log, cols)
 
+    def begin(self, resume: bool, manifest: dict) -> None:
+        """Continue the run in ``run_dir`` from its checkpoint (``resume``), or start one: the task's
+        fixed tensors from the first batch, the folder, and the data ``manifest`` (``data.json``)."""
+        if resume:
+            self.restore()
+        else:
+            self.task.init_fixed(self.next_batch)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.run_dir / "data.json", manifest)
+
     def restore(self) -> None:
         ckpt = self.run_dir / CHECKPOINT
         s = load_checkpoint(ckpt)
@@ -334,12 +344,7 @@ def train_gan(config, out, resume: bool = False, progress: bool = True, features
 
         tr.use_schedule(FidMonitor(config.fid_schedule),
                         FidEvaluator(config.fid_schedule, ds.images, config.seed, features, str(dev)))
-    if resume:
-        tr.restore()
-    else:
-        task.init_fixed(tr.next_batch)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "data.json", ds.manifest)
+    tr.begin(resume, ds.manifest)
     info = {"config": config.to_dict(), "device_used": str(dev), "layers": task.describe()}
     if tr.monitor is not None:
         info["fid_schedule"] = {"epoch_steps": tr.epoch_steps, "sampled_checkpoint": f"{BEST} when it exists",

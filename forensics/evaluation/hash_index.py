@@ -158,24 +158,9 @@ def _local_arrays(images, fn, chunk: int):
 
 def _dask_arrays(c, images, fn, chunk: int):
     """:func:`_local_arrays` on the workers of Dask client ``c`` (at most two chunks per worker in flight)."""
-    from collections import deque
+    from forensics.io.engine import in_order
 
-    limit = 2 * max(1, len(c.scheduler_info().get("workers", {})))
-    pending: deque = deque()
-    starts = iter(range(0, len(images), chunk))
-    try:
-        while True:
-            while len(pending) < limit:
-                i = next(starts, None)
-                if i is None:
-                    break
-                pending.append(c.submit(fn, list(images[i:i + chunk]), pure=False))
-            if not pending:
-                return
-            yield pending.popleft().result()
-    finally:
-        for f in pending:
-            f.cancel()
+    return in_order(c, ((fn, list(images[i:i + chunk])) for i in range(0, len(images), chunk)))
 
 
 # ------------------------------------------------------------------------------ index files

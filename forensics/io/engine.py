@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 from forensics.io.images import Loaded, load_image
 
@@ -71,6 +71,28 @@ def _load_apply(paths, policy, keep, fn, start=None):
     return light, kept, res
 
 
+def in_order(c, calls, in_flight: int | None = None):
+    """The results of ``calls`` (an iterable of ``(fn, *args)``) run on the workers of client ``c``,
+    in order; at most ``in_flight`` are submitted at once (default: twice the workers), so memory
+    stays bounded on both sides. Tasks not yet collected are cancelled when the caller stops."""
+    limit = in_flight or 2 * max(1, len(c.scheduler_info().get("workers", {})))
+    pending: deque = deque()
+    calls = iter(calls)
+    try:
+        while True:
+            while len(pending) < limit:
+                call = next(calls, None)
+                if call is None:
+                    break
+                pending.append(c.submit(*call, pure=False))
+            if not pending:
+                return
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+
+
 def dask_chunks(c, files, policy, keep, fn, chunk: int = 64, in_flight: int | None = None,
                 positions: bool = False):
     """Like :func:`forensics.io.images.map_chunks` (``(loaded, kept, result)`` per chunk, in file
@@ -78,25 +100,11 @@ def dask_chunks(c, files, policy, keep, fn, chunk: int = 64, in_flight: int | No
     are submitted at once (default: twice the workers), so memory stays bounded on both sides.
     ``keep`` and ``fn`` must be picklable (module-level functions or their partials); with
     ``positions``, ``fn(images, positions)`` as in ``map_chunks``."""
-    n_workers = max(1, len(c.scheduler_info().get("workers", {})))
-    limit = in_flight or 2 * n_workers
-    pending: deque = deque()
-    starts = iter(range(0, len(files), chunk))
-    try:
-        while True:
-            while len(pending) < limit:
-                i = next(starts, None)
-                if i is None:
-                    break
-                pending.append(c.submit(_load_apply, [os.fspath(f) for f in files[i:i + chunk]], policy, keep, fn,
-                                        i if positions else None, pure=False))
-            if not pending:
-                return
-            loaded, kept, res = pending.popleft().result()
+    calls = ((_load_apply, [os.fspath(f) for f in files[i:i + chunk]], policy, keep, fn, i if positions else None)
+             for i in range(0, len(files), chunk))
+    with closing(in_order(c, calls, in_flight)) as results:  # stopping early cancels the pending tasks
+        for loaded, kept, res in results:
             yield loaded, [loaded[i] for i in kept], res
-    finally:
-        for f in pending:
-            f.cancel()
 
 
 @contextmanager
