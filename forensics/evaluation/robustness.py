@@ -20,6 +20,7 @@ from forensics.detection.scoring import score_paths
 from forensics.detectors.store import load_model
 from forensics.io.engine import engine, parse_scheduler
 from forensics.io.files import write_config, write_csv, write_json
+from forensics.io.processing import RESIZE_FILTERS, perturb
 from forensics.metrics.rates import binary_metrics
 
 #: default strengths per perturbation (the clean images are always measured as well)
@@ -30,58 +31,11 @@ DEFAULT_STRENGTHS = {
     "noise": (1.0, 2.0, 5.0, 10.0),
     "crop": (0.9, 0.75, 0.5),
 }
-RESIZE_FILTERS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 #: the strengths each perturbation takes (checked when the config is built)
 STRENGTH_RANGES = {"jpeg": Range(1, 100), "resize": Range(0, lo_open=True), "blur": Range(0, lo_open=True),
                    "noise": Range(0), "crop": Range(0, 1, lo_open=True)}
 UNITS = {"jpeg": "JPEG quality", "resize": "scale factor", "blur": "Gaussian blur sigma (px)",
          "noise": "noise sigma (grey levels)", "crop": "fraction of each side kept"}
-
-
-def perturb(images, kind: str, strength: float, seed: int = 0, indices=None, resize_filter: str = "bilinear"):
-    """``images`` (list of ``(H, W, 3)`` uint8) perturbed by ``kind`` at ``strength``."""
-    import cv2
-
-    if kind == "jpeg":
-        q = int(round(strength))
-        if not 1 <= q <= 100:
-            raise ValueError(f"JPEG quality must be 1..100, got {strength}")
-        out = []
-        for im in images:
-            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(im[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, q])
-            out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy())
-        return out
-    if kind == "resize":
-        if strength <= 0:
-            raise ValueError(f"resize factor must be positive, got {strength}")
-        flag = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
-                "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}[resize_filter]
-        return [cv2.resize(im, (max(1, int(round(im.shape[1] * strength))), max(1, int(round(im.shape[0] * strength)))),
-                           interpolation=flag) for im in images]
-    if kind == "blur":
-        if strength <= 0:
-            raise ValueError(f"blur sigma must be positive, got {strength}")
-        return [cv2.GaussianBlur(im, (0, 0), sigmaX=float(strength), borderType=cv2.BORDER_REFLECT) for im in images]
-    if kind == "noise":
-        if strength < 0:
-            raise ValueError(f"noise sigma must be non-negative, got {strength}")
-        idx = range(len(images)) if indices is None else indices
-        out = []
-        for i, im in zip(idx, images):
-            rng = np.random.default_rng([seed, int(round(strength * 1000)), int(i)])
-            out.append(np.clip(np.rint(im + rng.normal(0.0, strength, im.shape)), 0, 255).astype(np.uint8))
-        return out
-    if kind == "crop":
-        if not 0 < strength <= 1:
-            raise ValueError(f"crop fraction must be in (0, 1], got {strength}")
-        out = []
-        for im in images:
-            h, w = im.shape[:2]
-            ch, cw = max(1, int(round(h * strength))), max(1, int(round(w * strength)))
-            y, x = (h - ch) // 2, (w - cw) // 2
-            out.append(np.ascontiguousarray(im[y:y + ch, x:x + cw]))
-        return out
-    raise ValueError(f"unknown perturbation {kind!r}; choose from {', '.join(DEFAULT_STRENGTHS)}")
 
 
 @dataclass(frozen=True)
