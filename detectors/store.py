@@ -25,9 +25,9 @@ def model_description(folder) -> dict:
     """``model.json`` of a model folder, checked for the fields every detector needs with the
     right types, a known format and a version of it this toolkit reads (:data:`VERSIONS`; a tampered,
     hand-edited or later release's file gives one clear line, never a traceback or a guess)."""
-    folder = Path(folder)
+    folder = model_folder(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: model folder not found")
+        raise FileNotFoundError(f"{folder}: model folder not found (shipped models: {', '.join(shipped_models())})")
     mj = folder / "model.json"
     if not mj.is_file():
         raise ValueError(f"{folder}: not a forensics model (needs model.json)")
@@ -137,10 +137,32 @@ def default_model_dir() -> Path:
     return data_dir() / "models" / "default"
 
 
+def shipped_models() -> list[str]:
+    """The names of the models shipped in the package data (``data/models/NAME``)."""
+    root = data_dir() / "models"
+    return sorted(p.name for p in root.iterdir() if (p / "model.json").is_file()) if root.is_dir() else []
+
+
+def model_folder(model=None) -> Path:
+    """The folder of ``model``: None is the default model; an existing path is itself; else the name of a
+    shipped model, ``NAME`` or ``models/NAME`` (e.g. ``robust-32``, ``models/durall-lr``). A name that is
+    neither: the folder as given (the loader says it is not found, and lists the shipped names)."""
+    if model is None:
+        return default_model_dir()
+    folder = Path(model)
+    if folder.exists():
+        return folder
+    name = folder.name if folder.parent in (Path("."), Path("models")) else None
+    if name and (data_dir() / "models" / name / "model.json").is_file():
+        return data_dir() / "models" / name
+    return folder
+
+
 def load_model(model_dir=None):
-    """The model in ``model_dir``, or the default model shipped in ``data/models/default``;
-    checked to be complete and usable (one-line ``ValueError`` otherwise)."""
-    folder = Path(model_dir if model_dir is not None else default_model_dir())
+    """The model in ``model_dir`` (a folder, or a shipped model's name: :func:`model_folder`), or the
+    default model shipped in ``data/models/default``; checked to be complete and usable (one-line
+    ``ValueError`` otherwise)."""
+    folder = model_folder(model_dir)
     model_description(folder)
     try:
         det = load_detector(folder)
@@ -157,5 +179,5 @@ def load_model(model_dir=None):
 def stored_policy(model_dir) -> str:
     """The preprocessing policy recorded in a model folder, read without loading it (so
     decoding can start while the detector's libraries import)."""
-    meta = model_description(Path(model_dir or default_model_dir()))
+    meta = model_description(model_folder(model_dir))
     return str(meta["params"].get("preprocess", "none"))

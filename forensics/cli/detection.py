@@ -55,7 +55,7 @@ def cmd_train_detector(a):
       """forensics detect photos/ --out verdicts.csv               # default model (data/models/default)
       forensics detect a/ b/ --model model/ --out verdicts.json""")
 @arg("paths", nargs="+", metavar="PATH", help="folders (searched recursively) or image files")
-@arg("--model", default=None, metavar="MODEL_DIR", help="model folder from train-detector (default: built-in)")
+@arg("--model", default=None, metavar="MODEL_DIR", help="model folder from train-detector, or a shipped model by name: durall-lr, robust-32 (default: the built-in default model)")
 @arg("--out", required=True, metavar="FILE", help="output .csv or .json")
 @arg("--preprocess", default=None, metavar="POLICY", help="override the model's stored policy")
 @arg("--resume", action="store_true", help="continue an interrupted scan into the same --out (skips scored files)")

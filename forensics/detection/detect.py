@@ -15,7 +15,7 @@ from forensics.core.config import Config, Range
 from forensics.core.errors import warn
 from forensics.core.progress import bar
 from forensics.detection.scoring import CHUNK, score_chunks
-from forensics.detectors.store import default_model_dir, load_model, model_description, stored_policy
+from forensics.detectors.store import load_model, model_description, model_folder, stored_policy
 from forensics.io.engine import engine, parse_scheduler
 from forensics.io.files import RowLog, check_output, printable
 from forensics.io.images import Policy, Prefetcher, scan_nonempty
@@ -74,7 +74,7 @@ def iter_rows(cfg: DetectConfig, files=None, skip=None, det=None, progress: bool
     streamed chunk by chunk (on Dask workers with ``cfg.scheduler``). At the end, one warning
     line per kind of input outside the model's envelope (:class:`Envelope`), counted over
     ``kept`` (rows already in the output, e.g. of the scan being resumed) and the new rows."""
-    model_dir = Path(cfg.model) if cfg.model is not None else default_model_dir()
+    model_dir = model_folder(cfg.model)
     files = scan_nonempty(list(cfg.paths)) if files is None else files
     if skip is not None:
         files = [f for f in files if not skip(f)]
@@ -176,7 +176,7 @@ def run_detect(cfg: DetectConfig, progress: bool = True, sink=None) -> dict:
     if cfg.out is None:
         raise ValueError("run_detect writes a file: give an output path")
     out = check_output(cfg.out, "file")
-    model_dir = Path(cfg.model) if cfg.model is not None else default_model_dir()
+    model_dir = model_folder(cfg.model)
     files = scan_nonempty(list(cfg.paths))
     meta = model_description(model_dir)  # cheap; the full load overlaps decoding (iter_rows)
     pol = str(Policy.parse(cfg.preprocess if cfg.preprocess is not None else stored_policy(model_dir)))

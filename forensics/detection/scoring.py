@@ -4,12 +4,11 @@ Dask workers that load the model from its folder). ``detect``, ``evaluate``, ``c
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from forensics.core.progress import bar
-from forensics.detectors.store import load_model
+from forensics.detectors.store import load_model, model_folder
 from forensics.io.images import Policy, Prefetcher, is_greyscale, map_chunks, scan_nonempty
 from forensics.spectral import spectrum
 
@@ -45,7 +44,7 @@ def score_images(det, images, device: str = "numpy"):
 def model_stamp(model_dir) -> tuple:
     """The names, sizes and modification times of a model folder's files (a worker reloads
     its cached copy when they change)."""
-    folder = Path(model_dir)
+    folder = model_folder(model_dir)
     return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
 
 
@@ -101,7 +100,7 @@ def score_chunks(det, files, policy, model_dir=None, client=None, device: str = 
 
         if model_dir is None:
             raise ValueError("scoring on a Dask cluster needs the model's folder")
-        remote = ChunkScorer(Path(model_dir).resolve(), device, transform)
+        remote = ChunkScorer(model_folder(model_dir).resolve(), device, transform)
         chunks = dask_chunks(client, files, policy, keep, remote, min(chunk, 64), positions=pos)
     for loaded, kept, res in chunks:
         s = np.full(len(loaded), np.nan)

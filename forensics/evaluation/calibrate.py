@@ -10,8 +10,9 @@ from typing import Annotated
 import numpy as np
 
 from forensics.core.config import Config, Range
+from forensics.core.errors import UserError
 from forensics.detection.scoring import score_paths
-from forensics.detectors.store import load_model
+from forensics.detectors.store import load_model, model_folder
 from forensics.io.engine import engine
 from forensics.io.files import write_config, write_json
 from forensics.metrics.rates import best_threshold, binary_metrics, threshold_at_fpr
@@ -53,6 +54,8 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict:
     ``cfg.out``), so a reader never sees a half-written model."""
     from forensics.io.files import read_json
 
+    if cfg.out is None and not Path(cfg.model).exists() and model_folder(cfg.model).exists():
+        raise UserError(f"{cfg.model}: a shipped model is not changed in place; give --out DIR for the calibrated copy")
     det = load_model(cfg.model)
     with engine(cfg.scheduler) as c:  # one cluster for every folder
         rs = [score_paths(det, d, cfg.preprocess, desc="calibration real", progress=progress, client=c,
@@ -74,7 +77,7 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict:
               "preprocess": cfg.preprocess if cfg.preprocess is not None else getattr(det, "preprocess", "none"),
               "measured_on_calibration_set": {k: m[k] for k in ("real_accuracy", "generated_accuracy", "auc",
                                                                "balanced_accuracy")}}
-    src = Path(cfg.model)
+    src = model_folder(cfg.model)
     dst = Path(cfg.out) if cfg.out else src
     tmp = dst.parent / f".{dst.name}.calibrating"
     if tmp.exists():
