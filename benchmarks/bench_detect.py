@@ -12,7 +12,8 @@ each side (the best is the least disturbed by other load, as ``timeit`` argues):
   added, whatever the machine's load;
 - in-process: forensics.detection.detect.detect() vs the same decode loop, libraries already
   imported (the steady-state cost of analysis on top of decoding).
-Target: wall-time ratio <= 1.3.
+Target (issue 19): wall-time ratio <= 2 with the default model, on 128-px and on 1024-px PNGs
+(``--size 1024 --n 100``).
 """
 import argparse
 import os
@@ -100,7 +101,7 @@ def main():
         print(f"{what}: median decode-only {wd:5.2f} s, detect {wt:5.2f} s, ratio {wt / wd:4.2f} | "
               f"best {bd:5.2f} s vs {bt:5.2f} s, ratio {bt / bd:4.2f} | "
               f"CPU {cd:5.2f} s vs {ct:5.2f} s, ratio {ct / cd:4.2f}")
-    print("target: wall ratio <= 1.3")
+    print("target: wall ratio <= 2.0")
 
 
 if __name__ == "__main__":
