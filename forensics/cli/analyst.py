@@ -91,7 +91,7 @@ def cmd_robustness_analyst(a):
       """forensics train-estimator --detector robust --real builtin --out robust_model/
       forensics train-estimator --detector frank --real photos/ --fake fakes/ --out frank_model/""")
 @arg("--detector", required=True, choices=["robust", "frank", "periodic"])
-@arg("--real", required=True, metavar="DIR", help="folder of real images, 'builtin' (13 photos) or 'builtin-wide' (26)")
+@arg("--real", required=True, metavar="DIR", help="folder of real images, 'builtin' (13 photos), 'builtin-wide' (26) or 'builtin-all' (67)")
 @arg("--fake", default=None, metavar="DIR", help="generated images (frank, periodic; robust never uses them)")
 @arg("--out", required=True, metavar="MODEL_DIR")
 @arg("--size", type=int, default=32, help="tile size in pixels (default 32)")

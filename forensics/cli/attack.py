@@ -12,7 +12,7 @@ from forensics.core.parsing import names
       """forensics attack --fake fakes/baseline --real builtin --method equalize --out attacked/
       forensics attack --fake fakes/ --real real/ --method match2d --max-gain 1 --model model/ --out notched/""")
 @arg("--fake", required=True, metavar="DIR", help="folder of generated images")
-@arg("--real", required=True, metavar="DIR", help="folder of real reference images, 'builtin' or 'builtin-wide'")
+@arg("--real", required=True, metavar="DIR", help="folder of real reference images, 'builtin', 'builtin-wide' or 'builtin-all'")
 @arg("--method", required=True, choices=["equalize", "match2d"],
      help="equalize: per-image ring gains toward the real mean spectrum; match2d: the set's 2-D spectrum "
           "scaled toward the real one (with --max-gain 1 a pure notch of its excess peaks)")

@@ -29,7 +29,7 @@ def cmd_spectrum(a):
 @verb("train-detector", "train a spectral detector on real vs generated images",
       """forensics train-detector --real real/ --fake fakes/ --detector dzanic+-knn --out model/
       forensics train-detector --real builtin --fake fakes/ --detector durall+-lr --target-fpr 0.05 --out model/""")
-@arg("--real", required=True, metavar="DIR", help="folder of real images, 'builtin' or 'builtin-wide' (built-in patches of 13 or 26 photos)")
+@arg("--real", required=True, metavar="DIR", help="folder of real images, 'builtin', 'builtin-wide' or 'builtin-all' (built-in patches of 13, 26 or 67 photos)")
 @arg("--fake", required=True, metavar="DIR", help="folder of generated images")
 @arg("--detector", required=True, metavar="NAME",
      help="published: dzanic-knn, dzanic-svm, dzanic-mlp, durall-lr, durall-svm; the toolkit's variants "

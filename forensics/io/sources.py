@@ -10,6 +10,9 @@ Source strings (``--real`` / ``--data``):
     patches of the photographs shipped in ``data/real/`` (see ``data/real/SOURCES.md``).
 ``builtin-wide``
     the same plus the extra photographs (``"set": "extra"``, data/build_real_extra.py).
+``builtin-all``
+    the same plus the wild photographs: 512-px crops of 41 more photos at their own resolution
+    (``"set": "wild"``, data/build_real_wild.py).
 a folder
     every image below it (recursive); a folder holding ``img_align_celeba/`` is read as
     CelebA (attributes from ``list_attr_celeba.txt``, official train split when
@@ -67,20 +70,23 @@ class ImageSet:
 
 
 # ------------------------------------------------------------------------------ built-in
-#: real-source strings for the built-in photographs: the 13 core ones, or core + extra
-BUILTIN_SOURCES = ("builtin", "builtin-wide")
+#: real-source strings for the built-in photographs -> the sets of sources.json they hold
+BUILTIN_SETS = {"builtin": ("core",), "builtin-wide": ("core", "extra"), "builtin-all": ("core", "extra", "wild")}
+BUILTIN_SOURCES = tuple(BUILTIN_SETS)
 
 
-@lru_cache(maxsize=2)
-def builtin_photos(extra: bool = False) -> tuple[tuple[str, np.ndarray, str], ...]:
+@lru_cache(maxsize=4)
+def builtin_photos(extra: bool = False, wild: bool = False) -> tuple[tuple[str, np.ndarray, str], ...]:
     """``(file, RGB uint8 image, encoding)`` for every built-in photograph, checked by SHA-256:
     the 13 core photographs, plus with ``extra`` the derived crops of ``"set": "extra"`` in
-    ``sources.json`` (data/build_real_extra.py)."""
+    ``sources.json`` (data/build_real_extra.py), plus with ``wild`` the native-resolution crops of
+    ``"set": "wild"`` (data/build_real_wild.py), in the order of ``sources.json``."""
+    sets = {"core"} | ({"extra"} if extra else set()) | ({"wild"} if wild else set())
     root = data_dir() / "real"
     meta = json.loads((root / "sources.json").read_text(encoding="utf-8"))
     out = []
     for p in meta["photos"]:
-        if p.get("set", "core") != "core" and not extra:
+        if p.get("set", "core") not in sets:
             continue
         f = root / p["file"]
         raw = f.read_bytes()
@@ -90,15 +96,24 @@ def builtin_photos(extra: bool = False) -> tuple[tuple[str, np.ndarray, str], ..
     return tuple(out)
 
 
+def builtin_groups(files) -> list[str]:
+    """The source photograph of each built-in file: ``group`` of ``sources.json`` (a wild crop's original in
+    its package), else the file itself."""
+    meta = json.loads((data_dir() / "real" / "sources.json").read_text(encoding="utf-8"))
+    group = {p["file"]: p.get("group", p["file"]) for p in meta["photos"]}
+    return [group.get(f, f) for f in files]
+
+
 def builtin_patches(size: int = 32, n: int | None = None, seed: int = 0, stride: int | None = None,
-                    min_std: float = 4.0, extra: bool = False) -> ImageSet:
+                    min_std: float = 4.0, extra: bool = False, wild: bool = False) -> ImageSet:
     """Deterministic ``size x size`` patches of the built-in photographs.
 
     Each photograph is area-downscaled by 1, 2 and 4 (JPEG sources by 2 and 4 only, to
     weaken their 8x8 block grid) and cut on a grid of step ``stride`` (default ``size``,
     i.e. non-overlapping); nearly flat patches (grey standard deviation below ``min_std``)
     are dropped. With ``n`` a seeded random subset of ``n`` patches is returned. ``extra`` adds
-    the extra photographs (source string ``builtin-wide``).
+    the extra photographs (source string ``builtin-wide``), ``extra`` and ``wild`` the wild ones too
+    (``builtin-all``).
     """
     import cv2
 
@@ -106,7 +121,7 @@ def builtin_patches(size: int = 32, n: int | None = None, seed: int = 0, stride:
         raise UserError("patch size must be at least 8")
     stride = stride or size
     patches, names = [], []
-    for fname, img, enc in builtin_photos(extra):
+    for fname, img, enc in builtin_photos(extra, wild):
         for scale in ((2, 4) if enc == "jpeg" else (1, 2, 4)):
             im = img if scale == 1 else cv2.resize(
                 img, (img.shape[1] // scale, img.shape[0] // scale), interpolation=cv2.INTER_AREA)
@@ -126,15 +141,17 @@ def builtin_patches(size: int = 32, n: int | None = None, seed: int = 0, stride:
         if n > len(images):
             raise UserError(f"the built-in set has {len(images)} patches of {size}x{size}, fewer than the {n} asked")
         idx = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
-    manifest = {"source": "builtin-wide" if extra else "builtin", "size": size, "stride": stride, "scales": "1,1/2,1/4 (JPEG: 1/2,1/4), area",
+    source = {(False, False): "builtin", (True, False): "builtin-wide", (True, True): "builtin-all"}.get(
+        (extra, wild), "builtin+wild")
+    manifest = {"source": source, "size": size, "stride": stride, "scales": "1,1/2,1/4 (JPEG: 1/2,1/4), area",
                 "min_std": min_std, "n_available": len(images), "n": int(len(idx)), "seed": seed,
                 "licences": "data/real/SOURCES.md"}
     return ImageSet(images[idx], [names[i] for i in idx], manifest)
 
 
 def is_builtin(source) -> bool:
-    """Whether ``source`` names the built-in photographs (``builtin``, ``builtin-wide``). The name wins
-    over a folder of that name in the working directory (give ``./builtin`` for the folder)."""
+    """Whether ``source`` names the built-in photographs (``builtin``, ``builtin-wide``, ``builtin-all``). The
+    name wins over a folder of that name in the working directory (give ``./builtin`` for the folder)."""
     return isinstance(source, str) and source in BUILTIN_SOURCES
 
 
@@ -151,19 +168,19 @@ class SourceImages:
 
 def source_images(source, size: int | None = None, policy=None, progress: bool = False,
                   desc: str = "loading") -> SourceImages:
-    """The images of ``source`` (the one resolver of ``builtin`` / ``builtin-wide`` / folders for the
-    verbs that take images at their own sizes): the built-in photographs whole, or with ``size``
+    """The images of ``source`` (the one resolver of ``builtin`` / ``builtin-wide`` / ``builtin-all`` / folders for
+    the verbs that take images at their own sizes): the built-in photographs whole, or with ``size``
     their patches of that side (:func:`builtin_patches`); or every readable image under a folder (or a
     list of folders) after ``policy``, each unreadable file reported and skipped. :func:`load_source`
     is the same resolver for sets of one size (GAN training, studies), with ``.npz``/IDX files too."""
     if is_builtin(source):
-        extra = source == "builtin-wide"
+        extra, wild = (s in BUILTIN_SETS[source] for s in ("extra", "wild"))
         if size is None:
-            photos = builtin_photos(extra)
+            photos = builtin_photos(extra, wild)
             names = [p[0] for p in photos]
-            return SourceImages([p[1] for p in photos], names, np.array(names))
-        ps = builtin_patches(size, extra=extra)
-        return SourceImages(list(ps.images), ps.names, np.array([n.split("@")[0] for n in ps.names]))
+            return SourceImages([p[1] for p in photos], names, np.array(builtin_groups(names)))
+        ps = builtin_patches(size, extra=extra, wild=wild)
+        return SourceImages(list(ps.images), ps.names, np.array(builtin_groups([n.split("@")[0] for n in ps.names])))
     good, bad = load_folder(source, policy, progress, desc)
     return SourceImages([r.image for r in good], [str(r.path) for r in good], None,
                         [{"path": str(r.path), "error": r.error} for r in bad])
@@ -284,7 +301,8 @@ def load_source(source: str, size: int, n: int | None = None, seed: int = 0, pol
     if is_builtin(source):
         if attributes:
             raise UserError("the built-in set has no attributes")
-        return builtin_patches(size, n, seed, extra=source == "builtin-wide")
+        sets = BUILTIN_SETS[source]
+        return builtin_patches(size, n, seed, extra="extra" in sets, wild="wild" in sets)
     pol = Policy.parse(policy) if policy else Policy("resize", size, "area")
     if pol.mode != "none" and pol.size != size:
         raise UserError(f"policy {pol} does not produce {size}x{size} images")
