@@ -61,6 +61,34 @@ class QuantSpec:
 
 
 # ----------------------------------------------------------------------------- weights
+class _LevelGather(torch.autograd.Function):
+    """``levels[index]`` whose backward sums each level's gradient in a fixed order.
+
+    The gradient of a plain gather is an accumulating scatter (``index_put_``) that on a CPU, from
+    32768 elements up and with more than one thread, adds with float atomics in whatever order the
+    threads run, so two identical runs differ in the last bits. On a CPU the backward here is
+    ``torch.bincount`` with weights: one sequential pass in the gradient's memory order, the same
+    float32 sums, bit for bit, as the one-thread scatter, whatever the thread count. On other
+    devices it is that scatter (sort-based, hence deterministic, under
+    ``torch.use_deterministic_algorithms``; ``bincount`` has no such mode there)."""
+
+    @staticmethod
+    def forward(ctx, levels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.k = levels.numel()
+        return levels[index]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        (index,) = ctx.saved_tensors
+        if grad.device.type == "cpu":  # in the gradient's memory order (a conv's is often permuted), as the scatter
+            order = sorted(range(grad.dim()), key=lambda d: -grad.stride(d))
+            g, i = grad.permute(order).reshape(-1), index.permute(order).reshape(-1)
+            return torch.bincount(i, weights=g, minlength=ctx.k), None
+        return grad.new_zeros(ctx.k).index_put_((index,), grad, accumulate=True), None
+
+
 class LevelWeight(nn.Module):
     """The weight tensor of one layer as ``2^bits`` learnable levels and a level index per weight."""
 
@@ -117,7 +145,7 @@ class LevelWeight(nn.Module):
     def forward(self) -> torch.Tensor:
         if self.training:
             self.apply_pending()
-        w = self.levels[self.assign.long()]
+        w = _LevelGather.apply(self.levels, self.assign.long())
         if self.training and w.requires_grad:
             w.register_hook(self._accumulate)
         return w

@@ -58,6 +58,31 @@ def test_level_gradient_is_the_sum_over_its_weights():
     assert lw.levels.grad.tolist() == [3.0, 7.0]
 
 
+def test_level_gradient_is_bit_identical_with_two_threads():
+    """From 32768 weights up, a plain gather's backward adds with float atomics on 2 CPU threads, in
+    whatever order they run (the old code: 10 of 10 backwards differed). Fixed: bincount's one pass."""
+    g = torch.Generator().manual_seed(0)
+    lw = LevelWeight(torch.randn(1024, 1024, generator=g), bits=4)
+    lw.eval()  # no moves
+    up = torch.randn(1024, 1024, generator=g)
+    n = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(10):
+            lw.levels.grad = None
+            w = lw()
+            (w * up).sum().backward()
+            grads.append(lw.levels.grad.clone())
+    finally:
+        torch.set_num_threads(n)
+    assert torch.equal(w, lw.levels.detach()[lw.assign.long()])  # forward unchanged
+    assert all(torch.equal(grads[0], h) for h in grads[1:])
+    a = lw.assign.long().flatten()
+    ref = torch.zeros(16, dtype=torch.float64).index_add_(0, a, up.flatten().double())
+    torch.testing.assert_close(grads[0].double(), ref, rtol=1e-5, atol=1e-3)  # the per-level sum
+
+
 def test_per_channel_clip_beats_total_mse_on_most_channels():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 16, 8, 8, generator=g).relu()
