@@ -44,6 +44,7 @@ same leave-one-method-out AUC as the mean alone) and flags a 256-px upsampled re
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 
 import numpy as np
 
@@ -97,11 +98,22 @@ def _phase_sums(g: np.ndarray, s: int) -> np.ndarray:
 _SHORT = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))
 
 
+@lru_cache(maxsize=64)
 def _count(vy: int, vx: int, s: int, ny: int, nx: int, phases: int = P) -> np.ndarray:
     """Pixels of a ``vy x vx`` valid region in each phase of each tile, ``(ny, nx, p, p)`` (>= 1)."""
     cy = (np.arange(ny * s) < vy).reshape(ny, s // phases, phases).sum(axis=1)
     cx = (np.arange(nx * s) < vx).reshape(nx, s // phases, phases).sum(axis=1)
-    return np.maximum(cy[:, None, :, None] * cx[None, :, None, :], 1).astype(np.float32)
+    out = np.maximum(cy[:, None, :, None] * cx[None, :, None, :], 1).astype(np.float32)
+    out.flags.writeable = False  # cached: shared by every image of this size
+    return out
+
+
+@lru_cache(maxsize=64)
+def _counts(h: int, w: int, s: int) -> np.ndarray:
+    """:func:`_count` of each residual of :data:`RESIDUALS` on an ``h x w`` grid of ``s``-px tiles."""
+    out = np.stack([_count(h - a, w - b, s, h // s, w // s) for a, b in _SHORT])
+    out.flags.writeable = False
+    return out
 
 
 def phase_features(g: np.ndarray, s: int) -> np.ndarray:
@@ -115,7 +127,7 @@ def phase_features(g: np.ndarray, s: int) -> np.ndarray:
     ny, nx = H // s, W // s
     h, w = ny * s, nx * s
     S = _phase_sums(g, s)
-    cnt = np.stack([_count(h - a, w - b, s, ny, nx) for a, b in _SHORT])
+    cnt = _counts(h, w, s)
     D = np.abs(np.fft.rfft2(S / cnt, axes=(3, 4)))  # (5, ny, nx, 8, 5): DFT of the mean phase profile
     dc = D[..., 0, 0]
     spec = np.log(D[..., _KY, _KX] + 1e-3 * dc[..., None] + 1e-6) - np.log(dc + 1e-6)[..., None]
@@ -264,8 +276,9 @@ class NativeResolutionDetector(ImageEstimator):
     def _grid(self, F, live, im, s) -> np.ndarray:
         """The tile logits on the image's tile grid ``(ny, nx)``, NaN where a tile is not live."""
         m = self.models_[s]
-        z = np.full(len(F), np.nan)
-        z[live] = ((F[live] - m["mean"]) / m["scale"]) @ m["coef"] + m["b"][0]
+        w = m["coef"] / m["scale"]  # the standardisation folded into the weights
+        z = F @ w + (m["b"][0] - m["mean"] @ w)
+        z[~live] = np.nan
         return z.reshape(im.shape[0] // s, im.shape[1] // s)
 
     def tile_logits(self, im) -> tuple[np.ndarray, int]:

@@ -44,7 +44,7 @@ def trained():
     X, y = [], []
     for n, side in ((6, 128), (3, 256)):
         real = _crops(train, n, side, rng)
-        fake = simulate_family(real, seed=side, chunk=4, stages=(1, 2))
+        fake = simulate_family(real, seed=side, chunk=4, stages=(1, 2), channels=4)
         X += list(real) + list(fake)
         y += [0] * len(real) + [1] * len(fake)
     det = make_detector("native", seed=0).fit(X, np.array(y))
