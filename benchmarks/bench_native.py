@@ -1,6 +1,6 @@
 """Dev measurement of the native-resolution detector (``native``) on content-aligned data made here.
 
-    python benchmarks/bench_native.py [--crops 12] [--seed 0] [--no-speed]
+    python benchmarks/bench_native.py [--crops 12] [--seed 0] [--pool max|mean] [--no-speed]
 
 Data: the 26 built-in photographs (``builtin_photos(extra=True)``), split by photo (2/3 train,
 1/3 test), cut into native-resolution crops of 128-512 px (sides multiples of 8). Each crop
@@ -111,6 +111,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--crops", type=int, default=12, help="crops per photo")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pool", default="max", choices=["max", "mean"],
+                    help="the detector's pooling (mean: the whole-image term alone, no local term)")
     ap.add_argument("--no-speed", action="store_true")
     a = ap.parse_args()
     from forensics.detectors.names import make_detector
@@ -132,7 +134,7 @@ def main():
     for held in (None, *METHODS):
         keep = meth != held
         t1 = time.perf_counter()
-        det = make_detector("native", seed=a.seed).fit([X[i] for i in np.flatnonzero(keep)], y[keep])
+        det = make_detector("native", seed=a.seed, pool=a.pool).fit([X[i] for i in np.flatnonzero(keep)], y[keep])
         dt = time.perf_counter() - t1
         sr, sra = det.p_generated(te_real), det.p_generated(te_real_aug)
         rows = [held] if held else list(METHODS)
