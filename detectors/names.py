@@ -33,6 +33,12 @@ def _frank(seed=0, size=32, **kw):
     return FrankDCTDetector(size=size, seed=seed, **kw)
 
 
+def _native(seed=0, size=32, **kw):
+    from forensics.detectors.native import NativeResolutionDetector
+
+    return NativeResolutionDetector(seed=seed, **kw)  # scores at native resolution: no fixed image size
+
+
 def _periodic(seed=0, size=32, **kw):
     from forensics.detectors.periodic import PeriodicSpectrumDetector
 
@@ -49,6 +55,8 @@ IMAGE_DETECTORS = {
     "robust": _robust,
     "frank-lr": _frank,
     "periodic-lr": _periodic,
+    # native resolution: grid-phase (cyclostationarity) features of residuals on every 64-px tile
+    "native": _native,
 }
 
 

@@ -103,7 +103,7 @@ def model_classes() -> dict[str, type]:
     """Every class a ``model.json`` of :data:`FORMAT` may name, registered (a class registers itself
     when its module is imported; :meth:`forensics.detectors.base.Detector.load` and a fusion's members
     are looked up among these)."""
-    from forensics.detectors import frank, fusion, periodic, robust, spectral  # noqa: F401 (registering)
+    from forensics.detectors import frank, fusion, native, periodic, robust, spectral  # noqa: F401 (registering)
     from forensics.detectors.base import REGISTRY
 
     return REGISTRY
