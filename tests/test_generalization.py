@@ -66,7 +66,7 @@ def _digest(im) -> str:
 
 
 class Recorder:
-    """Wraps a real detector and records the images it is fitted on and asked to score."""
+    """Wraps a real detector and records the images it is fitted on and asked to score (by their pixels)."""
 
     fits: ClassVar[list] = []
     scored: ClassVar[set] = set()
@@ -85,11 +85,35 @@ class Recorder:
         return self.det.p_generated(X)
 
 
-@pytest.fixture
-def recorder(monkeypatch):
+class FeatureRecorder(Recorder):
+    """The same for a detector fitted and scored on per-image features: each feature array is traced back
+    to the pixels it was computed from."""
+
+    origin: ClassVar[dict] = {}
+
+    def image_features(self, X):
+        feats = self.det.image_features(X)
+        FeatureRecorder.origin.update((id(f), _digest(x)) for x, f in zip(X, feats))
+        return feats
+
+    def fit_features(self, feats, y):
+        Recorder.fits.append([FeatureRecorder.origin[id(f)] for f in feats])
+        self.det.fit_features(feats, y)
+        return self
+
+    def p_generated_features(self, feats):
+        Recorder.scored.update(FeatureRecorder.origin[id(f)] for f in feats)
+        return self.det.p_generated_features(feats)
+
+
+@pytest.fixture(params=["features", "images"])
+def recorder(monkeypatch, request):
+    """Every detector the protocol makes, recorded: one that takes per-image features (as the tiled
+    estimators do), or one that takes only images (as the CNN or the native detector)."""
     real = gen.make_detector
-    Recorder.fits, Recorder.scored = [], set()
-    monkeypatch.setattr(gen, "make_detector", lambda *a, **kw: Recorder(real(*a, **kw)))
+    Recorder.fits, Recorder.scored, FeatureRecorder.origin = [], set(), {}
+    wrap = FeatureRecorder if request.param == "features" else Recorder
+    monkeypatch.setattr(gen, "make_detector", lambda *a, **kw: wrap(real(*a, **kw)))
     return Recorder
 
 

@@ -44,7 +44,9 @@ fakes under each.
 
 Images are decoded once (native resolution, no policy) and held; a file that cannot be read, or is
 smaller than the detector's ``min_size``, is an error row (named, counted, left out of every set).
-A detector with ``features_of`` (the spectral detectors) has its features computed once per image.
+A detector that can take features (``features_of``: the spectral detectors; ``image_features`` +
+``fit_features`` + ``p_generated_features``: the tiled estimators ``frank-lr``, ``periodic-lr``) has them
+computed once per image (and once per processed image and fold), not once per model.
 Folds are logged as they finish (``folds.json.partial``), so an interrupted run resumes.
 """
 from __future__ import annotations
@@ -248,49 +250,57 @@ def figures(real, fake, threshold: float, target_fpr: float) -> dict:
 
 
 class _Inputs:
-    """What the detector is given for a set of entries: the images, or (a detector with ``features_of``)
-    their features, computed once; images below the detector's ``min_size`` are scored NaN."""
+    """What the detectors are given for the corpus entries, computed once: the images, or their features
+    where the detector can take them (``features_of``: the spectral detectors' feature rows;
+    ``image_features``: per-image feature arrays, e.g. tile features, fitted with ``fit_features`` and
+    scored with ``p_generated_features``). Entries without an image, or below the detector's ``min_size``,
+    have none and score NaN."""
 
     def __init__(self, det, images: list, min_size: int):
         self.det, self.min_size = det, min_size
-        self.features = None
-        self.images = images
-        if hasattr(det, "features_of"):
-            self.features = self._features(images)
-
-    def _features(self, images) -> np.ndarray:
-        ok = [i for i, im in enumerate(images) if im is not None and min(im.shape[:2]) >= self.min_size]
-        by_shape: dict = {}
-        for i in ok:
-            by_shape.setdefault(images[i].shape, []).append(i)
-        F = None
-        for idx in by_shape.values():
-            for s in range(0, len(idx), SCORE_BATCH):
-                part = idx[s:s + SCORE_BATCH]
-                f = np.asarray(self.det.features_of(np.stack([images[i] for i in part])), np.float64)
-                if F is None:
-                    F = np.full((len(images), f.shape[1]), np.nan)
-                F[part] = f
-        return F if F is not None else np.full((len(images), 1), np.nan)
+        ok = [i for i, im in enumerate(images) if im is not None and min(im.shape[:2]) >= min_size]
+        self.ok = np.zeros(len(images), bool)
+        self.ok[ok] = True
+        self.mode = ("rows" if hasattr(det, "features_of") else
+                     "per-image" if hasattr(det, "image_features") and hasattr(det, "fit_features") else "images")
+        self.data: list = list(images)
+        if self.mode == "rows":  # one matrix, rows stacked by image size
+            self.data = [None] * len(images)
+            by_shape: dict = {}
+            for i in ok:
+                by_shape.setdefault(images[i].shape, []).append(i)
+            for idx in by_shape.values():
+                for s in range(0, len(idx), SCORE_BATCH):
+                    part = idx[s:s + SCORE_BATCH]
+                    F = np.asarray(det.features_of(np.stack([images[i] for i in part])), np.float64)
+                    for i, f in zip(part, F):
+                        self.data[i] = f
+        elif self.mode == "per-image":
+            for s in range(0, len(ok), SCORE_BATCH):
+                part = ok[s:s + SCORE_BATCH]
+                for i, f in zip(part, det.image_features([images[i] for i in part])):
+                    self.data[i] = f
 
     def derived(self, images: list) -> _Inputs:
         """The same for other images (e.g. processed ones), with the same detector."""
         return _Inputs(self.det, images, self.min_size)
 
     def take(self, idx):
-        return self.features[idx] if self.features is not None else [self.images[i] for i in idx]
+        got = [self.data[i] for i in idx]
+        return np.stack(got) if self.mode == "rows" else got
+
+    def fit(self, det, idx, y):
+        return det.fit_features(self.take(idx), y) if self.mode == "per-image" else det.fit(self.take(idx), y)
 
     def score(self, det, idx) -> np.ndarray:
-        """P(generated) of the entries ``idx`` (NaN where too small), in batches."""
+        """P(generated) of the entries ``idx`` (NaN where they have no input), in batches."""
         idx = np.asarray(idx, np.int64)
         out = np.full(len(idx), np.nan)
-        if self.features is not None:
-            ok = np.flatnonzero(np.isfinite(self.features[idx]).all(1))
-        else:
-            ok = np.flatnonzero([min(self.images[i].shape[:2]) >= self.min_size for i in idx])
+        ok = np.flatnonzero(self.ok[idx])
         for s in range(0, len(ok), SCORE_BATCH):
             part = ok[s:s + SCORE_BATCH]
-            out[part] = det.p_generated(self.take(idx[part]))
+            X = self.take(idx[part])
+            out[part] = det.p_generated_features(X) if self.mode == "per-image" else det.p_generated(X)
         return out
 
 
@@ -312,7 +322,7 @@ def _run_fold(cfg: GeneralizationConfig, fold: Fold, entries, images: list, base
     for s in fold.splits:
         det = make_detector(cfg.detector, seed=cfg.seed + fold.repeat, **cfg.params)
         try:
-            det.fit(base.take(s.train), labels[s.train])
+            base.fit(det, s.train, labels[s.train])
         except ValueError as e:
             raise UserError(f"{cfg.detector}: fitting without {s.unit} (repeat {fold.repeat}, fold {fold.fold}) "
                             f"failed: {e}") from None
