@@ -143,7 +143,7 @@ def test_split_keeps_the_held_out_unit_its_photos_and_test_only_families_out_of_
     folds = plan_splits(entries, by, folds=3, repeats=2, seed=5, usable=usable)
     again = plan_splits(entries, by, folds=3, repeats=2, seed=5, usable=usable)  # a pure function of its inputs
     assert [_sets(f) for f in folds] == [_sets(f) for f in again]
-    key = [e.group if e.group != "-" else f"-#{i}" for i, e in enumerate(entries)]
+    key = [e.group if e.group != "-" else f"-#{e.path}" for e in entries]
     units = {unit_of(e.family, by) for e in entries if e.label and not e.family.startswith("external-")}
     assert len(folds) == 6 and {s.unit for s in folds[0].splits} == units | {ALL}
     tested = {}
@@ -202,6 +202,10 @@ def test_the_protocol_fits_on_exactly_the_planned_images(tmp_path, recorder):
         assert not forbidden & set(fitted)
     # the split recorded in results.json is the one planned
     assert [r["test_groups"] for r in res["split"]] == [list(f.test_groups) for f in folds]
+    groups = {e.group for e in corpus.entries} - {"-"}
+    for r in res["split"]:
+        train, held = set(r["train_groups"]), set(r["test_groups"]) | set(r["calibration_groups"])
+        assert not train & held and train | (held & groups) == groups
     assert res["split"][0]["training"]["up"]["families"] == ["noise:-"]
     assert res["split"][0]["training"][ALL]["families"] == ["noise:-", "up:B-x2", "up:N-x2"]
 

@@ -46,7 +46,7 @@ def cmd_evaluate_analyst(a):
 @arg("--hold-out", dest="by", default="family", choices=["kind", "layer", "family"],
      help="the unit held out: a family (default), its kind (gan-dcgan, ae-kl, up, ...) or its last-layer group")
 @arg("--folds", type=int, default=5, help="folds of the photo groups (default 5)")
-@arg("--repeats", type=int, default=1, help="redraw the folds with seeds SEED, SEED+1, ... (default 1)")
+@arg("--repeats", type=int, default=1, help="deal the photo groups into folds this many times, each anew (default 1)")
 @arg("--seed", type=int, default=0)
 @arg("--target-fpr", type=float, default=0.05, help="false-positive rate of the calibrated threshold (default 0.05)")
 @arg("--test-only", default="external-*", metavar="PATTERNS",

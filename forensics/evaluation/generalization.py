@@ -122,7 +122,7 @@ class GeneralizationConfig(Config):
     params: dict = field(default_factory=dict)  # the detector's parameters, e.g. {"size": 64}
     by: str = "family"  # kind | layer | family
     folds: Annotated[int, Range(2, 1000)] = 5  # folds of the photo groups
-    repeats: Count = 1  # the folds redrawn with seeds seed, seed + 1, ...
+    repeats: Count = 1  # the photo groups dealt into folds this many times, each anew (seeded by seed, repeat)
     seed: Seed = 0
     target_fpr: Annotated[float, Range(0, 1, lo_open=True, hi_open=True)] = 0.05
     test_only: tuple[str, ...] = ("external-*",)  # family patterns never trained on
@@ -164,7 +164,7 @@ class Split:
 class Fold:
     repeat: int
     fold: int
-    test_groups: tuple[str, ...]  # photo groups of the test share (noise-made images: "-#<index>")
+    test_groups: tuple[str, ...]  # photo groups of the test share (an image made from noise: "-#<its path>")
     calibration_groups: tuple[str, ...]
     splits: tuple[Split, ...]
 
@@ -194,7 +194,7 @@ def plan_splits(entries, by: str = "family", folds: int = 5, repeats: int = 1, s
     if not present:
         raise UserError("the corpus has no generated image of a trainable family")
     # each image's content key: its photo group, or its own key for an image made from noise
-    key = np.array([e.group if e.group != "-" else f"-#{i}" for i, e in enumerate(entries)], dtype=object)
+    key = np.array([e.group if e.group != "-" else f"-#{e.path}" for e in entries], dtype=object)
     linked = sorted({e.group for e in entries if e.group != "-"})
     loose = np.flatnonzero([e.group == "-" for e in entries])
     if len(linked) + len(loose) < folds:
@@ -316,8 +316,10 @@ def _condition_inputs(base: _Inputs, images: list, idx: np.ndarray, cond: str, c
     return base.derived(out)
 
 
-def _run_fold(cfg: GeneralizationConfig, fold: Fold, entries, images: list, base: _Inputs, labels) -> dict:
-    """Fit every split of the fold, score its test share clean and under each processing: one log row."""
+def _run_fold(cfg: GeneralizationConfig, fold: Fold, entries, images: list, base: _Inputs, labels,
+              advance=lambda: None) -> dict:
+    """Fit every split of the fold, score its test share clean and under each processing: one log row
+    (``advance()`` after each split fitted and scored clean, for a progress bar)."""
     models = []
     for s in fold.splits:
         det = make_detector(cfg.detector, seed=cfg.seed + fold.repeat, **cfg.params)
@@ -330,6 +332,7 @@ def _run_fold(cfg: GeneralizationConfig, fold: Fold, entries, images: list, base
         if not np.isfinite(cal).any():
             raise UserError(f"fold {fold.fold}: the detector scored none of the calibration photos")
         models.append((s, det, threshold_at_fpr(cal, cfg.target_fpr)))
+        advance()
     reals = fold.splits[0].test_real
     everything = np.union1d(reals, fold.splits[-1].test_fake)  # the (all) split tests every fake of the share
     row_of = [e.family if is_test_only(e.family, cfg.test_only) else unit_of(e.family, cfg.by) if e.label else ""
@@ -352,8 +355,9 @@ def _run_fold(cfg: GeneralizationConfig, fold: Fold, entries, images: list, base
                 for name in all_rows:
                     rows[name] = figures(r, f[names == name], thr, cfg.target_fpr)
             rec["conditions"][cond] = rows
+    train_groups = sorted({entries[i].group for i in fold.splits[-1].train} - {"-"})
     return {"fold": fold.key, "repeat": fold.repeat, "index": fold.fold, "test_groups": list(fold.test_groups),
-            "calibration_groups": list(fold.calibration_groups), "splits": records}
+            "calibration_groups": list(fold.calibration_groups), "train_groups": train_groups, "splits": records}
 
 
 def _load(corpus, min_size: int, name: str, progress: bool):
@@ -399,22 +403,25 @@ def run_generalization(cfg: GeneralizationConfig, progress: bool = True) -> dict
     except TypeError as e:
         raise UserError(f"{cfg.detector}: bad detector parameters {cfg.params} ({e})") from None
     min_size = int(getattr(det0, "min_size", 1))
-    images, errors = _load(corpus, min_size, cfg.detector, progress)
-    usable = np.array([im is not None for im in images], bool)
     labels = np.array([e.label for e in corpus.entries], np.int64)
-    folds = plan_splits(corpus.entries, cfg.by, cfg.folds, cfg.repeats, cfg.seed, cfg.test_only, cfg.units, usable)
-    base = _Inputs(det0, images, min_size)
     settings = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "resume")}
     header = {"settings": fingerprint(settings), "corpus": fingerprint([list(vars(e).values()) for e in corpus.entries])}
     if cfg.resume:
         _check_resumable(out / "folds.json", header)
+    # opened before any work: an interrupted run's folds are resumed, or kept and the run refused
     log = RowLog(out / "folds.json", header, resume=cfg.resume, key="fold")
     try:
-        with bar(total=len(folds), desc="folds", enabled=progress) as pb:
+        images, errors = _load(corpus, min_size, cfg.detector, progress)
+        usable = np.array([im is not None for im in images], bool)
+        folds = plan_splits(corpus.entries, cfg.by, cfg.folds, cfg.repeats, cfg.seed, cfg.test_only, cfg.units,
+                            usable)
+        base = _Inputs(det0, images, min_size)
+        with bar(total=sum(len(f.splits) for f in folds), desc="fits", enabled=progress) as pb:
             for fold in folds:
-                if not log.done(fold.key):
-                    log.append([_run_fold(cfg, fold, corpus.entries, images, base, labels)])
-                pb.update()
+                if log.done(fold.key):
+                    pb.update(len(fold.splits))
+                else:
+                    log.append([_run_fold(cfg, fold, corpus.entries, images, base, labels, pb.update)])
     except BaseException:
         log.close()
         if not log.n_rows:
@@ -473,7 +480,7 @@ def summarise(cfg: GeneralizationConfig, corpus, folds: list[Fold], rows: list[d
                            "auc": _ms(f["auc"] for f in lofo), "n_unscored": sum(f["n_unscored"] for f in lofo),
                            "per_unit": per})
     split = [{"fold": r["fold"], "repeat": r["repeat"], "index": r["index"], "test_groups": r["test_groups"],
-              "calibration_groups": r["calibration_groups"],
+              "calibration_groups": r["calibration_groups"], "train_groups": r["train_groups"],
               "training": {sp["unit"]: {"families": sp["train_families"], "n_real": sp["n_train_real"],
                                         "n_fake": sp["n_train_fake"], "threshold": sp["threshold"]}
                            for sp in r["splits"]}} for r in rows]
