@@ -48,9 +48,9 @@ class PeriodicSpectrumDetector(TiledLogistic):
         if self.period < 2 or self.period % 2 or self.size % self.period:
             raise ValueError(f"period must be even and divide the tile size ({self.size}), got {self.period}")
 
-    def fit(self, X, y):
+    def image_features(self, X):
         self._check()
-        return super().fit(X, y)
+        return super().image_features(X)
 
     def _tile_features(self, T: np.ndarray) -> np.ndarray:
         return harmonic_features(T, self.period)

@@ -113,19 +113,36 @@ class ImageEstimator(RealFakeContract, ClassifierMixin, BaseEstimator):
 
 class TiledLogistic(ImageEstimator):
     """Standardised per-tile features (``_tile_features`` of ``(T, size, size, 3)`` tiles) and a
-    logistic regression; an image's score is the sigmoid of its tiles' mean logit."""
+    logistic regression; an image's score is the sigmoid of its tiles' mean logit.
+
+    ``image_features(X)`` (each image's tile features, which do not depend on the fitted state),
+    ``fit_features`` and ``p_generated_features`` split ``fit`` and ``p_generated`` at those features, so
+    a caller that fits and scores many models on the same images (the leave-one-family-out protocol)
+    computes them once."""
 
     def _tile_features(self, T: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def image_features(self, X) -> list[np.ndarray]:
+        """Per image, its tiles' features ``(T_i, D)`` (no row for an image smaller than a tile)."""
+        X = as_batch(X)
+        T, owner = tiles(X, self.size)
+        if not len(T):
+            return [np.zeros((0, 0)) for _ in X]
+        return np.split(self._tile_features(T), np.cumsum(np.bincount(owner, minlength=len(X)))[:-1])
+
     def fit(self, X, y):
+        return self.fit_features(self.image_features(X), y)
+
+    def fit_features(self, feats: list[np.ndarray], y):
+        """:meth:`fit` from :meth:`image_features` of the training images."""
         from sklearn.linear_model import LogisticRegression
 
         y = np.asarray(y)
-        T, owner = tiles(X, self.size)
-        if len(T) == 0 or len(np.unique(y[owner])) < 2:
+        owner = np.repeat(np.arange(len(feats)), [len(f) for f in feats])
+        if len(owner) == 0 or len(np.unique(y[owner])) < 2:
             raise ValueError(f"fit needs real and generated images of at least {self.size}x{self.size}")
-        F = self._tile_features(T)
+        F = np.concatenate([f for f in feats if len(f)])
         self.mean_ = F.mean(0)
         self.scale_ = F.std(0)
         self.scale_[self.scale_ == 0] = 1.0
@@ -138,11 +155,18 @@ class TiledLogistic(ImageEstimator):
         return self
 
     def _proba(self, X) -> np.ndarray:
-        T, owner = tiles(X, self.size)
-        n = len(X)
-        if not len(T):
+        return self.p_generated_features(self.image_features(X))
+
+    def p_generated_features(self, feats: list[np.ndarray]) -> np.ndarray:
+        """P(generated) from :meth:`image_features` (NaN for an image without a tile)."""
+        if not hasattr(self, "threshold_"):
+            raise ValueError(f"{self.name}: detector is not fitted")
+        n = len(feats)
+        owner = np.repeat(np.arange(n), [len(f) for f in feats])
+        if not len(owner):
             return np.full(n, np.nan)
-        z = ((self._tile_features(T) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_[0]
+        F = np.concatenate([f for f in feats if len(f)])
+        z = ((F - self.mean_) / self.scale_) @ self.coef_ + self.intercept_[0]
         with np.errstate(invalid="ignore"):
             return sigmoid(np.bincount(owner, weights=z, minlength=n) / np.bincount(owner, minlength=n))
 

@@ -70,8 +70,8 @@ def _config_classes():
     from forensics.core.config import Config
 
     for m in ("forensics.evaluation.calibrate", "forensics.evaluation.attributes", "forensics.evaluation.robustness",
-              "forensics.evaluation.evaluate", "forensics.metrics.inception", "forensics.metrics.fairness",
-              "forensics.explain.explainers", "forensics.study.config", "forensics.detection.training",
+              "forensics.evaluation.evaluate", "forensics.evaluation.generalization", "forensics.metrics.inception",
+              "forensics.metrics.fairness", "forensics.explain.explainers", "forensics.study.config", "forensics.detection.training",
               "forensics.detection.detect", "forensics.generators.config", "forensics.generators.schedule",
               "forensics.detectors.hashing", "forensics.detectors.cnn"):
         importlib.import_module(m)

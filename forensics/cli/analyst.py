@@ -1,4 +1,4 @@
-"""Verbs for the analyst's workflow: evaluate, calibrate, robustness, train-estimator, fuse."""
+"""Verbs for the analyst's workflow: evaluate, generalization, calibrate, robustness, train-estimator, fuse."""
 from __future__ import annotations
 
 import sys
@@ -33,6 +33,47 @@ def cmd_evaluate_analyst(a):
           f"balanced accuracy {_pct(o['balanced_accuracy'])} (real {_pct(o['real_accuracy'])}, generated "
           f"{_pct(o['generated_accuracy'])}), TPR@5%FPR {_pct(o['tpr_at_5pct_fpr'])}; {s['n_errors']} unscored "
           f"-> {Path(a.out) / 'report.md'}", file=sys.stderr)
+
+
+@verb("generalization", "leave-one-family-out: train without a generator family, test on it; per-family AUC, "
+      "TPR and real accuracy, false positives under processing",
+      """forensics generalization corpus/ --detector periodic-lr --out gen/
+      forensics generalization corpus/ --detector native --hold-out layer --folds 5 --repeats 2 --out gen_layer/
+      forensics generalization corpus/ --detector frank-lr --param size=64 --processing jpeg:75,resize:0.5 --out gen/""")
+@arg("corpus", metavar="CORPUS_DIR", help="a labelled corpus folder (manifest.csv: path,label,family,group,processing)")
+@arg("--detector", required=True, metavar="NAME", help="a detector name, e.g. native, periodic-lr, frank-lr")
+@arg("--param", default=None, metavar="K=V,...", help="the detector's parameters, e.g. size=64,C=0.1")
+@arg("--hold-out", dest="by", default="family", choices=["kind", "layer", "family"],
+     help="the unit held out: a family (default), its kind (gan-dcgan, ae-kl, up, ...) or its last-layer group")
+@arg("--folds", type=int, default=5, help="folds of the photo groups (default 5)")
+@arg("--repeats", type=int, default=1, help="deal the photo groups into folds this many times, each anew (default 1)")
+@arg("--seed", type=int, default=0)
+@arg("--target-fpr", type=float, default=0.05, help="false-positive rate of the calibrated threshold (default 0.05)")
+@arg("--test-only", default="external-*", metavar="PATTERNS",
+     help="families never trained on, reported apart (comma-separated patterns; default external-*)")
+@arg("--units", default=None, metavar="UNITS", help="hold out only these units (comma-separated; default every one)")
+@arg("--processing", default=None, metavar="KIND:S,...",
+     help="processing of the test images (jpeg, resize, blur, noise, crop; default jpeg:95,jpeg:85,jpeg:75,"
+          "resize:0.5,resize:2,blur:0.5,blur:1; 'none': clean only)")
+@arg("--resize-filter", default="bilinear", choices=["nearest", "bilinear", "bicubic", "area", "lanczos"])
+@arg("--out", required=True, metavar="DIR")
+@arg("--resume", action="store_true", help="continue an interrupted run in --out (its finished folds are kept)")
+def cmd_generalization_analyst(a):
+    from forensics.core.parsing import assignments
+    from forensics.evaluation.generalization import DEFAULT_PROCESSING, GeneralizationConfig, run_generalization
+
+    processing = (DEFAULT_PROCESSING if a.processing is None else
+                  () if a.processing.strip() == "none" else tuple(names(a.processing) or ()))
+    r = run_generalization(GeneralizationConfig(
+        corpus=a.corpus, detector=a.detector, out=a.out, params=assignments(a.param, "--param") or {}, by=a.by,
+        folds=a.folds, repeats=a.repeats, seed=a.seed, target_fpr=a.target_fpr,
+        test_only=tuple(names(a.test_only) or ()), units=tuple(names(a.units) or ()), processing=processing,
+        resize_filter=a.resize_filter, resume=a.resume))
+    print((Path(a.out) / "table.md").read_text(encoding="utf-8"), end="")
+    worst = min((row for row in r["rows"] if row["auc"]["n"]), key=lambda row: row["auc"]["mean"], default=None)
+    print(f"forensics generalization: {len(r['rows'])} held-out rows"
+          + (f", lowest AUC {worst['auc']['mean']:.3f} ({worst['unit']})" if worst else "")
+          + f"; {r['n_errors']} files not used -> {Path(a.out) / 'results.json'}", file=sys.stderr)
 
 
 @verb("calibrate", "set a saved detector's threshold from a calibration set (written into the model)",
