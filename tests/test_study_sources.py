@@ -38,6 +38,9 @@ def test_sources_flag_is_parsed_and_canonical(tmp_path, capsys):
     c = StudyConfig.tiny(source_specs=("ae-kl:N.1.3",))
     assert [s.label for s in c.sources()][-1] == "ae-kl:N.1.3" and c.sources()[-1].folder == "ae-kl_N.1.3"
     assert c.scores_default_model and not StudyConfig.tiny().scores_default_model
+    assert StudyConfig.demo().source_specs == ("ae-kl:N.1.3", "ae-kl:baseline")
+    bare = StudyConfig.demo(source_specs=())
+    assert bare.source_specs == () and not bare.scores_default_model
 
 
 @pytest.mark.parametrize("spec, message", [("ae-kx:N.1.3", "bad source spec 'ae-kx:N.1.3'"),
@@ -105,7 +108,7 @@ def test_a_study_with_an_autoencoder_source_end_to_end_and_reused(tmp_path, monk
     assert (tmp_path / "runs" / "ae-kl_N.1.3" / "checkpoint.safetensors").is_file()
     # the report shows the rows; the spectra figure has the source's curve
     md = (tmp_path / "report.md").read_text()
-    assert f"| {label} | reconstructions |" in md and "**default model**" in md
+    assert f"| {label} | reconstructions |" in md and "| baseline | GAN samples |" in md and "**default model**" in md
     assert seen and label in seen[-1]
     assert f"train {label}" in r["timings"]
     # an unchanged rerun reuses the cached run and fakes

@@ -92,14 +92,15 @@ def cmd_counterexample(a):
      help="extra row families (default ssgan-ms:baseline+N.1.5 at half the steps; 'none': no family), "
           "OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
 @arg("--sources", default=None, metavar="KIND[-fF]:SPEC,..",
-     help="diffusion-era sources beside the GAN setups (default none), e.g. ae-kl:N.1.3,ae-kl:baseline")
+     help="diffusion-era sources beside the GAN setups (default ae-kl:N.1.3,ae-kl:baseline; 'none': no source)")
 @arg("--dry-run", action="store_true", help="print the configuration and its image sources, and stop")
 def cmd_demo(a):
     from forensics.study.config import SourceFamily, StudyConfig
     from forensics.study.run import run_demo
 
     cfg = StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device, detectors=names(a.detectors),
-                           extra=SourceFamily.parse_list(a.extra), source_specs=names(a.sources))
+                           extra=SourceFamily.parse_list(a.extra),
+                           source_specs=() if (a.sources or "").strip().lower() == "none" else names(a.sources))
     if a.dry_run:
         print(json.dumps(cfg.plan(Path(a.out)), indent=2))
     else:

@@ -81,6 +81,10 @@ class SourceFamily(Config):
 #: the demo's steps, so the demo costs about a quarter more (see :meth:`StudyConfig.demo`)
 DEMO_FAMILY = SourceFamily("ssgan-ms", ("baseline", "N.1.5"))
 
+#: ``forensics demo``'s diffusion-era rows: latent diffusion's own decoder (nearest + conv 3x3 on every up-block)
+#: vs transposed convolutions, reconstructing held-out reals; measured to add about 2.5-5.5 min (docs/diffusion.md)
+DEMO_SOURCES = ("ae-kl:N.1.3", "ae-kl:baseline")
+
 
 @dataclass(frozen=True)
 class StudyConfig(Config):
@@ -145,12 +149,14 @@ class StudyConfig(Config):
     def demo(cls, **changes) -> "StudyConfig":
         """``forensics demo``: :meth:`tiny` plus one cheap extra row family (:data:`DEMO_FAMILY`:
         SSGAN-MS at baseline and N.1.5, trained for half the study's steps) that shows whether the
-        training objective changes the spectral artefact; ``extra=()`` leaves it out."""
-        c = cls.tiny(**{k: v for k, v in changes.items() if k != "extra"})
+        training objective changes the spectral artefact; ``extra=()`` leaves it out. Plus the
+        diffusion-era rows :data:`DEMO_SOURCES` (``source_specs=()`` leaves them out)."""
+        c = cls.tiny(**{k: v for k, v in changes.items() if k not in ("extra", "source_specs")})
         extra = changes.get("extra")
         if extra is None:  # (given families: SourceFamily objects or their dicts)
             extra = (DEMO_FAMILY.replace(steps=max(1, c.steps // 2)),)
-        return c.replace(extra=tuple(extra))
+        specs = changes.get("source_specs")
+        return c.replace(extra=tuple(extra), source_specs=tuple(DEMO_SOURCES if specs is None else specs))
 
     @classmethod
     def paper(cls, real: str, gan: str, n_real_images: int | None = None, steps: int | None = None,

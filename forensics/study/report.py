@@ -40,7 +40,7 @@ def images_cell(results: dict, group: str) -> list[str]:
         return []
     s = sources.get(group)
     if s is None:
-        return [f"{results['config']['gan']} samples"]
+        return ["GAN samples"]
     return ["reconstructions" if s["kind"].startswith("ae-") else f"{s['kind']} samples"]
 
 
