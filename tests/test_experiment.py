@@ -331,9 +331,10 @@ def test_demo_plan_has_one_extra_family_not_a_product(tmp_path, capsys):
     plan = json.loads(capsys.readouterr().out)
     assert [(s["label"], s["steps"]) for s in plan["sources"]] == [
         ("baseline", 400), ("N.1.5", 400), ("B.1.5", 400), ("Z.1.5", 400),
-        ("ssgan-ms/baseline", 200), ("ssgan-ms/N.1.5", 200)]  # 2 extra runs at half length, not 4 more setups
+        ("ssgan-ms/baseline", 200), ("ssgan-ms/N.1.5", 200),  # 2 extra runs at half length, not 4 more setups
+        ("ae-kl:N.1.3", 400), ("ae-kl:baseline", 400)]  # and the diffusion-era rows
     assert not any(tmp_path.iterdir())
-    assert main(["demo", "--dry-run", "--extra", "none", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--dry-run", "--extra", "none", "--sources", "none", "--out", str(tmp_path)]) == 0
     assert len(json.loads(capsys.readouterr().out)["sources"]) == 4
     # the counterexample verb: no family unless asked; a family that repeats the product is refused
     assert main(["counterexample", "--real", "builtin", "--dry-run", "--out", str(tmp_path)]) == 0
@@ -445,7 +446,7 @@ def test_paper_preset_study_and_demo_run_without_the_fid_package(tmp_path, no_fi
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # not even the warning: the demo's tiny preset has no FID schedule
         demo.check_inception()
-        assert all(demo.gan_config(src).fid_schedule is None for src in demo.cfg.sources())
+        assert all(demo.gan_config(src).fid_schedule is None for src in demo.cfg.sources() if src.spec is None)
 
 
 def test_demo_ends_with_the_time_of_each_stage(tmp_path):

@@ -20,7 +20,8 @@ from forensics.core.parsing import assignments, names
 @arg("--config", default=None, metavar="FILE", help="a GanConfig JSON file or a run's config.json; flags override it")
 @arg("--gan", default=None, choices=["dcgan", "lsgan", "wgan-gp", "stargan"])
 @arg("--last-layer", default=None, metavar="SPEC",
-     help="baseline (default), or X.Y.Z: X in N (nearest) B (bilinear) Z (zero insertion), Y convs of kernel Z, e.g. N.1.5")
+     help="baseline (default), or X.Y.Z: X in N (nearest) B (bilinear) Z (zero insertion) P (pixel shuffle: "
+          "the last conv to 4x the channels, then PixelShuffle(2)), Y convs of kernel Z, e.g. N.1.5, P.1.3")
 @arg("--objective", default=None, metavar="NAME",
      help="the GAN's own loss (default), hinge, infomax, ssgan, ssgan-ms or dag")
 @arg("--objective-params", default=None, metavar="K=V,...",

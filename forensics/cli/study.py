@@ -18,8 +18,8 @@ from forensics.core.parsing import names
 @arg("--real", default=None, metavar="SRC", help="builtin, a folder (CelebA layout recognised), .npz or IDX")
 @arg("--config", default=None, metavar="FILE", help="a study's config.json (or a config JSON); flags override it")
 @arg("--gan", default=None, help="dcgan, lsgan or wgan-gp (default dcgan; --preset paper: all three)")
-@arg("--setups", default=None, help="comma-separated last-layer specs, must include baseline "
-                                     "(default baseline,N.1.5,B.1.5,Z.1.5; --preset paper: all 13)")
+@arg("--setups", default=None, help="comma-separated last-layer specs (the paper's 13, or P.Y.Z pixel shuffle), must "
+                                     "include baseline (default baseline,N.1.5,B.1.5,Z.1.5; --preset paper: all 13)")
 @arg("--size", type=int, default=None, help="image size (default 32; --preset paper: 128)")
 @arg("--steps", type=int, default=None, help="generator steps per run (default 1500; paper: its epochs)")
 @arg("--n-fake", type=int, default=None, help="fakes sampled per setup (default 1000)")
@@ -49,6 +49,14 @@ from forensics.core.parsing import names
 @arg("--train-fid-n", type=int, default=None, metavar="N", help="images per FID measurement in training (default 1000)")
 @arg("--n-explain", type=int, default=None, metavar="N",
      help="LRP explanations of the explainable detectors on N held-out images per group (default 200; 0: none)")
+@arg("--sources", default=None, metavar="KIND[-fF]:SPEC,..",
+     help="diffusion-era sources beside the GAN setups, e.g. ae-kl:N.1.3,ae-vq-f8:P.1.3,ddpm:baseline,ldm:Z.1.5 "
+          "(autoencoders: reconstructions of held-out real images; ddpm/ldm: DDIM samples)")
+@arg("--source-steps", type=int, default=None, metavar="N",
+     help="training steps of each --sources run (default --steps)")
+@arg("--source-preset", default=None, choices=["tiny", "gpu"], help="the --sources nets (default tiny)")
+@arg("--default-model", action=argparse.BooleanOptionalAction, default=None,
+     help="also score the default model of forensics detect on every group (default: on with --sources)")
 @arg("--dry-run", action="store_true", help="print the configurations and stop")
 def cmd_counterexample(a):
     from forensics.io.files import dumps
@@ -61,7 +69,9 @@ def cmd_counterexample(a):
                        steps=a.steps, n_fake=a.n_fake, seed=a.seed, detectors=names(a.detectors), reps=a.reps,
                        n_train=a.n_train, n_real=a.n_real, device=a.device, objectives=names(a.objectives),
                        quants=names(a.quant), fid_n=a.fid, extra=SourceFamily.parse_list(a.extra),
-                       train_fid=a.train_fid, train_fid_n=a.train_fid_n, n_explain=a.n_explain)
+                       train_fid=a.train_fid, train_fid_n=a.train_fid_n, n_explain=a.n_explain,
+                       source_specs=names(a.sources), source_steps=a.source_steps, source_preset=a.source_preset,
+                       default_model=a.default_model)
     if a.dry_run:
         print(dumps([{"out": str(out), **c.to_dict()} for c, out in plans], indent=2))
     else:
@@ -81,13 +91,16 @@ def cmd_counterexample(a):
 @arg("--extra", default=None, metavar="FAMILY;..",
      help="extra row families (default ssgan-ms:baseline+N.1.5 at half the steps; 'none': no family), "
           "OBJECTIVE[@QUANT]:SETUP+SETUP[:STEPS]")
+@arg("--sources", default=None, metavar="KIND[-fF]:SPEC,..",
+     help="diffusion-era sources beside the GAN setups (default ae-kl:N.1.3,ae-kl:baseline; 'none': no source)")
 @arg("--dry-run", action="store_true", help="print the configuration and its image sources, and stop")
 def cmd_demo(a):
     from forensics.study.config import SourceFamily, StudyConfig
     from forensics.study.run import run_demo
 
     cfg = StudyConfig.demo(steps=a.steps, seed=a.seed, device=a.device, detectors=names(a.detectors),
-                           extra=SourceFamily.parse_list(a.extra))
+                           extra=SourceFamily.parse_list(a.extra),
+                           source_specs=() if (a.sources or "").strip().lower() == "none" else names(a.sources))
     if a.dry_run:
         print(json.dumps(cfg.plan(Path(a.out)), indent=2))
     else:

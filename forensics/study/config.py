@@ -81,6 +81,10 @@ class SourceFamily(Config):
 #: the demo's steps, so the demo costs about a quarter more (see :meth:`StudyConfig.demo`)
 DEMO_FAMILY = SourceFamily("ssgan-ms", ("baseline", "N.1.5"))
 
+#: ``forensics demo``'s diffusion-era rows: latent diffusion's own decoder (nearest + conv 3x3 on every up-block)
+#: vs transposed convolutions, reconstructing held-out reals; measured to add about 2.5-5.5 min (docs/diffusion.md)
+DEMO_SOURCES = ("ae-kl:N.1.3", "ae-kl:baseline")
+
 
 @dataclass(frozen=True)
 class StudyConfig(Config):
@@ -124,6 +128,16 @@ class StudyConfig(Config):
     #: LRP explanations of the explainable detectors (an MLP or LR on spectral features, the CNNs):
     #: relevance per frequency over ``n_explain`` held-out images of each group (0: none)
     n_explain: Annotated[int, Range(0)] = 200
+    #: diffusion-era sources beside the GAN setups (``KIND[-fF]:SPEC``, e.g. ``("ae-kl:N.1.3", "ldm:baseline")``,
+    #: :mod:`forensics.generators.source_config`), each a row: trained on the study's real images with
+    #: ``source_preset``'s nets for ``source_steps`` steps (None: the study's); autoencoders yield
+    #: reconstructions of held-out real images (trained on the others), ddpm/ldm DDIM samples
+    source_specs: tuple[str, ...] = ()
+    source_preset: str = "tiny"
+    source_steps: Count | None = None
+    #: score the default model of ``forensics detect`` (trained on real images only) on every group,
+    #: beside the detectors trained on real vs baseline; None: when the study has ``source_specs``
+    default_model: bool | None = None
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -135,12 +149,14 @@ class StudyConfig(Config):
     def demo(cls, **changes) -> "StudyConfig":
         """``forensics demo``: :meth:`tiny` plus one cheap extra row family (:data:`DEMO_FAMILY`:
         SSGAN-MS at baseline and N.1.5, trained for half the study's steps) that shows whether the
-        training objective changes the spectral artefact; ``extra=()`` leaves it out."""
-        c = cls.tiny(**{k: v for k, v in changes.items() if k != "extra"})
+        training objective changes the spectral artefact; ``extra=()`` leaves it out. Plus the
+        diffusion-era rows :data:`DEMO_SOURCES` (``source_specs=()`` leaves them out)."""
+        c = cls.tiny(**{k: v for k, v in changes.items() if k not in ("extra", "source_specs")})
         extra = changes.get("extra")
         if extra is None:  # (given families: SourceFamily objects or their dicts)
             extra = (DEMO_FAMILY.replace(steps=max(1, c.steps // 2)),)
-        return c.replace(extra=tuple(extra))
+        specs = changes.get("source_specs")
+        return c.replace(extra=tuple(extra), source_specs=tuple(DEMO_SOURCES if specs is None else specs))
 
     @classmethod
     def paper(cls, real: str, gan: str, n_real_images: int | None = None, steps: int | None = None,
@@ -223,6 +239,17 @@ class StudyConfig(Config):
         for f in self.extra:
             if f.objective in ("dcgan", "lsgan", "wgan-gp") and f.objective != self.gan:
                 raise ValueError(f"extra family {f.objective!r}: another GAN's loss; use {self.gan} or an objective")
+        from forensics.generators.source_config import SOURCE_PRESETS, parse_source
+
+        if self.source_preset not in SOURCE_PRESETS:
+            raise ValueError(f"unknown source preset {self.source_preset!r}; choose from {', '.join(SOURCE_PRESETS)}")
+        specs = tuple(str(parse_source(x)) for x in self.source_specs)  # canonical spelling; a bad spec fails here
+        if len(set(specs)) != len(specs):
+            raise ValueError(f"sources repeat: {', '.join(specs)}")
+        object.__setattr__(self, "source_specs", specs)
+        for src in self.sources():
+            if src.spec is not None:
+                self.source_config(src, data=self.real)  # sizes the nets cannot take fail before any training
         labels = [x.label for x in self.sources()]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
@@ -236,7 +263,27 @@ class StudyConfig(Config):
                for i, o in enumerate(objs) for j, q in enumerate(self.quants) for s in self.setups]
         out += [Source(f.objective, f.quant, s, f.objective == self.gan, False, f.steps)
                 for f in self.extra for s in f.setups]
+        out += [Source(spec.partition(":")[0], "none", spec.partition(":")[2], False, False, self.source_steps, spec)
+                for spec in self.source_specs]
         return out
+
+    def source_config(self, src: Source, data: str):
+        """The :class:`~forensics.generators.source_config.SourceConfig` of diffusion-era source ``src``:
+        the study's size, seed, subset, policy and device, trained on ``data`` (for autoencoders the real
+        images that are not held out)."""
+        from forensics.generators.source_config import SourceConfig
+        from forensics.generators.sources import source_config
+
+        steps = src.steps or self.steps
+        base = SourceConfig.from_preset(self.source_preset, parse_kind(src.spec), data=data, size=self.size,
+                                        steps=steps, seed=self.seed, policy=self.policy, device=self.device,
+                                        sample_every=max(steps, 1), checkpoint_every=max(500, steps // 20))
+        return source_config(src.spec, base)
+
+    @property
+    def scores_default_model(self) -> bool:
+        """Whether the default model is scored (``default_model``; None: when there are diffusion-era sources)."""
+        return bool(self.source_specs) if self.default_model is None else self.default_model
 
     def key(self, *names: str) -> dict:
         """The settings ``names`` (for a stage's own cache key)."""
@@ -248,9 +295,17 @@ class StudyConfig(Config):
                 "sources": [{"label": s.label, "steps": s.steps or self.steps} for s in self.sources()]}
 
 
+def parse_kind(spec: str) -> str:
+    """The kind of a diffusion-era source spec (``"ae-kl-f8:N.1.3"`` -> ``"ae-kl"``)."""
+    from forensics.generators.source_config import parse_source
+
+    return parse_source(spec).kind
+
+
 @dataclass(frozen=True)
 class Source:
-    """One image source of a study: a training objective, a quantization and a last-layer setup."""
+    """One image source of a study: a training objective, a quantization and a last-layer setup; or a
+    diffusion-era source (``spec``, e.g. ``ae-kl:N.1.3``: ``objective`` its kind, ``setup`` its upsampling)."""
 
     objective: str
     quant: str
@@ -258,11 +313,24 @@ class Source:
     primary_loss: bool  #: the objective is the GAN's own loss
     primary: bool  #: the source the detectors are trained on (with its baseline setup)
     steps: int | None = None  #: training steps (None: the study's)
+    spec: str | None = None  #: a diffusion-era source's spec (None: a GAN)
+
+    @property
+    def autoencoder(self) -> bool:
+        """A diffusion-era autoencoder: its images are reconstructions of held-out real images."""
+        return self.spec is not None and self.spec.startswith("ae-")
+
+    @property
+    def folder(self) -> str:
+        """Its folder under ``runs/`` and ``fakes/``: the label, with ``_`` for a spec's ``:``."""
+        return self.label.replace(":", "_")
 
     @property
     def label(self) -> str:
-        """Its name in tables and folders: the setup alone for the detectors' source, else
-        ``objective[@quant]/setup``."""
+        """Its name in tables and folders: the spec of a diffusion-era source, the setup alone for the
+        detectors' source, else ``objective[@quant]/setup``."""
+        if self.spec is not None:
+            return self.spec
         if self.primary:
             return self.setup
         return f"{self.objective}{'' if self.quant == 'none' else '@' + self.quant}/{self.setup}"

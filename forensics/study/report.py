@@ -27,12 +27,26 @@ def results_table(results: dict, detector: str) -> list[list[str]]:
         spread = f" ± {1000 * f['kid_std']:.1f}" if f.get("kid_subsets", 2) > 1 else ""  # one subset: no spread
         return [f"{f['fid']:.1f}", f"{1000 * f['kid']:.1f}{spread}"]
 
-    return [[s, fmt_ms(v["detection_rate"]), fmt_ms(v["real_accuracy"]), fmt_ms(v["auc"], pct=False)] + fid_cells(s)
-            for s, v in results["detectors"][detector].items()]
+    rows = results["detectors"][detector] if detector is not None else results["default_model"]["groups"]
+    return [[s] + images_cell(results, s) + [fmt_ms(v["detection_rate"]), fmt_ms(v["real_accuracy"]),
+                                             fmt_ms(v["auc"], pct=False)] + fid_cells(s)
+            for s, v in rows.items()]
+
+
+def images_cell(results: dict, group: str) -> list[str]:
+    """The "images" cell of a row when the study has diffusion-era sources: what the row's fakes are."""
+    sources = results.get("sources")
+    if not sources:
+        return []
+    s = sources.get(group)
+    if s is None:
+        return ["GAN samples"]
+    return ["reconstructions" if s["kind"].startswith("ae-") else f"{s['kind']} samples"]
 
 
 def results_header(results: dict) -> list[str]:
-    h = ["setup", "detection rate (%)", "real accuracy (%)", "ROC-AUC"]
+    h = ["setup"] + (["images"] if results.get("sources") else []) + ["detection rate (%)", "real accuracy (%)",
+                                                                      "ROC-AUC"]
     fid = results.get("fid")
     if fid:
         first = next(iter(fid.values()))
@@ -57,6 +71,17 @@ def results_text(results: dict) -> str:
         parts.append(f"**{det}** ({how}, {reps}; mean ± std)\n")
         parts.append(markdown_table(results_header(results), results_table(results, det)))
         parts.append("")
+    dm = results.get("default_model")
+    if dm:
+        parts.append(f"**default model** ({dm['detector']}, `forensics detect`'s: trained on real images only, its "
+                     f"stored threshold; on all {dm['n_real']} real images, one run)\n")
+        parts.append(markdown_table(results_header(results), results_table(results, None)))
+        parts.append("")
+    if results.get("sources"):
+        parts.append("Diffusion-era sources: " + "; ".join(
+            f"{k}: {v['output']}, {v['preset']} preset, {v['steps']} steps"
+            + (f" (first stage {v['first_stage_steps']})" if "first_stage_steps" in v else "")
+            for k, v in results["sources"].items()) + ".\n")
     return "\n".join(parts)
 
 
@@ -146,7 +171,10 @@ def write_experiment_report(folder, results: dict, real: np.ndarray, fakes: dict
           "then shown the fakes of GANs that differ only in their last upsampling layer. "
           "*Detection rate*: share of a setup's fakes called generated (0% = fully bypassed). "
           "*Real accuracy*: share of held-out real images called real (an always-'generated' detector "
-          "would score 100% detection and 0% here). *ROC-AUC*: held-out reals vs that setup's fakes.", "",
+          "would score 100% detection and 0% here). *ROC-AUC*: held-out reals vs that setup's fakes."
+          + (" Diffusion-era rows (autoencoders, DDPM, latent diffusion; `KIND[-fF]:SPEC`, the spec on every "
+             "decoder or U-Net up-block) are shown to the same detectors, which never saw one."
+             if results.get("sources") else ""), "",
           "## Results", "", results_text(results)]
     if scores:
         plot_roc(scores, folder / "roc.png", "ROC: held-out reals vs each setup (repetition 0, trained on baseline)")

@@ -7,8 +7,11 @@ setup, :class:`Source`) is trained, sampled, and turned into features; detectors
 still matches:
 
 1. ``real/``: the real images (``images.npz``) and their manifest;
-2. ``runs/<source>/``: the GAN runs (an unfinished or shorter run is resumed; a longer one refused);
-3. ``fakes/<source>/``: ``n_fake`` PNGs per source, sampled with a fixed seed;
+2. ``runs/<source>/``: the GAN runs (an unfinished or shorter run is resumed; a longer one refused), and
+   those of the diffusion-era sources (``source_specs``, e.g. ``runs/ae-kl_N.1.3/``; autoencoders train on
+   ``real/source-train/``, the real images they do not reconstruct);
+3. ``fakes/<source>/``: ``n_fake`` PNGs per source, sampled with a fixed seed (autoencoders: their
+   reconstructions of the held-out real images);
 4. ``features/<feature set>/<group>.npz``;
 5. ``explanations/``: LRP relevance per frequency of the explainable detectors (an MLP or LR on
    spectral features, the CNNs) on ``n_explain`` held-out images per group (after the protocol,
@@ -20,7 +23,9 @@ Protocol, per detector and repetition ``r`` (seed ``seed + r``, ``reps`` of them
 held-out reals give the real-image accuracy; each setup's detection rate is the share of
 its held-out fakes called generated (for the baseline, the fakes not drawn for training;
 for other setups, all of them); ROC-AUC is held-out reals vs that setup's fakes. Means and
-standard deviations over repetitions. The ``matrix`` repeats this with every setup in
+standard deviations over repetitions. With ``default_model`` (on with diffusion-era sources),
+the default model of ``forensics detect`` is scored on all real images and every group as it stands
+(``results["default_model"]``). The ``matrix`` repeats this with every setup in
 the baseline's place ("trained on real vs setup i, tested on setup j").
 """
 from __future__ import annotations
@@ -35,12 +40,17 @@ import numpy as np
 
 from forensics.core.config import chain
 from forensics.core.progress import bar
-from forensics.io.files import cached_array, read_json, read_npz, write_config, write_json, write_npz
+from forensics.io.files import cached_array, cached_arrays, read_json, read_npz, write_config, write_json, write_npz
 from forensics.metrics.rates import detection_rate, mean_std, real_accuracy, roc_auc
 from forensics.study.config import Source, StudyConfig
 
 #: bumped when the explanations stage starts writing other numbers (its cache keys on it)
 EXPLANATIONS_REVISION = 1
+
+
+def group_file(label: str) -> str:
+    """A group's file name in ``features/``: its label with ``__`` for ``/`` and ``_`` for ``:``."""
+    return label.replace("/", "__").replace(":", "_")
 
 
 @dataclass
@@ -120,7 +130,7 @@ class Study:
         if c.fid_n is not None:
             uses.append("FID/KID per source")
             avoid["fid_n"] = "None"
-        if any(self.gan_config(src).fid_schedule is not None for src in c.sources()):
+        if any(self.gan_config(src).fid_schedule is not None for src in c.sources() if src.spec is None):
             uses.append("the GAN runs' FID schedule")
             avoid["train_fid"] = "False"
         if uses:
@@ -191,21 +201,151 @@ class Study:
 
     def stage_fakes(self, label: str, run: Path, run_key: str) -> tuple[np.ndarray, str]:
         from forensics.generators.runs import load_run, sample_images
-        from forensics.io.images import iter_loaded, scan, write_png
 
         c = self.cfg
-        st = Stage.of(self.out / "fakes" / label, run_key, {"n": c.n_fake, "seed": c.seed + 1})
-        files = [st.folder / f"{i:06d}.png" for i in range(c.n_fake)]
+
+        def make():
+            task, _ = load_run(run, c.device)  # the best-FID checkpoint when the run has one
+            imgs = np.concatenate(list(sample_images(task, c.n_fake, seed=c.seed + 1)))
+            return imgs, {"checkpoint": task.checkpoint, "step": task.step}
+
+        return self.write_fakes(label, run_key, {"n": c.n_fake, "seed": c.seed + 1}, c.n_fake, make)
+
+    def write_fakes(self, folder: str, upstream: str, own: dict, n: int, make) -> tuple[np.ndarray, str]:
+        """``fakes/<folder>/``: ``n`` PNGs that ``make() -> (images, info)`` produces, or the cached ones
+        when the stage's key (``upstream`` + ``own``) still matches."""
+        from forensics.io.images import iter_loaded, scan, write_png
+
+        st = Stage.of(self.out / "fakes" / folder, upstream, own)
+        files = [st.folder / f"{i:06d}.png" for i in range(n)]
         if st.done():
             return np.stack([r.image for r in iter_loaded(files)]), st.key
         for f in scan(st.folder) if st.folder.is_dir() else []:
             f.unlink()  # samples of other settings
-        task, _ = load_run(run, c.device)  # the best-FID checkpoint when the run has one
-        imgs = np.concatenate(list(sample_images(task, c.n_fake, seed=c.seed + 1)))
+        imgs, info = make()
         for f, im in zip(files, imgs):
             write_png(f, im)
-        st.mark(checkpoint=task.checkpoint, step=task.step)
+        st.mark(**info)
         return imgs, st.key
+
+    # ------------------------------------------------------------- diffusion-era sources
+    def held_out(self, real: np.ndarray) -> tuple[np.ndarray, Stage]:
+        """The real images the autoencoders reconstruct (``min(n_fake, half)`` of them, a permutation
+        seeded by ``seed``, in order) and the stage ``real/source-train/`` whose ``images.npz`` holds the
+        others, the autoencoders' training set (written here when its key is stale)."""
+        c = self.cfg
+        n = min(c.n_fake, len(real) // 2)
+        order = np.random.default_rng([c.seed, 20]).permutation(len(real))
+        own = {"held_out": n, "split": "numpy default_rng([seed, 20]).permutation"}
+        st = Stage.of(self.out / "real" / "source-train", self.keys["real"], own)
+        cached_arrays(st.folder / "images.npz", st.key, lambda: {"images": real[np.sort(order[n:])]})
+        return np.sort(order[:n]), st
+
+    def source_run(self, src: Source, real: np.ndarray):
+        """``(SourceConfig, Stage)`` of diffusion-era source ``src``'s run: its key chains every setting its
+        images depend on (the spec among them; not the step count, which the produced key adds) on the
+        real stage (autoencoders: on their training split's)."""
+        c = self.cfg
+        if src.autoencoder:
+            _, split = self.held_out(real)
+            cfg = c.source_config(src, str((split.folder / "images.npz").resolve())).replace(policy=None)
+            upstream = split.key
+        else:
+            cfg, upstream = c.source_config(src, c.real), self.keys["real"]
+        d = cfg.to_dict()
+        own = {"source": src.spec, **{k: d[k] for k in cfg.RESUME_KEYS if k != "data"}}
+        return cfg, Stage.of(self.out / "runs" / src.folder, upstream, own)
+
+    def stage_train_source(self, src: Source, real: np.ndarray) -> tuple[Path, str]:
+        """Train (or resume) the run of diffusion-era source ``src``
+        (:func:`~forensics.generators.sources.train_source`; an ldm trains its autoencoder first, in
+        ``first_stage/``); returns its folder and key (with the step)."""
+        from forensics.generators.checkpoint import load_checkpoint
+        from forensics.generators.runs import CHECKPOINT
+        from forensics.generators.sources import FIRST_STAGE, train_source
+
+        cfg, st = self.source_run(src, real)
+        run, ckpt = st.folder, st.folder / CHECKPOINT
+        started = ckpt.is_file() or (run / FIRST_STAGE / CHECKPOINT).is_file()
+        resume = started and st.done()
+        if started and not resume:
+            raise FileExistsError(f"{run} holds a source run of other settings than this study's (remove the folder, "
+                                  f"or write the study to another folder)")
+        step = int(load_checkpoint(ckpt)["step"]) if ckpt.is_file() and resume else 0
+        if step > cfg.steps:
+            raise ValueError(f"{run} was trained to step {step}, beyond the {cfg.steps} steps asked for: ask for "
+                             f"{step} steps, or remove the run")
+        if step < cfg.steps:
+            self.log(f"training {src.label} to step {cfg.steps}" + (f" (resuming at {step})" if resume else ""))
+            if not resume:
+                st.mark(settings={"source": src.label})  # an interrupted run is then recognised and resumed
+            t0 = time.perf_counter()
+            train_source(cfg, run, resume, progress=self.progress)
+            self.timings[f"train {src.label}"] = time.perf_counter() - t0
+            step = int(load_checkpoint(ckpt)["step"])
+        return run, chain(st.key, {}, {"step": step})
+
+    def stage_source_fakes(self, src: Source, run: Path, run_key: str, real: np.ndarray) -> tuple[np.ndarray, str]:
+        """``fakes/<source>/``: an autoencoder's reconstructions of the held-out real images (its natural
+        output), or ``n_fake`` DDIM samples of a ddpm/ldm (seed ``seed + 1``, the preset's DDIM steps)."""
+        from forensics.generators.sources import Source as Generator
+
+        c = self.cfg
+        t0 = time.perf_counter()
+        if src.autoencoder:
+            held, _ = self.held_out(real)
+            own = {"output": "reconstructions", "held_out": len(held)}
+            n = len(held)
+        else:
+            own, n = {"output": "samples", "n": c.n_fake, "seed": c.seed + 1}, c.n_fake
+
+        def make():
+            g = Generator.load(run, c.device)
+            imgs = g.reconstruct(real[held]) if src.autoencoder else g.sample(n, seed=c.seed + 1)
+            return imgs, {"step": g.task.step, **own}
+
+        out = self.write_fakes(src.folder, run_key, own, n, make)
+        self.timings[f"fakes {src.label}"] = time.perf_counter() - t0
+        return out
+
+    def source_outputs(self, real: np.ndarray) -> dict:
+        """What each diffusion-era source's row shows (``results["sources"]``)."""
+        c = self.cfg
+        out = {}
+        for src in c.sources():
+            if src.spec is None:
+                continue
+            cfg = c.source_config(src, c.real)
+            if src.autoencoder:
+                n = min(c.n_fake, len(real) // 2)
+                what = f"reconstructions of {n} held-out real images (trained on the other {len(real) - n})"
+            else:
+                what = f"{c.n_fake} samples, DDIM {cfg.params['ddim_steps']} steps"
+            out[src.label] = {"kind": cfg.kind, "factor": cfg.factor, "last_layer": cfg.last_layer,
+                              "preset": cfg.preset, "steps": cfg.steps, "output": what,
+                              **({"first_stage_steps": cfg.first_stage.steps} if cfg.first_stage else {})}
+        return out
+
+    def stage_default_model(self, real: np.ndarray, fakes: dict) -> dict | None:
+        """The default model of ``forensics detect`` (trained on real images only, its stored threshold) on
+        every real image and every group's fakes: ``{"model", "detector", "threshold", "groups": {group:
+        {"detection_rate", "real_accuracy", "auc"}}}``; None when the study's images are below its side."""
+        from forensics.detection.scoring import score_images
+        from forensics.detectors.store import default_model_dir, load_model
+
+        det = load_model()
+        if self.cfg.size < getattr(det, "min_size", 1):
+            self.log(f"the default model needs images of {det.min_size} px; not scored")
+            return None
+        thr = float(det.threshold_)
+        sr = np.asarray(score_images(det, list(real)), np.float64)
+        groups = {}
+        for g, imgs in fakes.items():
+            sf = np.asarray(score_images(det, list(imgs)), np.float64)
+            groups[g] = {"detection_rate": mean_std([detection_rate(sf, thr)]),
+                         "real_accuracy": mean_std([real_accuracy(sr, thr)]), "auc": mean_std([roc_auc(sr, sf)])}
+        return {"model": default_model_dir().name, "detector": det.name, "threshold": thr,
+                "n_real": len(real), "groups": groups}
 
     def stage_features(self, name: str, group: str, images: np.ndarray, upstream: str) -> np.ndarray:
         from forensics.spectral import spectrum
@@ -244,7 +384,7 @@ class Study:
         r = feats("real", real, self.keys["real"])
         out = {}
         for label, imgs in fakes.items():
-            x = feats(label.replace("/", "__"), imgs, fake_keys[label])
+            x = feats(group_file(label), imgs, fake_keys[label])
             k = kid(x, r, subsets=100, subset_size=min(1000, len(x), len(r)), seed=c.seed)
             out[label] = {"fid": fid_from_features(x, r), "kid": k["kid"], "kid_std": k["kid_std"],
                           "kid_subsets": k["subsets"], "kid_subset_size": k["subset_size"],
@@ -354,6 +494,11 @@ class Study:
         write_config(self.out, {"command": "counterexample", "config": c.to_dict()})
         fakes, fake_keys = {}, {}
         for src in c.sources():
+            if src.spec is not None:  # a diffusion-era source
+                run, run_key = self.stage_train_source(src, real)
+                with self.timed("fakes"):
+                    fakes[src.label], fake_keys[src.label] = self.stage_source_fakes(src, run, run_key, real)
+                continue
             run, run_key = self.stage_train(src)
             with self.timed("fakes"):
                 fakes[src.label], fake_keys[src.label] = self.stage_fakes(src.label, run, run_key)
@@ -362,8 +507,8 @@ class Study:
         with self.timed("features"):
             feats = {fs: {"real": self.stage_features(fs, "real", real, self.keys["real"])} for fs in fsets}
             for fs in fsets:
-                for g in fakes:
-                    feats[fs][g] = self.stage_features(fs, g.replace("/", "__"), fakes[g], fake_keys[g])
+                for g, imgs in fakes.items():
+                    feats[fs][g] = self.stage_features(fs, group_file(g), imgs, fake_keys[g])
         if None in wanted:  # detectors that learn from the images themselves
             feats[None] = {"real": real, **fakes}
         self.log("training and scoring detectors")
@@ -371,12 +516,17 @@ class Study:
         self.fitted: dict[str, tuple] = {}
         with self.timed("detectors"):
             det_out, matrix = self.evaluate(feats)
+            default = self.stage_default_model(real, fakes) if c.scores_default_model else None
         explanations = self.stage_explanations(feats, fake_keys)
         results = {"config": {**c.to_dict(), "n_real_images": int(len(real)),
                               "protocol": "train on n_train real + n_train baseline (without replacement), "
                                           "test on the rest; reps seeded seed + r"},
                    "stage_keys": {"real": self.keys["real"], "fakes": fake_keys},
                    "detectors": det_out, "matrix": matrix}
+        if c.source_specs:
+            results["sources"] = self.source_outputs(real)
+        if default is not None:
+            results["default_model"] = default
         if c.fid_n is not None:
             results["fid"] = self.stage_fid(real, fakes, fake_keys)
         if explanations is not None:
