@@ -187,6 +187,22 @@ def test_other_settings_or_a_foreign_folder_are_refused(built, tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine" and len(list(tmp_path.iterdir())) == 1
 
 
+def test_unreadable_and_tiny_photos_are_skipped_with_a_reason(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(builtin_photos()[0][1][:100, :120]).save(folder / "good.png")
+    Image.fromarray(builtin_photos()[0][1][:20, :200]).save(folder / "strip.png")  # too small for any detector
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning) as w:
+        photos, skipped = load_photos(CorpusConfig.tiny(real=(str(folder),)))
+    assert [p.group for p in photos] == ["photos/good.png"]
+    reasons = {s["path"].rsplit("/", 1)[-1]: s["error"] for s in skipped}
+    assert set(reasons) == {"broken.jpg", "strip.png"} and "smaller than 32 px" in reasons["strip.png"]
+    assert len(w) == 1 and "strip.png" in str(w[0].message)
+    with pytest.raises(UserError, match="none of the 1 images could be used"):
+        load_photos(CorpusConfig.tiny(real=(str(tmp_path / "photos" / "broken.jpg"),)))
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="unknown family kind"):
         CorpusConfig.tiny(kinds=("up", "vae"))
