@@ -93,11 +93,12 @@ def simulate_family(images: np.ndarray, seed: int = 0, methods=FAMILY, channels:
     original's per-channel mean and standard deviation. Method, kernel size and depth are drawn
     per chunk of ``chunk`` images, every weight per image; all from ``seed``. uint8 out.
 
-    ``stages`` lists the numbers of x2 upsampling stages to draw from per chunk: with 2 the
-    image is downscaled by 4 and upsampled twice by the chunk's method (a random 3x3 conv +
-    ReLU between), as the last two blocks of a generator do; the default keeps one stage."""
-    if not stages or any(k not in (1, 2) for k in stages):
-        raise ValueError(f"upsampling stages must be 1 or 2, got {stages}")
+    ``stages`` lists the numbers of x2 upsampling stages to draw from per chunk: with 2 (3) the
+    image is downscaled by 4 (8) and upsampled twice (three times) by the chunk's method (a random
+    3x3 conv + ReLU between), as the last blocks of a generator do; the default keeps one stage. A
+    chunk whose sides are not multiples of ``2 ** stages`` takes fewer stages."""
+    if not stages or any(k not in (1, 2, 3) for k in stages):
+        raise ValueError(f"upsampling stages must be 1, 2 or 3, got {stages}")
     import torch
 
     images = np.asarray(images)
@@ -148,15 +149,15 @@ def _simulate(images, rng, g, methods, channels, chunk, n, h, w, stages=(1,)):
         m = len(im)
         # one stage unless asked (and the default draws nothing more, so old seeds reproduce)
         n_st = 1 if stages == (1,) else int(stages[int(rng.integers(len(stages)))])
-        if n_st == 2 and (h % 4 or w % 4):
-            n_st = 1
+        while n_st > 1 and (h % (1 << n_st) or w % (1 << n_st)):
+            n_st -= 1
         small = np.stack([cv2.resize(x, (w >> n_st, h >> n_st), interpolation=cv2.INTER_AREA) for x in im])
         x = torch.from_numpy(small.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
         feat = F.relu(_grouped_conv(x, _kernels(g, (m, c, 3), 3))
                       + 0.1 * torch.randn(m, c, 1, 1, generator=g, dtype=torch.float32))
         method = methods[int(rng.integers(len(methods)))]
         up = _upsample(feat, method, g)
-        if n_st == 2:
+        for _ in range(n_st - 1):
             feat = F.relu(_grouped_conv(up, _kernels(g, (m, c, c), 3))
                           + 0.1 * torch.randn(m, c, 1, 1, generator=g, dtype=torch.float32))
             up = _upsample(feat, method, g)

@@ -73,7 +73,7 @@ def _config_classes():
               "forensics.evaluation.evaluate", "forensics.evaluation.generalization", "forensics.metrics.inception",
               "forensics.metrics.fairness", "forensics.explain.explainers", "forensics.study.config", "forensics.detection.training",
               "forensics.detection.detect", "forensics.generators.config", "forensics.generators.schedule",
-              "forensics.detectors.hashing", "forensics.detectors.cnn"):
+              "forensics.detectors.hashing", "forensics.detectors.cnn", "forensics.generators.corpus"):
         importlib.import_module(m)
     seen, todo = [], list(Config.__subclasses__())
     while todo:

@@ -82,8 +82,10 @@ def test_simulate_family_stages():
     assert one.shape == two.shape == x.shape and one.dtype == two.dtype == np.uint8
     np.testing.assert_array_equal(one, simulate_family(x, seed=1, stages=(1,)))  # the default is one stage
     assert not np.array_equal(one, two)
+    three = simulate_family(x, seed=1, stages=(3,))  # x8: the corpus's up:G-x8 families
+    assert three.shape == x.shape and not np.array_equal(three, two)
     with pytest.raises(ValueError, match="stages"):
-        simulate_family(x, stages=(3,))
+        simulate_family(x, stages=(4,))
 
 
 # ------------------------------------------------------------------------------ built-in photos

@@ -11,19 +11,27 @@ RESIZE_FILTERS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 KINDS = ("jpeg", "resize", "blur", "noise", "crop")
 
 
+def jpeg_bytes(image, quality: float) -> bytes:
+    """The JPEG file (OpenCV's encoder, 4:2:0) of a uint8 RGB image at ``quality`` 1..100: the bytes
+    whose decoding ``perturb(..., "jpeg", quality)`` returns, for callers that store the file itself."""
+    import cv2
+
+    q = round(quality)
+    if not 1 <= q <= 100:
+        raise ValueError(f"JPEG quality must be 1..100, got {quality}")
+    _ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(np.asarray(image)[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, q])
+    return buf.tobytes()
+
+
 def perturb(images, kind: str, strength: float, seed: int = 0, indices=None, resize_filter: str = "bilinear"):
     """``images`` (list of ``(H, W, 3)`` uint8) perturbed by ``kind`` at ``strength``."""
     import cv2
 
     if kind == "jpeg":
-        q = round(strength)
-        if not 1 <= q <= 100:
+        if not 1 <= round(strength) <= 100:
             raise ValueError(f"JPEG quality must be 1..100, got {strength}")
-        out = []
-        for im in images:
-            _ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(im[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, q])
-            out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy())
-        return out
+        return [cv2.imdecode(np.frombuffer(jpeg_bytes(im, strength), np.uint8), cv2.IMREAD_COLOR)[..., ::-1].copy()
+                for im in images]
     if kind == "resize":
         if strength <= 0:
             raise ValueError(f"resize factor must be positive, got {strength}")
