@@ -43,6 +43,7 @@ same leave-one-method-out AUC as the mean alone) and flags a 256-px upsampled re
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from functools import lru_cache
 
@@ -184,6 +185,15 @@ def icc(z: np.ndarray, owner: np.ndarray) -> float:
     return float(np.clip((msb - msw) / (msb + (n0 - 1) * msw + 1e-12), 0.01, 1.0))
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageFeatures:
+    """One image's tile features: its ``(H, W)`` and, per tile side it fits, ``(features, live)`` of
+    :func:`tile_features`."""
+
+    shape: tuple[int, int]
+    tiles: dict
+
+
 @register
 class NativeResolutionDetector(ImageEstimator):
     """See the module docstring. ``fit(X, y)``: ``X`` a list of uint8 RGB images of any sizes
@@ -230,20 +240,32 @@ class NativeResolutionDetector(ImageEstimator):
         return max(fits) if fits else None
 
     # -- fitting ---------------------------------------------------------------------------
+    def image_features(self, X) -> list[ImageFeatures]:
+        """Per image, the tile features at every tile side it fits (:class:`ImageFeatures`): what
+        :meth:`fit_features` and :meth:`p_generated_features` take, so a protocol that fits many models
+        on one set of images (leave-one-family-out) computes them once."""
+        self._validate()
+        sides = tuple(dict.fromkeys((self.tile, self.small_tile)))
+        return [ImageFeatures(im.shape[:2], {s: tile_features(im, s) for s in sides if s <= min(im.shape[:2])})
+                for im in as_batch(X)]
+
     def fit(self, X, y):
+        return self.fit_features(self.image_features(X), y)
+
+    def fit_features(self, feats: list[ImageFeatures], y):
+        """:meth:`fit` from :meth:`image_features` of the training images."""
         from sklearn.linear_model import LogisticRegression
 
         self._validate()
-        images = as_batch(X)
         y = np.asarray(y).astype(np.int64)
-        if len(y) != len(images):
-            raise ValueError(f"{len(images)} images but {len(y)} labels")
+        if len(y) != len(feats):
+            raise ValueError(f"{len(feats)} images but {len(y)} labels")
         rng = np.random.default_rng(self.seed)
         self.models_ = {}
         for s in dict.fromkeys((self.tile, self.small_tile)):
-            feats = [(i, *tile_features(im, s)) for i, im in enumerate(images) if min(im.shape[:2]) >= s]
+            feats_s = [(i, *f.tiles[s]) for i, f in enumerate(feats) if s in f.tiles]
             F, lab, own = [], [], []
-            for i, f, live in feats:
+            for i, f, live in feats_s:
                 idx = np.flatnonzero(live)
                 if len(idx) > self.max_tiles:
                     idx = np.sort(rng.choice(idx, self.max_tiles, replace=False))
@@ -270,9 +292,9 @@ class NativeResolutionDetector(ImageEstimator):
             # the local term is shifted so that, on the real training images large enough to hold a
             # region, it reaches a given upper quantile (1 - offset_fpr) where the whole-image term does
             terms = []
-            for i, f, live in feats:
+            for i, f, live in feats_s:
                 if y[i] == 0:
-                    w, loc = self.terms(self._grid(f, live, images[i], s), s)
+                    w, loc = self.terms(self._grid(f, live, feats[i].shape, s), s)
                     if np.isfinite(loc):
                         terms.append((w, loc))
             if len(terms) >= 5:
@@ -282,17 +304,17 @@ class NativeResolutionDetector(ImageEstimator):
                 m["offset"] = np.array([1e6])
         self.classes_ = np.array([0, 1])
         self.threshold_ = self.threshold
-        self.n_train_ = {"images": len(images), "generated": int(y.sum())}
+        self.n_train_ = {"images": len(feats), "generated": int(y.sum())}
         return self
 
     # -- scoring ---------------------------------------------------------------------------
-    def _grid(self, F, live, im, s) -> np.ndarray:
+    def _grid(self, F, live, shape, s) -> np.ndarray:
         """The tile logits on the image's tile grid ``(ny, nx)``, NaN where a tile is not live."""
         m = self.models_[s]
         w = m["coef"] / m["scale"]  # the standardisation folded into the weights
         z = F @ w + (m["b"][0] - m["mean"] @ w)
         z[~live] = np.nan
-        return z.reshape(im.shape[0] // s, im.shape[1] // s)
+        return z.reshape(shape[0] // s, shape[1] // s)
 
     def tile_logits(self, im) -> tuple[np.ndarray, int]:
         """The tile logits of one image on its tile grid ``(ny, nx)`` (NaN: a tile without variation)
@@ -300,7 +322,7 @@ class NativeResolutionDetector(ImageEstimator):
         s = self._side(im)
         if s is None:
             return np.zeros((0, 0)), 0
-        return self._grid(*tile_features(im, s), im, s), s
+        return self._grid(*tile_features(im, s), im.shape, s), s
 
     def terms(self, grid: np.ndarray, s: int) -> tuple[float, float]:
         """(whole-image term, local term) of a tile-logit grid: ``sqrt(T_eff)`` times the mean logit,
@@ -343,6 +365,17 @@ class NativeResolutionDetector(ImageEstimator):
 
     def _proba(self, X) -> np.ndarray:
         return sigmoid(self.decision_function(X))
+
+    def p_generated_features(self, feats: list[ImageFeatures]) -> np.ndarray:
+        """P(generated) from :meth:`image_features` (the same numbers as :meth:`p_generated` on the images)."""
+        if not hasattr(self, "threshold_"):
+            raise ValueError(f"{self.name}: detector is not fitted")
+        z = []
+        for f in feats:
+            fits = [s for s in self.models_ if s in f.tiles]
+            s = max(fits) if fits else None
+            z.append(float("nan") if s is None else self.aggregate(self._grid(*f.tiles[s], f.shape, s), s))
+        return sigmoid(np.array(z, np.float64))
 
     def predict_proba(self, X) -> np.ndarray:
         if not hasattr(self, "threshold_"):

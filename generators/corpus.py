@@ -330,12 +330,13 @@ def load_photos(config: CorpusConfig, progress: bool = False) -> tuple[list[Phot
     name of a built-in photo, ``FOLDER/relative path`` of a user's), and the files skipped (unreadable, or
     with a side under :data:`MIN_SIDE` px), each also a warning."""
     from forensics.core.errors import warn
-    from forensics.io.sources import builtin_photos, is_builtin, source_images
+    from forensics.io.sources import BUILTIN_SETS, builtin_photos, is_builtin, source_images
 
     photos, skipped, seen = [], [], set()
     for src in dict.fromkeys(config.real):
         if is_builtin(src):
-            items = [(f, im) for f, im, _ in builtin_photos(extra=src == "builtin-wide")]
+            sets = BUILTIN_SETS[src]
+            items = [(f, im) for f, im, _ in builtin_photos(extra="extra" in sets, wild="wild" in sets)]
         else:
             root = Path(src)
             if not root.exists():
