@@ -332,7 +332,7 @@ def test_demo_plan_has_one_extra_family_not_a_product(tmp_path, capsys):
     assert [(s["label"], s["steps"]) for s in plan["sources"]] == [
         ("baseline", 400), ("N.1.5", 400), ("B.1.5", 400), ("Z.1.5", 400),
         ("ssgan-ms/baseline", 200), ("ssgan-ms/N.1.5", 200),  # 2 extra runs at half length, not 4 more setups
-        ("ae-kl:N.1.3", 400), ("ae-kl:baseline", 400)]  # and the diffusion-era rows
+        ("ae-kl:N.1.3", 200), ("ae-kl:baseline", 200)]  # and the diffusion-era rows, also at half length
     assert not any(tmp_path.iterdir())
     assert main(["demo", "--dry-run", "--extra", "none", "--sources", "none", "--out", str(tmp_path)]) == 0
     assert len(json.loads(capsys.readouterr().out)["sources"]) == 4

@@ -78,7 +78,7 @@ def cmd_counterexample(a):
         run_plan(plans)
 
 
-@verb("demo", "the counterexample study at toy scale on the built-in real images (about 10 minutes on 2 cores)",
+@verb("demo", "the counterexample study at toy scale on the built-in real images (about 9 minutes on 2 idle cores)",
       """forensics demo --out demo/
       forensics demo --seeds 3 --out demo3/     # three GAN seeds, mean ± spread over seeds""")
 @arg("--out", default="forensics-demo", metavar="DIR", help="output folder (default forensics-demo)")

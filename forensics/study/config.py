@@ -150,13 +150,16 @@ class StudyConfig(Config):
         """``forensics demo``: :meth:`tiny` plus one cheap extra row family (:data:`DEMO_FAMILY`:
         SSGAN-MS at baseline and N.1.5, trained for half the study's steps) that shows whether the
         training objective changes the spectral artefact; ``extra=()`` leaves it out. Plus the
-        diffusion-era rows :data:`DEMO_SOURCES` (``source_specs=()`` leaves them out)."""
+        diffusion-era rows :data:`DEMO_SOURCES`, also at half the steps (``source_specs=()`` leaves them out),
+        so the demo stays within 10 minutes on 2 cores."""
         c = cls.tiny(**{k: v for k, v in changes.items() if k not in ("extra", "source_specs")})
         extra = changes.get("extra")
         if extra is None:  # (given families: SourceFamily objects or their dicts)
             extra = (DEMO_FAMILY.replace(steps=max(1, c.steps // 2)),)
         specs = changes.get("source_specs")
-        return c.replace(extra=tuple(extra), source_specs=tuple(DEMO_SOURCES if specs is None else specs))
+        steps = changes.get("source_steps", max(1, c.steps // 2))
+        return c.replace(extra=tuple(extra), source_specs=tuple(DEMO_SOURCES if specs is None else specs),
+                         source_steps=steps)
 
     @classmethod
     def paper(cls, real: str, gan: str, n_real_images: int | None = None, steps: int | None = None,
