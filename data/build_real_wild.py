@@ -34,6 +34,10 @@ from pathlib import Path
 
 import cv2
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from forensics.io.files import atomic_write_bytes, atomic_write_text  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 REAL = HERE / "real"
 CROP = 512
@@ -148,7 +152,7 @@ def main(argv=None):
                 stem = f"wild_{SHORT[package]}_{Path(f).with_suffix('').as_posix().replace('/', '_').replace('-', '_')}"
                 stem = stem.lower()
                 data = png(crop)
-                (REAL / f"{stem}.png").write_bytes(data)
+                atomic_write_bytes(REAL / f"{stem}.png", data)
                 total += len(data)
                 entries.append({"file": f"{stem}.png", "set": "wild", "group": group,
                                 "source_package": f"{package} {version} (Debian bookworm, {folder}/{f})",
@@ -159,7 +163,7 @@ def main(argv=None):
                                 "original_sha256": sha256(raw), "sha256": sha256(data)})
                 print(f"{stem}: {bgr.shape[1]}x{bgr.shape[0]} -> {s} px", file=sys.stderr)
     meta["photos"] = [e for e in meta["photos"] if e.get("set", "core") != "wild"] + entries
-    (REAL / "sources.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(REAL / "sources.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     print(f"{len(entries)} wild photographs, {total / 1e6:.1f} MB -> {REAL}")
 
 

@@ -81,12 +81,14 @@ def add_external(corpus_dir: Path, seed: int, n: int) -> int:
     return len(new)
 
 
-def split_for_model(corpus, seed: int, share: float = 0.25):
-    """(training entries, calibration real entries): a seeded quarter of the real photo groups held out;
+def split_for_model(corpus, seed: int):
+    """(training entries, calibration real entries): a seeded quarter of the real photo groups held out (the
+    protocol's rule, ``calibration_share``);
     fakes derived from them and the test-only family left out of training."""
-    groups = sorted({e.group for e in corpus.entries if e.label == 0})
-    rng = np.random.default_rng([seed, 19])
-    cal = set(rng.choice(groups, max(1, round(share * len(groups))), replace=False).tolist())
+    from forensics.detection.training import calibration_share
+
+    groups = np.array(sorted({e.group for e in corpus.entries if e.label == 0}))
+    cal = set(calibration_share(np.random.default_rng([seed, 19]).permutation(groups))[0].tolist())
     train = [e for e in corpus.entries if e.group not in cal and e.family != EXTERNAL]
     calib = [e for e in corpus.entries if e.group in cal and e.label == 0]
     return train, calib
@@ -108,7 +110,7 @@ def card(meta, table_md: str | None) -> str:
     tr = meta["training"]
     lines = ["# Model card: `native`, the native-resolution detector", "",
              f"**{meta['name']}** (`NativeResolutionDetector`, detectors/native.py), built by `{tr['command']}` "
-             f"in {tr['seconds'] / 60:.0f} min on {tr['machine']}; threshold {meta['threshold']:.4f}.", "",
+             f"({tr['seconds'] / 60:.0f} min on {tr['machine']}, {tr['seconds_note']}); threshold {meta['threshold']:.4f}.", "",
              "## Evidence", "",
              "Per 64-px tile (32 px for smaller images): how five pixel-difference residuals vary with the pixel's "
              "8x8 grid phase (an upsampled image's statistics are periodic with the upsampling factor, a "
@@ -123,7 +125,11 @@ def card(meta, table_md: str | None) -> str:
              f"- threshold: {100 * tr['target_fpr']:.0f} % false positives on {tr['n_calibration']} real images of "
              f"{tr['n_photos_calibration']} photographs held out of the fit.", ""]
     lines += ["## Generalization (leave one family kind out; never-trained families as their own rows)", ""]
-    lines += [table_md.strip(), ""] if table_md else ["Not measured in this build (--no-generalization).", ""]
+    if table_md:  # the protocol's table.md under this card's heading, without the build machine's paths
+        body = table_md.strip().split("\n", 1)[1] if table_md.startswith("# ") else table_md.strip()
+        lines += [body.replace(f"`{tr['corpus_dir']}`", "`WORK/corpus`").replace("\n## ", "\n### "), ""]
+    else:
+        lines += ["Not measured in this build (--no-generalization).", ""]
     lines += ["## Envelope (where the rates hold)", ""] + [f"- {k}: {v}" for k, v in ENVELOPE.items()]
     lines += ["", "## Known failures", "",
               "- Real photos upscaled x2 are called generated (they are upsampled); blur sigma 1 makes most photos "
@@ -162,7 +168,8 @@ def main(argv=None):
 
         g = GeneralizationConfig(corpus=str(work / "corpus"), detector="native", by="kind", folds=a.folds,
                                  seed=a.seed, target_fpr=a.target_fpr, out=str(work / "generalization"),
-                                 resume=(work / "generalization" / "folds.json.partial").exists())
+                                 resume=any((work / "generalization" / f).exists()
+                                            for f in ("folds.json", "folds.json.partial")))
         res = run_generalization(g, progress=not a.tiny)
         table_md = (work / "generalization" / "table.md").read_text(encoding="utf-8")
         measured = {"protocol": "forensics generalization --by kind", "config": g.to_dict(),
@@ -173,12 +180,13 @@ def main(argv=None):
     det.calibrate(load(corpus, calib), a.target_fpr)
     training = {
         "command": "data/build_wild_model.py" + (" --tiny" if a.tiny else ""), "seed": a.seed,
-        "corpus": cfg.to_dict(), "families": sorted({e.family for e in train if e.label == 1}),
+        "corpus": cfg.to_dict(), "corpus_dir": str(work / "corpus"), "families": sorted({e.family for e in train if e.label == 1}),
         "n_train": {"real": int((y == 0).sum()), "generated": int((y == 1).sum())},
         "n_photos_train": len({e.group for e in train if e.label == 0}),
         "n_calibration": len(calib), "n_photos_calibration": len({e.group for e in calib}),
         "target_fpr": a.target_fpr, "external_test_images": n_ext, "envelope": ENVELOPE,
         "measured": measured, "seconds": round(time.perf_counter() - t0, 1), "machine": "2 CPU cores",
+        "seconds_note": "this run only: stages resumed from WORK are not counted",
     }
     det.save(a.out, extra={"training": training})
     meta = json.loads((Path(a.out) / "model.json").read_text(encoding="utf-8"))

@@ -5,7 +5,7 @@
 FORMAT = "forensics-detector"
 FORMAT_VERSION = 2
 #: files a model folder may hold (anything else: the folder is not replaced)
-MODEL_FILES = {"model.json", "model.npz", "metrics.json", "config.json", ".complete"}
+MODEL_FILES = {"model.json", "model.npz", "metrics.json", "config.json", "MODEL_CARD.md", ".complete"}
 #: the formats of the detectors with files of their own
 CNN_FORMAT = "forensics-cnn"
 HASH_KNN_FORMAT = "forensics-hash-knn"

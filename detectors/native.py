@@ -229,6 +229,8 @@ class NativeResolutionDetector(ImageEstimator):
                 raise ValueError(f"{what} must be a multiple of {P} and at least {2 * P}, got {s}")
         if self.small_tile > self.tile:
             raise ValueError(f"small_tile ({self.small_tile}) must not exceed tile ({self.tile})")
+        if not (isinstance(self.max_tiles, int) and self.max_tiles >= 1) or not self.C > 0:
+            raise ValueError(f"need max_tiles >= 1 and C > 0; got {self.max_tiles}, {self.C}")
         if self.window < 1 or self.pool not in ("max", "mean") or not 0 < self.offset_fpr < 1:
             raise ValueError(f"need window >= 1, pool 'max' or 'mean', 0 < offset_fpr < 1; got {self.window}, "
                              f"{self.pool!r}, {self.offset_fpr}")

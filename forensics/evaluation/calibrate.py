@@ -15,6 +15,7 @@ from forensics.detection.scoring import score_paths
 from forensics.detectors.store import load_model, model_folder
 from forensics.io.engine import engine
 from forensics.io.files import write_config, write_json
+from forensics.io.sources import data_dir
 from forensics.metrics.rates import best_threshold, binary_metrics, threshold_at_fpr
 
 MODES = ("fpr", "mcc", "balanced-accuracy")
@@ -54,7 +55,8 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict:
     ``cfg.out``), so a reader never sees a half-written model."""
     from forensics.io.files import read_json
 
-    if cfg.out is None and not Path(cfg.model).exists() and model_folder(cfg.model).exists():
+    shipped = (data_dir() / "models").resolve()
+    if cfg.out is None and shipped in model_folder(cfg.model).resolve().parents:
         raise UserError(f"{cfg.model}: a shipped model is not changed in place; give --out DIR for the calibrated copy")
     det = load_model(cfg.model)
     with engine(cfg.scheduler) as c:  # one cluster for every folder

@@ -103,10 +103,13 @@ def read_manifest(folder) -> Corpus:
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or tuple(rows[0]) != COLUMNS:
         raise UserError(f"{mf}: the header must be {','.join(COLUMNS)}")
-    entries = []
+    entries, first = [], {}
     for i, row in enumerate(rows[1:], start=2):
         if len(row) != len(COLUMNS):
             raise UserError(f"{mf}: row {i} has {len(row)} cells, expected {len(COLUMNS)}")
+        if row[0] in first:  # one file twice could be trained on as one class and tested as the other
+            raise UserError(f"{mf}: row {i} repeats the path {row[0]!r} of row {first[row[0]]}")
+        first[row[0]] = i
         try:
             label = int(row[1]) if row[1] in ("0", "1") else row[1]
             entries.append(Entry(row[0], label, row[2], row[3], row[4]))

@@ -54,6 +54,15 @@ def group_file(label: str) -> str:
 
 
 @dataclass
+
+def held_out_indices(cfg, n_real: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(held, rest)``: the indices of the real images the autoencoder rows reconstruct (``min(n_fake,
+    half)``, a permutation seeded by ``seed``, sorted) and of the others (their training set). The
+    detectors never train on the held ones (:meth:`Study.evaluate`)."""
+    n = min(cfg.n_fake, n_real // 2)
+    order = np.random.default_rng([cfg.seed, 20]).permutation(n_real)
+    return np.sort(order[:n]), np.sort(order[n:])
+
 class Stage:
     """A cached stage's folder and chained key (own settings + upstream key + what it produced)."""
 
@@ -233,13 +242,11 @@ class Study:
         """The real images the autoencoders reconstruct (``min(n_fake, half)`` of them, a permutation
         seeded by ``seed``, in order) and the stage ``real/source-train/`` whose ``images.npz`` holds the
         others, the autoencoders' training set (written here when its key is stale)."""
-        c = self.cfg
-        n = min(c.n_fake, len(real) // 2)
-        order = np.random.default_rng([c.seed, 20]).permutation(len(real))
-        own = {"held_out": n, "split": "numpy default_rng([seed, 20]).permutation"}
+        held, rest = held_out_indices(self.cfg, len(real))
+        own = {"held_out": len(held), "split": "numpy default_rng([seed, 20]).permutation"}
         st = Stage.of(self.out / "real" / "source-train", self.keys["real"], own)
-        cached_arrays(st.folder / "images.npz", st.key, lambda: {"images": real[np.sort(order[n:])]})
-        return np.sort(order[:n]), st
+        cached_arrays(st.folder / "images.npz", st.key, lambda: {"images": real[rest]})
+        return held, st
 
     def source_run(self, src: Source, real: np.ndarray):
         """``(SourceConfig, Stage)`` of diffusion-era source ``src``'s run: its key chains every setting its
@@ -402,6 +409,11 @@ class Study:
         n_r = len(next(iter(feats.values()))["real"])
         groups = [g for g in next(iter(feats.values())) if g != "real"]  # every source; trained on the setups
         total = len(c.detectors) * len(c.setups) * c.reps
+        reconstructed = (held_out_indices(c, n_r)[0] if any(src.autoencoder for src in c.sources())
+                         else np.zeros(0, np.int64))
+        if len(reconstructed) > n_r - c.n_train:
+            raise ValueError(f"{len(reconstructed)} reals are reconstructed by the autoencoder rows, more than the "
+                             f"{n_r - c.n_train} test reals: lower n_fake or n_train")
         with bar(total=total, desc="detectors", enabled=self.progress) as pb:
             for name in c.detectors:
                 fs = make_detector(name, size=c.size).features  # None: the detector learns from images
@@ -412,6 +424,8 @@ class Study:
                     for r in range(c.reps):
                         rng = np.random.default_rng(c.seed + r)
                         ri = rng.permutation(n_r)
+                        if len(reconstructed):  # the reals an autoencoder row reconstructs: never trained on
+                            ri = np.r_[ri[~np.isin(ri, reconstructed)], ri[np.isin(ri, reconstructed)]]
                         fi = rng.permutation(c.n_fake)
                         tr_r, te_r = ri[:c.n_train], ri[c.n_train:]
                         tr_f, te_f = fi[:c.n_train], fi[c.n_train:]
