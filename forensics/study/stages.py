@@ -53,8 +53,6 @@ def group_file(label: str) -> str:
     return label.replace("/", "__").replace(":", "_")
 
 
-@dataclass
-
 def held_out_indices(cfg, n_real: int) -> tuple[np.ndarray, np.ndarray]:
     """``(held, rest)``: the indices of the real images the autoencoder rows reconstruct (``min(n_fake,
     half)``, a permutation seeded by ``seed``, sorted) and of the others (their training set). The
@@ -63,6 +61,8 @@ def held_out_indices(cfg, n_real: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng([cfg.seed, 20]).permutation(n_real)
     return np.sort(order[:n]), np.sort(order[n:])
 
+
+@dataclass
 class Stage:
     """A cached stage's folder and chained key (own settings + upstream key + what it produced)."""
 
