@@ -172,7 +172,7 @@ def test_notebook_api_names_the_entry_points():
 
     r = subprocess.run([sys.executable, "-c", code, str(data_dir() / "real")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["(26,", "32,", "32,", "3)", "26", "26", "StudyConfig"]  # 13 core + 13 extra photos
+    assert r.stdout.split() == ["(67,", "32,", "32,", "3)", "67", "67", "StudyConfig"]  # 13 core + 13 extra + 41 wild photos
 
 
 def test_spectrum_mixes_image_sizes(tmp_path):

@@ -87,7 +87,7 @@ def cmd_sample_source(a):
 @arg("--out", required=True, metavar="DIR",
      help="the corpus folder (new or empty; a rerun with the same settings resumes, other settings are refused)")
 @arg("--preset", default="default", choices=["tiny", "default"],
-     help="default (the default model's corpus, about 40 min on 2 cores) or tiny (seconds)")
+     help="default (35 fake families; an estimated 33 min on 2 idle cores, not measured) or tiny (seconds); data/build_wild_model.py uses a smaller set (wild-v1)")
 @arg("--real", nargs="+", default=None, metavar="SOURCE",
      help="real photographs: builtin, builtin-wide (default) and/or folders of photos")
 @arg("--seed", type=int, default=None)
