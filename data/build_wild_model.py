@@ -32,7 +32,7 @@ N_EXTERNAL = 128
 ENVELOPE = {
     "colour": True,
     "min_side": 32,
-    "sizes_measured": "native resolution: photo crops of 128-512 px and whole photos up to 1400 px; GAN samples "
+    "sizes_measured": "native resolution: photo crops of 64-512 px and whole photos up to 1400 px; GAN samples "
                       "64 px; every 64-px tile is scored (32-px tiles below 64 px) and aggregated",
     "processing": "unprocessed, JPEG quality >= 70 and area downscaling (both were in training for both classes); "
                   "upscaled photos ARE upsampled and are called generated; blur sigma >= 1 looks generated",
@@ -47,13 +47,13 @@ def corpus_config(tiny: bool, seed: int):
     if tiny:
         return CorpusConfig.tiny(seed=seed)
     return CorpusConfig.default(
-        preset="wild-v1", seed=seed, real=("builtin-all",), train_data="builtin-wide",
+        preset="wild-v2", seed=seed, real=("builtin-all",), train_data="builtin-wide", crop_size=(64, 512),
         autoencoders=("ae-kl:baseline", "ae-kl:N.1.3", "ae-kl:B.1.3", "ae-kl:Z.1.5", "ae-kl:P.1.3",
                       "ae-vq:baseline", "ae-vq:N.1.3"),
         ae_steps=400,
         gans=("gan-dcgan:baseline", "gan-dcgan:N.1.5", "gan-dcgan:B.1.5", "gan-dcgan:Z.1.5",
               "gan-ssgan-ms:baseline"),
-        gan_steps=150)
+        gan_steps=600)
 
 
 def add_external(corpus_dir: Path, seed: int, n: int) -> int:
@@ -114,7 +114,8 @@ def card(meta, table_md: str | None) -> str:
              "## Evidence", "",
              "Per 64-px tile (32 px for smaller images): how five pixel-difference residuals vary with the pixel's "
              "8x8 grid phase (an upsampled image's statistics are periodic with the upsampling factor, a "
-             "photograph's are not, up to JPEG's 8x8 grid), plus fine-scale energy levels; a logistic regression "
+             "photograph's are not, up to JPEG's 8x8 grid), fine-scale energy levels, and the tile's radial and "
+             "row/column power spectra (periods up to the tile side); a one-layer network (32 ReLU units) "
              "per tile; the image's logit is the larger of the mean tile logit scaled by the square root of the "
              "effective tile count and the best 256-px block (a local artefact).", "",
              "## Trained on", "",

@@ -19,11 +19,16 @@ block grid (period 8, a spike at the block boundary). So, per grey image:
    :func:`forensics.detectors.robust.level_features` keeps: a generator's output is smoother
    than a photograph's), and of the cross-difference of the image pooled by 2 and by 4 (the
    fine-to-coarse decay, which band-limited upsampling steepens).
+4. **spectra** (``spectrum=True``, the default): the tile's log power spectrum as a radial profile
+   (Durall's azimuthal average) and as the mean 1-D spectra of its rows and of its columns, over its
+   total power (:func:`spectrum_features`; one batched ``rfft2``): periods up to the tile side, where a
+   generator's earlier upsampling layers leave their peaks, and the high-frequency fall-off.
 
 Tiles are the image's non-overlapping ``tile`` x ``tile`` cells (64 px; images with a side below
 64 use 32-px tiles and a second classifier fitted on 32-px tiles): every cell of the image, all
 computed by one pass of reshapes, no loop over tiles. Each tile gets a logit from standardised
-features and a logistic regression. An image's logit is the larger of two terms:
+features and a small classifier (one ReLU layer of 32 units; a logistic regression with
+``hidden=0``). An image's logit is the larger of two terms:
 
 - **whole image**: ``sqrt(T_eff) * mean(z_t)`` over its ``T`` tiles, with ``T_eff = T / (1 + (T - 1)
   * rho)`` the effective number of independent tiles (``rho``: the intra-image correlation of
@@ -48,6 +53,7 @@ import warnings
 from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 
 from forensics.detectors.skmodel import ImageEstimator, as_batch, register, sigmoid
 
@@ -69,6 +75,7 @@ def _distinct_freqs() -> tuple[np.ndarray, np.ndarray]:
 
 _KY, _KX = _distinct_freqs()
 N_FREQ = len(_KY)  # 33
+N_PHASE = 5 * N_FREQ + 5 + 2  #: the width of :func:`phase_features`
 
 
 def _dft_basis() -> np.ndarray:
@@ -159,11 +166,51 @@ def phase_features(g: np.ndarray, s: int) -> np.ndarray:
     return F.reshape(ny * nx, -1)
 
 
-def tile_features(im: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=8)
+def _spectrum_basis(s: int) -> tuple[np.ndarray, np.ndarray]:
+    """(2-D Hann window ``(s, s)``, ``(s * (s//2 + 1), 3 * s//2)`` matrix) for :func:`spectrum_features`: a
+    flattened ``rfft2`` power spectrum of an ``s x s`` tile times the matrix gives the mean power in each
+    radial ring ``1..s/2`` (the corners in the last), then per column ``kx = 1..s/2`` (summed over ``ky``: the
+    mean 1-D spectrum of the rows) and per row ``|ky| = 1..s/2`` (of the columns); the DC ring and line dropped."""
+    h = np.hanning(s + 2)[1:-1].astype(np.float32)  # no zero weight at the tile's border
+    ky = np.fft.fftfreq(s, 1.0 / s)[:, None]
+    kx = np.arange(s // 2 + 1)[None, :]
+    n = s // 2
+    ring = np.minimum(np.rint(np.hypot(ky, kx)), n).astype(np.int64)
+    weight = np.where((kx == 0) | (kx == n), 1.0, 2.0)  # the rfft's implicit conjugate half
+    M = np.zeros((s, n + 1, 3 * n))
+    for j in range(1, n + 1):  # a few dozen columns of a matrix built once per tile side
+        M[..., j - 1] = weight * (ring == j)
+        M[:, j, n + j - 1] = 1.0
+        M[..., 2 * n + j - 1] = weight * (np.abs(ky) == j)
+    M /= M.sum(axis=(0, 1), keepdims=True)
+    return np.outer(h, h), M.reshape(-1, 3 * n).astype(np.float32)
+
+
+def spectrum_features(g: np.ndarray, s: int) -> np.ndarray:
+    """``(T, 3 * s//2)`` log power spectra of every ``s x s`` tile of the grey image ``g`` (mean removed,
+    Hann-windowed; one batched ``rfft2``): the radial profile (Durall's azimuthal average) and the mean
+    1-D spectra of the rows and of the columns (where an axis-aligned upsampling grid puts its peaks, at
+    every period up to the tile side, not only 2, 4 and 8), each over the tile's total power."""
+    H, W = g.shape
+    ny, nx = H // s, W // s
+    t = g[:ny * s, :nx * s].reshape(ny, s, nx, s).transpose(0, 2, 1, 3).reshape(-1, s, s)
+    win, M = _spectrum_basis(s)
+    t = (t - t.mean(axis=(1, 2), keepdims=True)) * win
+    f = scipy.fft.rfft2(t)  # float32 in, complex64 out (numpy's is ~3x slower here)
+    pw = (f.real ** 2 + f.imag ** 2).reshape(len(t), -1)
+    prof = pw @ M
+    total = prof[:, : s // 2].mean(axis=1, keepdims=True)
+    return np.log(prof + 1e-6 * total + 1e-12) - np.log(total + 1e-12)
+
+
+def tile_features(im: np.ndarray, s: int, spectrum: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(features (T, F), live (T,))`` of the ``s``-px tiles of one RGB image; a tile without
     any variation (all pixels equal) is not live: it has nothing to judge."""
     g = gray(im)
     F = phase_features(g, s)
+    if spectrum:
+        F = np.hstack([F, spectrum_features(g, s)])
     ny, nx = g.shape[0] // s, g.shape[1] // s
     t = g[:ny * s, :nx * s].reshape(ny, s, nx, s)
     live = (t.max(axis=(1, 3)) > t.min(axis=(1, 3))).reshape(-1)
@@ -201,13 +248,18 @@ class NativeResolutionDetector(ImageEstimator):
     ``tile`` feed the ``tile``-px classifier; every image feeds the ``small_tile``-px one (used for
     images with a side below ``tile``). ``max_tiles`` caps the tiles one training image gives
     each classifier (evenly spread; scoring uses every tile). ``window``: the side, in tiles, of
-    the regions the local term looks at; ``pool="mean"`` switches the local term off."""
+    the regions the local term looks at; ``pool="mean"`` switches the local term off.
+    ``spectrum``: add :func:`spectrum_features` to the phase features (0.4's first build had them off).
+    ``hidden``: the tile classifier is one ReLU layer of that many units (scikit-learn's
+    ``MLPClassifier``, L2 ``alpha = 1 / C``, early stopping), or a logistic regression (inverse
+    regularisation ``C``) when 0."""
 
     name = "native"
 
-    def __init__(self, tile: int = 64, small_tile: int = 32, C: float = 0.02, window: int = 4,
+    def __init__(self, tile: int = 64, small_tile: int = 32, C: float = 1.0, window: int = 4,
                  pool: str = "max", offset_fpr: float = 0.05, max_tiles: int = 64, threshold: float = 0.5,
-                 seed: int = 0, preprocess: str = "none"):
+                 seed: int = 0, preprocess: str = "none", spectrum: bool = True,
+                 hidden: int = 32):
         self.tile = tile
         self.small_tile = small_tile
         self.C = C
@@ -218,6 +270,8 @@ class NativeResolutionDetector(ImageEstimator):
         self.threshold = threshold
         self.seed = seed
         self.preprocess = preprocess
+        self.spectrum = spectrum
+        self.hidden = hidden
 
     @property
     def min_size(self) -> int:
@@ -231,6 +285,10 @@ class NativeResolutionDetector(ImageEstimator):
             raise ValueError(f"small_tile ({self.small_tile}) must not exceed tile ({self.tile})")
         if not (isinstance(self.max_tiles, int) and self.max_tiles >= 1) or not self.C > 0:
             raise ValueError(f"need max_tiles >= 1 and C > 0; got {self.max_tiles}, {self.C}")
+        if not isinstance(self.spectrum, bool):
+            raise ValueError(f"spectrum must be true or false, got {self.spectrum!r}")
+        if not (isinstance(self.hidden, int) and not isinstance(self.hidden, bool) and self.hidden >= 0):
+            raise ValueError(f"hidden must be a whole number of units >= 0 (0: a logistic regression), got {self.hidden!r}")
         if self.window < 1 or self.pool not in ("max", "mean") or not 0 < self.offset_fpr < 1:
             raise ValueError(f"need window >= 1, pool 'max' or 'mean', 0 < offset_fpr < 1; got {self.window}, "
                              f"{self.pool!r}, {self.offset_fpr}")
@@ -248,7 +306,7 @@ class NativeResolutionDetector(ImageEstimator):
         on one set of images (leave-one-family-out) computes them once."""
         self._validate()
         sides = tuple(dict.fromkeys((self.tile, self.small_tile)))
-        return [ImageFeatures(im.shape[:2], {s: tile_features(im, s) for s in sides if s <= min(im.shape[:2])})
+        return [ImageFeatures(im.shape[:2], {s: tile_features(im, s, self.spectrum) for s in sides if s <= min(im.shape[:2])})
                 for im in as_batch(X)]
 
     def fit(self, X, y):
@@ -285,12 +343,20 @@ class NativeResolutionDetector(ImageEstimator):
             Z = (F - mean) / scale
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                lr = LogisticRegression(C=self.C, max_iter=2000).fit(Z, lab)
-            z = Z @ lr.coef_[0] + lr.intercept_[0]
+                if self.hidden:
+                    from sklearn.neural_network import MLPClassifier
+
+                    net = MLPClassifier((self.hidden,), alpha=1.0 / self.C, max_iter=200,
+                                        early_stopping=True, random_state=self.seed).fit(Z, lab)
+                    cls = {"W0": net.coefs_[0], "b0": net.intercepts_[0], "W1": net.coefs_[1][:, 0],
+                           "b": net.intercepts_[1].copy()}
+                else:
+                    lr = LogisticRegression(C=self.C, max_iter=2000).fit(Z, lab)
+                    cls = {"coef": lr.coef_[0], "b": lr.intercept_.copy()}
+            m = self.models_[s] = {"mean": mean, "scale": scale, **cls, "rho": np.ones(1), "offset": np.zeros(1)}
+            z = self._logits(m, F)
             # the tile logits' correlation within an image, within each class (pooled)
-            rho = np.mean([icc(z[lab == c], own[lab == c]) for c in (0, 1)])
-            m = self.models_[s] = {"mean": mean, "scale": scale, "coef": lr.coef_[0], "b": lr.intercept_.copy(),
-                                   "rho": np.array([rho]), "offset": np.zeros(1)}
+            m["rho"] = np.array([np.mean([icc(z[lab == c], own[lab == c]) for c in (0, 1)])])
             # the local term is shifted so that, on the real training images large enough to hold a
             # region, it reaches a given upper quantile (1 - offset_fpr) where the whole-image term does
             terms = []
@@ -310,11 +376,18 @@ class NativeResolutionDetector(ImageEstimator):
         return self
 
     # -- scoring ---------------------------------------------------------------------------
+    @staticmethod
+    def _logits(m: dict, F: np.ndarray) -> np.ndarray:
+        """Tile logits of the feature rows ``F`` under the fitted classifier ``m`` (linear, or one ReLU layer)."""
+        if "W0" in m:
+            h = np.maximum((F - m["mean"]) / m["scale"] @ m["W0"] + m["b0"], 0.0)
+            return h @ m["W1"] + m["b"][0]
+        w = m["coef"] / m["scale"]  # the standardisation folded into the weights
+        return F @ w + (m["b"][0] - m["mean"] @ w)
+
     def _grid(self, F, live, shape, s) -> np.ndarray:
         """The tile logits on the image's tile grid ``(ny, nx)``, NaN where a tile is not live."""
-        m = self.models_[s]
-        w = m["coef"] / m["scale"]  # the standardisation folded into the weights
-        z = F @ w + (m["b"][0] - m["mean"] @ w)
+        z = self._logits(self.models_[s], F)
         z[~live] = np.nan
         return z.reshape(shape[0] // s, shape[1] // s)
 
@@ -324,7 +397,7 @@ class NativeResolutionDetector(ImageEstimator):
         s = self._side(im)
         if s is None:
             return np.zeros((0, 0)), 0
-        return self._grid(*tile_features(im, s), im.shape, s), s
+        return self._grid(*tile_features(im, s, self.spectrum), im.shape, s), s
 
     def terms(self, grid: np.ndarray, s: int) -> tuple[float, float]:
         """(whole-image term, local term) of a tile-logit grid: ``sqrt(T_eff)`` times the mean logit,
@@ -397,6 +470,10 @@ class NativeResolutionDetector(ImageEstimator):
         self.models_ = {}
         for s in meta["tiles"]:
             s = int(s)
-            self.models_[s] = {key: arrays[f"t{s}_{key}"] for key in ("mean", "scale", "coef", "b", "rho", "offset")}
+            keys = ("W0", "b0", "W1") if f"t{s}_W0" in arrays else ("coef",)
+            # the feature set from the arrays' width: a file written before ``spectrum`` existed has the
+            # phase features alone and no such parameter (its default would be wrong for it)
+            self.spectrum = bool(arrays[f"t{s}_mean"].size > N_PHASE)
+            self.models_[s] = {key: arrays[f"t{s}_{key}"] for key in ("mean", "scale", *keys, "b", "rho", "offset")}
         self.classes_ = np.array([0, 1])
         self.n_train_ = meta.get("n_train")

@@ -117,5 +117,6 @@ def test_comma_lists_are_parsed_one_way():
     with pytest.raises(ValueError, match="cardinalities must be whole numbers"):
         numbers("2,2.5", "cardinalities", int)
     assert assignments("alpha=0.2,n=3,policy=cropping") == {"alpha": 0.2, "n": 3, "policy": "cropping"}
+    assert assignments("spectrum=False,on=true,name=falsey") == {"spectrum": False, "on": True, "name": "falsey"}
     with pytest.raises(ValueError, match="--objective-params: 'alpha' is not NAME=VALUE"):
         assignments("alpha", "--objective-params")

@@ -153,3 +153,49 @@ def test_features_computed_once_fit_and_score_like_the_images(trained):
     assert np.isnan(pa[-1]) and np.isnan(pb[-1])
     assert np.array_equal(pa, pb, equal_nan=True)
     assert np.array_equal(pa, b.p_generated(X), equal_nan=True)
+
+
+def test_spectrum_features_flat_for_noise_and_peaked_for_a_period():
+    """White noise gives a flat radial profile (log power over the mean: ~0 away from the lowest rings,
+    which the window and the removed mean shape); a period-4 pattern along x puts a peak in the rows'
+    spectrum at kx = s/4 and none in the columns' spectrum there."""
+    from forensics.detectors.native import spectrum_features
+
+    rng = np.random.default_rng(0)
+    g = (100 + 20 * rng.normal(size=(256, 256))).astype(np.float32)
+    F = spectrum_features(g, 64)
+    n = 32
+    assert F.shape == (16, 3 * n)
+    assert np.abs(F[:, 2:n].mean(0)).max() < 0.2
+    stripes = (g + 30 * np.cos(2 * np.pi * np.arange(256) / 4)[None, :]).astype(np.float32)
+    F = spectrum_features(stripes, 64)
+    rows, cols = F[:, n:2 * n].mean(0), F[:, 2 * n:].mean(0)
+    assert rows.argmax() + 1 == 64 // 4 and rows.max() > 2.0
+    assert cols[64 // 4 - 1] < 0.0
+
+
+def test_linear_tile_classifier_round_trips(tmp_path):
+    """``hidden=0`` (a logistic regression per tile, 0.4's first build) fits, saves and loads to the same
+    scores as the default one-layer network does."""
+    from forensics.detectors.names import make_detector
+    from forensics.detectors.store import load_model
+
+    rng = np.random.default_rng(1)
+    real = _crops(_photos()[9:13], 4, 96, rng)
+    fake = simulate_family(real, seed=2, chunk=4)
+    X, y = list(real) + list(fake), np.r_[np.zeros(len(real)), np.ones(len(fake))]
+    for hidden, spectrum in ((0, False), (8, True)):
+        det = make_detector("native", hidden=hidden, spectrum=spectrum, seed=0).fit(X, y)
+        assert ("W0" in det.models_[64]) == bool(hidden)
+        det.threshold_ = 0.5
+        folder = det.save(tmp_path / f"h{hidden}")
+        if not spectrum:  # as a file written before these parameters existed: read as what it holds
+            mj = folder / "model.json"
+            meta = json.loads(mj.read_text())
+            del meta["params"]["hidden"], meta["params"]["spectrum"]
+            mj.write_text(json.dumps(meta))
+        back = load_model(folder)
+        assert back.spectrum == spectrum
+        np.testing.assert_array_equal(back.p_generated(X[:4]), det.p_generated(X[:4]))
+    with pytest.raises(ValueError, match="hidden"):
+        make_detector("native", hidden=-1).fit(X, y)

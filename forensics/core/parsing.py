@@ -28,8 +28,8 @@ def numbers(text: str, what: str, kind: type = float) -> list:
 
 
 def assignments(text: str | None, what: str = "settings") -> dict | None:
-    """``"alpha=0.2,n=3,policy=cropping"`` -> ``{"alpha": 0.2, "n": 3, "policy": "cropping"}`` (numbers
-    parsed, the rest kept as text); ``None`` when nothing is given."""
+    """``"alpha=0.2,n=3,policy=cropping,on=true"`` -> ``{"alpha": 0.2, "n": 3, "policy": "cropping", "on": True}``
+    (numbers and ``true``/``false`` parsed, the rest kept as text); ``None`` when nothing is given."""
     if not text:
         return None
     out = {}
@@ -37,6 +37,9 @@ def assignments(text: str | None, what: str = "settings") -> dict | None:
         k, eq, v = part.partition("=")
         if not eq:
             raise ValueError(f"{what}: {part!r} is not NAME=VALUE")
+        if v.strip().lower() in ("true", "false"):
+            out[k.strip()] = v.strip().lower() == "true"
+            continue
         try:
             out[k.strip()] = float(v) if any(c in v for c in ".e") else int(v)
         except ValueError:
