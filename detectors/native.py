@@ -28,7 +28,7 @@ Tiles are the image's non-overlapping ``tile`` x ``tile`` cells (64 px; images w
 64 use 32-px tiles and a second classifier fitted on 32-px tiles): every cell of the image, all
 computed by one pass of reshapes, no loop over tiles. Each tile gets a logit from standardised
 features and a small classifier (one ReLU layer of 32 units; a logistic regression with
-``hidden=0``). An image's logit is the larger of two terms:
+``hidden=0``, as in 0.4's first build with ``C=0.02``). An image's logit is the larger of two terms:
 
 - **whole image**: ``sqrt(T_eff) * mean(z_t)`` over its ``T`` tiles, with ``T_eff = T / (1 + (T - 1)
   * rho)`` the effective number of independent tiles (``rho``: the intra-image correlation of
@@ -49,6 +49,7 @@ same leave-one-method-out AUC as the mean alone) and flags a 256-px upsampled re
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import warnings
 from functools import lru_cache
 
@@ -191,7 +192,8 @@ def spectrum_features(g: np.ndarray, s: int) -> np.ndarray:
     """``(T, 3 * s//2)`` log power spectra of every ``s x s`` tile of the grey image ``g`` (mean removed,
     Hann-windowed; one batched ``rfft2``): the radial profile (Durall's azimuthal average) and the mean
     1-D spectra of the rows and of the columns (where an axis-aligned upsampling grid puts its peaks, at
-    every period up to the tile side, not only 2, 4 and 8), each over the tile's total power."""
+    every period up to the tile side, not only 2, 4 and 8), each over the mean of the radial profile (the
+    tile's power level)."""
     H, W = g.shape
     ny, nx = H // s, W // s
     t = g[:ny * s, :nx * s].reshape(ny, s, nx, s).transpose(0, 2, 1, 3).reshape(-1, s, s)
@@ -204,7 +206,7 @@ def spectrum_features(g: np.ndarray, s: int) -> np.ndarray:
     return np.log(prof + 1e-6 * total + 1e-12) - np.log(total + 1e-12)
 
 
-def tile_features(im: np.ndarray, s: int, spectrum: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def tile_features(im: np.ndarray, s: int, *, spectrum: bool) -> tuple[np.ndarray, np.ndarray]:
     """``(features (T, F), live (T,))`` of the ``s``-px tiles of one RGB image; a tile without
     any variation (all pixels equal) is not live: it has nothing to judge."""
     g = gray(im)
@@ -251,8 +253,9 @@ class NativeResolutionDetector(ImageEstimator):
     the regions the local term looks at; ``pool="mean"`` switches the local term off.
     ``spectrum``: add :func:`spectrum_features` to the phase features (0.4's first build had them off).
     ``hidden``: the tile classifier is one ReLU layer of that many units (scikit-learn's
-    ``MLPClassifier``, L2 ``alpha = 1 / C``, early stopping), or a logistic regression (inverse
-    regularisation ``C``) when 0."""
+    ``MLPClassifier``, L2 ``alpha = 1 / C``, early stopping when each class has 20 tiles or more), or a
+    logistic regression (inverse regularisation ``C``) when 0. The first build of 0.4 was ``spectrum=False,
+    hidden=0, C=0.02``."""
 
     name = "native"
 
@@ -287,7 +290,7 @@ class NativeResolutionDetector(ImageEstimator):
             raise ValueError(f"need max_tiles >= 1 and C > 0; got {self.max_tiles}, {self.C}")
         if not isinstance(self.spectrum, bool):
             raise ValueError(f"spectrum must be true or false, got {self.spectrum!r}")
-        if not (isinstance(self.hidden, int) and not isinstance(self.hidden, bool) and self.hidden >= 0):
+        if not (isinstance(self.hidden, numbers.Integral) and not isinstance(self.hidden, bool) and self.hidden >= 0):
             raise ValueError(f"hidden must be a whole number of units >= 0 (0: a logistic regression), got {self.hidden!r}")
         if self.window < 1 or self.pool not in ("max", "mean") or not 0 < self.offset_fpr < 1:
             raise ValueError(f"need window >= 1, pool 'max' or 'mean', 0 < offset_fpr < 1; got {self.window}, "
@@ -306,7 +309,7 @@ class NativeResolutionDetector(ImageEstimator):
         on one set of images (leave-one-family-out) computes them once."""
         self._validate()
         sides = tuple(dict.fromkeys((self.tile, self.small_tile)))
-        return [ImageFeatures(im.shape[:2], {s: tile_features(im, s, self.spectrum) for s in sides if s <= min(im.shape[:2])})
+        return [ImageFeatures(im.shape[:2], {s: tile_features(im, s, spectrum=self.spectrum) for s in sides if s <= min(im.shape[:2])})
                 for im in as_batch(X)]
 
     def fit(self, X, y):
@@ -346,8 +349,10 @@ class NativeResolutionDetector(ImageEstimator):
                 if self.hidden:
                     from sklearn.neural_network import MLPClassifier
 
+                    # early stopping holds out a stratified 10 % of the tiles: only with enough of each class
+                    stop = int(np.bincount(lab.astype(np.int64)).min()) >= 20
                     net = MLPClassifier((self.hidden,), alpha=1.0 / self.C, max_iter=200,
-                                        early_stopping=True, random_state=self.seed).fit(Z, lab)
+                                        early_stopping=stop, random_state=self.seed).fit(Z, lab)
                     cls = {"W0": net.coefs_[0], "b0": net.intercepts_[0], "W1": net.coefs_[1][:, 0],
                            "b": net.intercepts_[1].copy()}
                 else:
@@ -397,7 +402,7 @@ class NativeResolutionDetector(ImageEstimator):
         s = self._side(im)
         if s is None:
             return np.zeros((0, 0)), 0
-        return self._grid(*tile_features(im, s, self.spectrum), im.shape, s), s
+        return self._grid(*tile_features(im, s, spectrum=self.spectrum), im.shape, s), s
 
     def terms(self, grid: np.ndarray, s: int) -> tuple[float, float]:
         """(whole-image term, local term) of a tile-logit grid: ``sqrt(T_eff)`` times the mean logit,
@@ -471,9 +476,10 @@ class NativeResolutionDetector(ImageEstimator):
         for s in meta["tiles"]:
             s = int(s)
             keys = ("W0", "b0", "W1") if f"t{s}_W0" in arrays else ("coef",)
-            # the feature set from the arrays' width: a file written before ``spectrum`` existed has the
-            # phase features alone and no such parameter (its default would be wrong for it)
+            # the feature set and the classifier from the arrays: a file written before ``spectrum`` and
+            # ``hidden`` existed has the phase features and a linear model, and neither parameter
             self.spectrum = bool(arrays[f"t{s}_mean"].size > N_PHASE)
+            self.hidden = int(arrays[f"t{s}_W0"].shape[1]) if f"t{s}_W0" in arrays else 0
             self.models_[s] = {key: arrays[f"t{s}_{key}"] for key in ("mean", "scale", *keys, "b", "rho", "offset")}
         self.classes_ = np.array([0, 1])
         self.n_train_ = meta.get("n_train")

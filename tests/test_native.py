@@ -195,7 +195,11 @@ def test_linear_tile_classifier_round_trips(tmp_path):
             del meta["params"]["hidden"], meta["params"]["spectrum"]
             mj.write_text(json.dumps(meta))
         back = load_model(folder)
-        assert back.spectrum == spectrum
+        assert back.spectrum == spectrum and back.hidden == hidden  # what the file holds, not the defaults
         np.testing.assert_array_equal(back.p_generated(X[:4]), det.p_generated(X[:4]))
-    with pytest.raises(ValueError, match="hidden"):
-        make_detector("native", hidden=-1).fit(X, y)
+    for bad in (-1, True, 2.5):
+        with pytest.raises(ValueError, match="hidden"):
+            make_detector("native", hidden=bad).fit(X, y)
+    # a handful of images (too few tiles of a class for early stopping's held-out tenth) still fits
+    few = make_detector("native", seed=0).fit(X[:2] + X[len(real):len(real) + 2], [0, 0, 1, 1])
+    assert np.isfinite(few.decision_function(X[:2])).all()
