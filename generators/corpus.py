@@ -24,7 +24,8 @@ Families (the manifest's ``family`` column, ``KIND:SPEC``):
 
 Content-aligned fakes share the ``group`` of their source photograph. Every image, real or fake, gets
 processing drawn from one distribution seeded by its name (:func:`draw_processing`): ``none`` with
-probability ``p_none``, else JPEG, area downscale, or downscale then JPEG in equal shares; never an
+probability ``p_none``, else JPEG, area downscale, or downscale then JPEG in equal shares (and, when
+``blur_sigma`` is set, a Gaussian blur, then JPEG half the time, as a fourth share); never an
 upscale. JPEG-processed images are stored as the JPEG files themselves (``.jpg``), the rest as PNG.
 
 A build is resumable and deterministic: images already in the folder are skipped (each is written
@@ -168,6 +169,9 @@ class CorpusConfig(Config):
     jpeg_quality: tuple[Annotated[int, Range(1, 100)], ...] = (70, 98)
     resize_factor: tuple[Annotated[float, Range(0.1, 1, hi_open=True)], ...] = (0.5, 0.9)
     """area downscale factors (never an upscale: an upscaled photo is upsampled)"""
+    blur_sigma: tuple[Annotated[float, Range(0, 5)], ...] = (0.0, 0.0)
+    """Gaussian blur sigmas of a fourth processing share (``blurS``, then JPEG half the time); ``(0, 0)``:
+    no blur share"""
     device: str = "auto"
 
     @classmethod
@@ -202,7 +206,7 @@ class CorpusConfig(Config):
 
         if not self.real:
             raise ValueError("give at least one real source")
-        for name, n in (("crop_size", 2), ("jpeg_quality", 2), ("resize_factor", 2)):
+        for name, n in (("crop_size", 2), ("jpeg_quality", 2), ("resize_factor", 2), ("blur_sigma", 2)):
             v = getattr(self, name)
             if len(v) != n or v[0] > v[1]:
                 raise ValueError(f"{name} must be two values, the smallest first, got {list(v)}")
@@ -257,14 +261,22 @@ def draw_processing(config: CorpusConfig, key: str, shape) -> str:
     distribution for every image, real or fake. ``none`` with probability ``p_none``, else in equal shares
     ``jpegQ`` (Q in ``jpeg_quality``), ``resizeS`` (an area downscale by S in ``resize_factor``, two
     decimals) or ``resizeS+jpegQ``. A downscale that would bring the short side under :data:`MIN_SIDE`
-    px is left out (``resizeS+jpegQ`` keeps its JPEG; ``resizeS`` becomes ``none``)."""
+    px is left out (``resizeS+jpegQ`` keeps its JPEG; ``resizeS`` becomes ``none``). With ``blur_sigma``
+    set, the other shares are ``blurS`` and ``blurS+jpegQ`` (a Gaussian blur of sigma S, two decimals); the
+    values drawn for the first three kinds are the same with or without it."""
     rng = _rng(config.seed, "processing", key)
     u, which = rng.random(2)  # every value is drawn for every image, so the streams stay aligned
     q = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
     s = round(float(rng.uniform(*config.resize_factor)), 2)
     if u < config.p_none:
         return "none"
-    kind = ("jpeg", "resize", "resize+jpeg")[min(int(which * 3), 2)]
+    kinds = ("jpeg", "resize", "resize+jpeg")
+    if config.blur_sigma[1] > 0:
+        sigma, coin = rng.uniform(*config.blur_sigma), rng.random()
+        kinds += ("blur",)
+    kind = kinds[min(int(which * len(kinds)), len(kinds) - 1)]
+    if kind == "blur":
+        return f"blur{_num(max(round(float(sigma), 2), 0.01))}" + (f"+jpeg{q}" if coin < 0.5 else "")
     steps = []
     if "resize" in kind and round(min(shape[0], shape[1]) * s) >= MIN_SIDE:
         steps.append(f"resize{_num(s)}")
@@ -274,14 +286,15 @@ def draw_processing(config: CorpusConfig, key: str, shape) -> str:
 
 
 def parse_processing(text: str) -> list[tuple[str, float]]:
-    """``"resize0.62+jpeg90"`` -> ``[("resize", 0.62), ("jpeg", 90)]``; ``"none"`` -> ``[]``."""
+    """``"resize0.62+jpeg90"`` -> ``[("resize", 0.62), ("jpeg", 90)]``, ``"blur0.8"`` -> ``[("blur", 0.8)]``;
+    ``"none"`` -> ``[]``."""
     if text == "none":
         return []
     out = []
     for step in text.split("+"):
-        m = re.fullmatch(r"(resize|jpeg)(\d+(?:\.\d+)?)", step)
+        m = re.fullmatch(r"(resize|blur|jpeg)(\d+(?:\.\d+)?)", step)
         if not m:
-            raise ValueError(f"bad processing {text!r}: none, or resizeS and/or jpegQ joined by +")
+            raise ValueError(f"bad processing {text!r}: none, or resizeS or blurS and/or jpegQ joined by +")
         out.append((m.group(1), float(m.group(2))))
     return out
 
@@ -300,6 +313,8 @@ def processed_file(image: np.ndarray, text: str) -> bytes:
     for kind, v in parse_processing(text):
         if kind == "resize":
             image = perturb([image], "resize", v, resize_filter="area")[0]
+        elif kind == "blur":
+            image = perturb([image], "blur", v)[0]
         else:
             return jpeg_bytes(image, int(v))
     return png_bytes(image)

@@ -232,3 +232,31 @@ def test_cli_builds_a_corpus_and_refuses_bad_families(tmp_path, capsys):
     assert main(["build-corpus", "--out", str(tmp_path / "d"), "--preset", "tiny", "--families", "up,gans"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("forensics: error:") and "gans" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_blur_share_leaves_the_other_draws_alone_and_reaches_both_classes():
+    """``blur_sigma`` adds a fourth share (``blurS``, ``blurS+jpegQ``) drawn alike for reals and fakes; images
+    it does not blur keep the processing they have without it (the streams stay aligned); a blurred image
+    file is the blurred pixels."""
+    from forensics.generators.corpus import processed_file
+    from forensics.io.processing import perturb
+
+    cfg = CorpusConfig.default()
+    blurred = cfg.replace(blur_sigma=(0.3, 1.2))
+    keys = [f"{fam}/{i}" for fam in ("real", "up:N-x2", "gan-dcgan:baseline") for i in range(400)]
+    a = [draw_processing(cfg, k, (256, 256)) for k in keys]
+    b = [draw_processing(blurred, k, (256, 256)) for k in keys]
+    blur = [p for p in b if p.startswith("blur")]
+    assert 0.08 < len(blur) / len(b) < 0.2  # a quarter of the processed half
+    assert all(0.3 <= parse_processing(p)[0][1] <= 1.2 for p in blur)
+    assert any("+jpeg" in p for p in blur) and any("+" not in p for p in blur)
+    for label in ("real", "gan-dcgan:baseline"):
+        share = np.mean([p.startswith("blur") for k, p in zip(keys, b) if k.startswith(label)])
+        assert 0.05 < share < 0.25, (label, share)
+    # what is not blurred keeps its draw only where the kind share maps the same way: the none share does
+    assert all(x == "none" for x, y in zip(a, b) if y == "none")
+    with pytest.raises(ValueError, match="blur_sigma"):
+        cfg.replace(blur_sigma=(1.0, 0.5))
+    im = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    got = np.asarray(Image.open(io.BytesIO(processed_file(im, "blur0.8"))).convert("RGB"))
+    assert np.array_equal(got, perturb([im], "blur", 0.8)[0])
