@@ -55,7 +55,7 @@ IMAGE_DETECTORS = {
     "robust": _robust,
     "frank-lr": _frank,
     "periodic-lr": _periodic,
-    # native resolution: grid-phase (cyclostationarity) features of residuals on every 64-px tile
+    # native resolution: grid-phase (cyclostationarity) features of residuals and tile spectra on every 64-px tile
     "native": _native,
 }
 
