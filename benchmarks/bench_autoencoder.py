@@ -2,6 +2,7 @@
 
     python benchmarks/bench_autoencoder.py [--budget 900] [--factors 4,8] [--size 64] [--kind ae-kl]
                                           [--spec N.1.3] [--params ch=32,z_ch=4] [--eval-every 60]
+                                          [--lr-decay cosine]
     python benchmarks/bench_autoencoder.py --steps 600 --eval-steps 100   # a step budget instead (load-free)
     python benchmarks/bench_autoencoder.py --part spectra [--size 64]
 
@@ -20,6 +21,7 @@
 The CPU may be shared: the times are wall clock, and the log says the load average.
 """
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -76,6 +78,8 @@ def train_part(a) -> None:
         task.init_fixed(tr.next_batch)
         print(f"\n{cfg.label} {a.size} px, params {cfg.params}")
         print(f"{'train s':>8} {'steps':>6} {'s/step':>6} {'held-out PSNR dB':>17} {'load':>5}")
+        opt = task.optimizers["AE"]
+        base_lr = opt.param_groups[0]["lr"]
         spent, next_eval = 0.0, 0.0
         while True:
             done = tr.step >= a.steps if a.steps else spent >= a.budget
@@ -87,6 +91,10 @@ def train_part(a) -> None:
                 next_eval += a.eval_every
                 if done:
                     break
+            if a.lr_decay == "cosine":  # over the budget's fraction spent (steps or seconds)
+                done_frac = tr.step / a.steps if a.steps else min(spent / a.budget, 1.0)
+                for g in opt.param_groups:
+                    g["lr"] = base_lr * 0.5 * (1.0 + math.cos(math.pi * done_frac))
             t = time.perf_counter()
             tr.one_step()
             spent += time.perf_counter() - t
@@ -119,6 +127,8 @@ def main():
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--kind", default="ae-kl", choices=["ae-kl", "ae-vq"])
     p.add_argument("--spec", default="N.1.3")
+    p.add_argument("--lr-decay", default="none", choices=["none", "cosine"],
+                   help="cosine: the learning rate decays to 0 over the budget (set in this loop, not in the preset)")
     p.add_argument("--params", default=None, metavar="K=V,...", help="hyper-parameter changes, e.g. ch=16,z_ch=8")
     a = p.parse_args()
     a.factors = [int(x) for x in a.factors.split(",")]
