@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from forensics.core.reproducible import matmul
+
 
 def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
@@ -80,8 +82,8 @@ def _svm_export(est, X, y):
 
 def _svm_decision(p, a, X):
     sv = a["sv"]
-    d2 = (X ** 2).sum(1)[:, None] + (sv ** 2).sum(1)[None, :] - 2.0 * X @ sv.T
-    return np.exp(-p["gamma"] * np.maximum(d2, 0.0)) @ a["dual"] + a["b"][0]
+    d2 = (X ** 2).sum(1)[:, None] + (sv ** 2).sum(1)[None, :] - 2.0 * matmul(X, sv.T)
+    return matmul(np.exp(-p["gamma"] * np.maximum(d2, 0.0)), a["dual"]) + a["b"][0]
 
 
 def _svm_proba(p, a, X):
@@ -111,7 +113,7 @@ def _mlp_proba(p, a, X):
     h = X
     n = p["layers"]
     for i in range(n):
-        h = h @ a[f"W{i}"] + a[f"b{i}"]
+        h = matmul(h, a[f"W{i}"]) + a[f"b{i}"]
         if i < n - 1:
             h = _sigmoid(h)
     return _sigmoid(h[:, 0])
@@ -125,7 +127,7 @@ def _lr_build(seed, C=1.0, solver="lbfgs"):
 
 
 def _lr_decision(p, a, X):
-    return X @ a["coef"] + a["b"][0]
+    return matmul(X, a["coef"]) + a["b"][0]
 
 
 _CHANDRASEGARAN = "Chandrasegaran et al., src/classifiers (StandardScaler on the training set)"

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from forensics.core.reproducible import matmul
 from forensics.detectors.base import REGISTRY
 from forensics.detectors.skmodel import ImageEstimator, register, sigmoid
 from forensics.metrics.rates import threshold_at_fpr
@@ -75,7 +76,7 @@ class ScoreFusion(ImageEstimator):
         L = _logit(P)
         if self.rule == "mean-logit":
             return sigmoid(L.mean(1))
-        return sigmoid(L @ self.weights_ + self.bias_[0])
+        return sigmoid(matmul(L, self.weights_) + self.bias_[0])
 
     def fit(self, X, y):
         from sklearn.linear_model import LogisticRegression

@@ -46,6 +46,7 @@ import warnings
 
 import numpy as np
 
+from forensics.core.reproducible import matmul
 from forensics.detectors.skmodel import ImageEstimator, register, sigmoid, tiles
 from forensics.generators.simulate import simulate_family
 from forensics.metrics.rates import threshold_at_fpr
@@ -115,7 +116,9 @@ def _levels(P: np.ndarray) -> np.ndarray:
     fy = np.abs(np.fft.fftfreq(s))[:, None]
     fx = np.fft.rfftfreq(s)[None, :]
     outer = np.hypot(fy, fx) > 0.25
-    return np.stack([P.reshape(n, -1)[:, 1:].mean(axis=1), P[:, outer].mean(axis=1)], axis=1)
+    # the masked copy is laid out mask-first: made row-major, each tile's mean is summed alone (the
+    # same sums for a tile scored by itself as beside others, see forensics.core.reproducible)
+    return np.stack([P.reshape(n, -1)[:, 1:].mean(axis=1), np.ascontiguousarray(P[:, outer]).mean(axis=1)], axis=1)
 
 
 def robust_features(tiles_: np.ndarray, level: bool = True) -> np.ndarray:
@@ -151,7 +154,7 @@ def band_matrix(size: int) -> np.ndarray:
 def _mlp_forward(X, Ws, bs) -> np.ndarray:
     h = X
     for i, (W, b) in enumerate(zip(Ws, bs)):
-        h = h @ W + b
+        h = matmul(h, W) + b
         if i < len(Ws) - 1:
             h = np.maximum(h, 0.0)
     return h[:, 0]  # the logit of P(simulated)
@@ -291,7 +294,7 @@ class RobustSpectralDetector(ImageEstimator):
     def _reduce(self, F) -> np.ndarray:
         """The one-class model's features: ring/sector means of the spectrum + alias coherence."""
         n_fold = (self.size // 2 + 1) ** 2 - 1
-        return np.hstack([F[:, :n_fold] @ band_matrix(self.size), F[:, n_fold:]])
+        return np.hstack([matmul(F[:, :n_fold], band_matrix(self.size)), F[:, n_fold:]])
 
     def _raw(self, F) -> np.ndarray:
         """``(N, 3)`` raw component scores (NaN where switched off): log Mahalanobis distance of

@@ -24,6 +24,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+
+from forensics.core.reproducible import matmul
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from forensics.detectors.base import RealFakeContract, register
@@ -166,7 +168,7 @@ class TiledLogistic(ImageEstimator):
         if not len(owner):
             return np.full(n, np.nan)
         F = np.concatenate([f for f in feats if len(f)])
-        z = ((F - self.mean_) / self.scale_) @ self.coef_ + self.intercept_[0]
+        z = matmul((F - self.mean_) / self.scale_, self.coef_) + self.intercept_[0]
         with np.errstate(invalid="ignore"):
             return sigmoid(np.bincount(owner, weights=z, minlength=n) / np.bincount(owner, minlength=n))
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from forensics.core.progress import bar
+from forensics.core.reproducible import one_blas_thread, pin_blas_to_one_thread
 from forensics.detectors.store import load_model, model_folder
 from forensics.io.images import Policy, Prefetcher, is_greyscale, map_chunks, scan_nonempty
 from forensics.spectral import spectrum
@@ -65,7 +66,8 @@ class ChunkScorer:
     def __call__(self, images, positions=None):
         if self.det is not None:
             det = self.det
-        else:
+        else:  # on a worker
+            pin_blas_to_one_thread()
             det = cached_model(self.model_dir, model_stamp(self.model_dir))
         if self.transform is not None:
             images = self.transform(images, positions)
@@ -102,13 +104,14 @@ def score_chunks(det, files, policy, model_dir=None, client=None, device: str = 
             raise ValueError("scoring on a Dask cluster needs the model's folder")
         remote = ChunkScorer(model_folder(model_dir).resolve(), device, transform)
         chunks = dask_chunks(client, files, policy, keep, remote, min(chunk, 64), positions=pos)
-    for loaded, kept, res in chunks:
-        s = np.full(len(loaded), np.nan)
-        if res is not None:
-            at = {id(r): j for j, r in enumerate(loaded)}
-            s[[at[id(r)] for r in kept]] = res
-        del kept, res
-        yield loaded, s
+    with one_blas_thread():  # as on a Dask worker: a file's score is the same in process and on a cluster
+        for loaded, kept, res in chunks:
+            s = np.full(len(loaded), np.nan)
+            if res is not None:
+                at = {id(r): j for j, r in enumerate(loaded)}
+                s[[at[id(r)] for r in kept]] = res
+            del kept, res
+            yield loaded, s
 
 
 @lru_cache(maxsize=4)

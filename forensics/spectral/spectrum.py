@@ -45,6 +45,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from forensics.core.parsing import threads_setting
+from forensics.core.reproducible import matmul
 
 BT601 = (0.299, 0.587, 0.114)
 #: MATLAB ``rgb2gray`` coefficients (what Dzanic's script used).
@@ -857,7 +858,7 @@ def durall_fixed(images, n_points: int = 80) -> np.ndarray:
     """
     def one(batch):
         prof = _half_rings(batch, _ln_inplace)[:, 1:-1]  # ring means of ln(|F| + 1e-8)
-        v = prof @ (20.0 * cubic_resample_matrix(prof.shape[1], n_points))  # the 20 is linear
+        v = matmul(prof, 20.0 * cubic_resample_matrix(prof.shape[1], n_points))  # the 20 is linear
         return v - v[:, :1]
 
     return _per_group(images, one)
@@ -934,7 +935,7 @@ def durall_faithful(images, n_points: int = 80) -> np.ndarray:
         spec = np.abs(F.astype(np.complex64))
         np.log(spec, out=spec)
         prof = 20.0 * _durall_geometry(h, w)(spec)  # the 20 is linear
-        v = prof @ spline_resample_matrix(prof.shape[1], n_points)
+        v = matmul(prof, spline_resample_matrix(prof.shape[1], n_points))
         return v / v[:, :1]
 
     return _per_group(images, one)
