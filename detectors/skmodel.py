@@ -24,10 +24,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-
-from forensics.core.reproducible import matmul
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from forensics.core.reproducible import matmul
 from forensics.detectors.base import RealFakeContract, register
 from forensics.detectors.formats import FORMAT, FORMAT_VERSION
 from forensics.io.files import write_json, write_npz

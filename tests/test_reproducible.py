@@ -57,7 +57,6 @@ def test_scoring_gives_the_one_thread_scores_whatever_the_processs_blas_threads(
     det = load_model(str(model_folder("native")))
     with threadpool_limits(1):
         one = det.p_generated(images)
-    with threadpool_limits(2):
-        two = det.p_generated(images)
+    with threadpool_limits(2):  # (numpy 2.4's OpenBLAS: p_generated here differs from `one` by ~3e-9)
         _, scored, errors = score_paths(det, str(tmp_path), progress=False)
-    assert not errors and np.array_equal(scored, one)  # (numpy 2.4's OpenBLAS: `two` differs by ~1e-9)
+    assert not errors and np.array_equal(scored, one)

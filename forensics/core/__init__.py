@@ -1,3 +1,3 @@
 """Layer 0 of the toolkit: errors and their one-line policy, progress bars, typed configs, value
-checks, the parsing of short lists and the row-wise matrix product
-detectors score with. Imports nothing else of the toolkit."""
+checks, the parsing of short lists, and the rules that keep a score independent of its batch
+and of BLAS's threads (reproducible). Imports nothing else of the toolkit."""

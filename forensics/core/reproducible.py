@@ -19,6 +19,7 @@ Training keeps BLAS as it is: no score is promised there beyond the seed.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,9 +44,11 @@ def one_blas_thread():
         yield
 
 
+@lru_cache(maxsize=1)
 def pin_blas_to_one_thread() -> None:
     """BLAS on one thread for the rest of this process's life: a scoring worker's setting (a
-    Dask nanny sets ``OPENBLAS_NUM_THREADS=1`` already; a worker started otherwise may not)."""
+    Dask nanny sets ``OPENBLAS_NUM_THREADS=1`` already; a worker started otherwise may not).
+    Done once per process: later calls, one per chunk, return at once."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
