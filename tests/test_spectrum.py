@@ -374,3 +374,19 @@ def test_durall_keeps_float64_where_the_spectrum_is_zero():
     assert prof.shape[1] == rings.n_bins
     v = prof @ S.spline_resample_matrix(prof.shape[1], 80)
     assert np.allclose(S.durall_faithful(g), v / v[:, :1], rtol=1e-6)
+
+
+def test_high_frequency_gap_of_a_blur_is_its_transfer_function():
+    x = power_law_images(64, 2.0, count=4)
+    sigma = 0.6
+    f2 = np.fft.fftfreq(64)[:, None] ** 2 + np.fft.fftfreq(64)[None, :] ** 2
+    blurred = np.real(np.fft.ifft2(np.fft.fft2(x) * np.exp(-2 * np.pi ** 2 * sigma ** 2 * f2)))
+    f = S.profile_frequencies(64, 64)
+    k = int(round(len(f) * 0.75))
+    want = np.mean(20 * np.log10(np.exp(-2 * np.pi ** 2 * sigma ** 2 * f[k:] ** 2)))
+    assert want < -10
+    assert S.high_frequency_gap(blurred, x) == pytest.approx(want, rel=0.03)
+    assert S.high_frequency_gap(x, blurred) == pytest.approx(-want, rel=0.03)
+    assert S.high_frequency_gap(x, x) == 0.0
+    with pytest.raises(ValueError, match="differ in size"):
+        S.high_frequency_gap(x, x[:, :32, :32])

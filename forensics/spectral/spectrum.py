@@ -464,6 +464,20 @@ def resample_profiles(profiles: Sequence[np.ndarray], freqs: Sequence[np.ndarray
     return np.stack([np.interp(grid, f, p) for p, f in zip(profiles, freqs)])
 
 
+def high_frequency_gap(images, reference, top: float = 0.25) -> float:
+    """How much more (positive) or less (negative) high-frequency power ``images`` have than ``reference``:
+    the mean, over the top ``top`` of the azimuthal bins, of the difference of the two sets' mean log
+    profiles, in dB. A blurred copy of a set is below it (< 0), a set with a transposed layer's
+    high-frequency trace above it. Both sets of one size."""
+    if not 0.0 < top <= 1.0:
+        raise ValueError(f"top must be a fraction in (0, 1], got {top}")
+    a, b = azimuthal_profile(images).mean(0), azimuthal_profile(reference).mean(0)
+    if a.shape != b.shape:
+        raise ValueError(f"images and reference differ in size: {a.shape[0]} and {b.shape[0]} profile bins")
+    k = min(int(round(len(a) * (1.0 - top))), len(a) - 1)
+    return float((a[k:] - b[k:]).mean())
+
+
 # --------------------------------------------------------------------------- decay fit
 def _fminsearch_1d(fun, x0: np.ndarray, tolx=1e-4, tolf=1e-4, maxiter=200, maxfev=200):
     """Nelder–Mead on N independent one-parameter problems at once.
